@@ -1,0 +1,57 @@
+//! The library's one error type: every message names the offending file, folder or value.
+
+use std::path::PathBuf;
+
+/// Errors raised by `caco`'s readers, configs and evaluations.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A dataset folder does not exist where it was looked for.
+    #[error("dataset `{dataset}` not found: searched {root}\n  how to get it: {hint}")]
+    DatasetNotFound {
+        dataset: String,
+        root: PathBuf,
+        hint: String,
+    },
+
+    /// A file exists but its content is not what the reader expects.
+    #[error("bad input {path}: {reason}")]
+    BadInput { path: PathBuf, reason: String },
+
+    /// A configuration value is out of range or inconsistent.
+    #[error("invalid config: {0}")]
+    Config(String),
+
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[cfg(feature = "torch")]
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+
+    #[error("report: {0}")]
+    Report(String),
+}
+
+impl Error {
+    pub(crate) fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::BadInput {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<polars::error::PolarsError> for Error {
+    fn from(e: polars::error::PolarsError) -> Self {
+        Error::Report(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,32 @@
+//! # caco
+//!
+//! Self-supervised pre-training on satellite image time series (SeCo, GASSL, CACo) and the downstream
+//! benchmarks that judge it. `../shared/docs/METHODS.md` (copied into the README's references) is the spec.
+//!
+//! ## Code map
+//! - [`data`]: dataset readers (EuroSAT RGB/MS), split lists, normalisation, fake-data generators. Never touches
+//!   a VarStore.
+//! - [`models`]: ResNet-18/50 with torchvision names and any number of input channels. Knows nothing of SSL.
+//! - `ssl`, `train`: pre-training methods and the training loop (to come).
+//! - [`eval`]: feature extraction, linear probe, kNN retrieval, metrics; the EuroSAT benchmark.
+//! - [`report`]: Polars tables and Plotters figures; builds without libtorch.
+//! - [`config`]: experiment TOMLs (`experiments/`), unknown keys rejected, scale presets.
+//!
+//! ## Invariants
+//! - Losses and metrics are pure functions of tensors or slices.
+//! - Only `eval`, `train` and `report` write results; `data` writes only fake data and split lists.
+//! - The model never branches on which dataset feeds it.
+//! - Every error names the file, folder or value at fault ([`Error`]).
+
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod progress;
+pub mod report;
+
+#[cfg(feature = "torch")]
+pub mod config;
+#[cfg(feature = "torch")]
+pub mod models;
+
+pub use error::{Error, Result};

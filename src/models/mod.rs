@@ -1,0 +1,5 @@
+//! Backbones and heads. Models know nothing of SSL methods or of which dataset feeds them.
+
+pub mod resnet;
+
+pub use resnet::{Arch, FeatureMaps, ResNet};

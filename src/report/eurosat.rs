@@ -1,0 +1,258 @@
+//! The EuroSAT table (linear probe + kNN retrieval per initialisation): results as plain data, written as CSV,
+//! Markdown, a metrics TOML (from which `report` regenerates everything) and a confusion-matrix figure per row,
+//! each output beside the resolved config that produced it.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{figures, table};
+use crate::eval::metrics::{AtK, Classification};
+use crate::{Error, Result};
+
+/// One row: an initialisation and its scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EurosatRow {
+    pub name: String,
+    pub arch: String,
+    pub weights: String,
+    pub n_train: usize,
+    pub n_val: usize,
+    pub n_test: usize,
+    /// Linear probe on the test split.
+    pub test: Classification,
+    pub val_accuracy: f64,
+    /// kNN retrieval on the val split.
+    pub knn: Vec<AtK>,
+    pub probe_final_loss: f64,
+    pub feature_seconds: f64,
+    pub probe_seconds: f64,
+}
+
+/// A whole table run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EurosatTable {
+    pub name: String,
+    pub title: String,
+    pub scale: String,
+    pub dataset: String,
+    pub classes: Vec<String>,
+    pub rows: Vec<EurosatRow>,
+    pub wall_seconds: f64,
+}
+
+/// Published numbers shown beside ours (METHODS.md); they are for pre-trained backbones on the official splits.
+pub const PUBLISHED: [&str; 3] = [
+    "R18 SeCo-1M, linear probe accuracy 93.14 (torchgeo weights table)",
+    "R18 SeCo-100k / CACo-100k, kNN P@20 67.20 / 71.90 and P@100 59.16 / 61.96 (CACo notebook)",
+    "Published numbers use the official EuroSAT split lists, which are not available here; ours use the seeded stratified split in the config's split_dir.",
+];
+
+impl EurosatTable {
+    /// The summary table, one row per initialisation, scores in percent.
+    pub fn dataframe(&self) -> Result<DataFrame> {
+        let pct = |f: &dyn Fn(&EurosatRow) -> f64| self.rows.iter().map(|r| 100.0 * f(r)).collect::<Vec<f64>>();
+        let knn = |k: usize, precision: bool| {
+            pct(&move |r: &EurosatRow| {
+                r.knn
+                    .iter()
+                    .find(|a| a.k == k)
+                    .map_or(f64::NAN, |a| if precision { a.precision } else { a.recall })
+            })
+        };
+        let strings = |f: &dyn Fn(&EurosatRow) -> String| self.rows.iter().map(f).collect::<Vec<String>>();
+        let counts = |f: &dyn Fn(&EurosatRow) -> usize| self.rows.iter().map(|r| f(r) as i64).collect::<Vec<i64>>();
+        let mut columns = vec![
+            Column::new("init".into(), strings(&|r| r.name.clone())),
+            Column::new("backbone".into(), strings(&|r| r.arch.clone())),
+            Column::new("probe_acc_test".into(), pct(&|r| r.test.accuracy)),
+            Column::new("probe_acc_val".into(), pct(&|r| r.val_accuracy)),
+        ];
+        let mut ks: Vec<usize> = self.rows.iter().flat_map(|r| r.knn.iter().map(|a| a.k)).collect();
+        ks.sort_unstable();
+        ks.dedup();
+        for k in ks {
+            columns.push(Column::new(format!("knn_p@{k}").into(), knn(k, true)));
+            columns.push(Column::new(format!("knn_r@{k}").into(), knn(k, false)));
+        }
+        columns.push(Column::new("n_train".into(), counts(&|r| r.n_train)));
+        columns.push(Column::new("n_val".into(), counts(&|r| r.n_val)));
+        columns.push(Column::new("n_test".into(), counts(&|r| r.n_test)));
+        Ok(DataFrame::new_infer_height(columns)?)
+    }
+
+    /// Per-class test accuracy (percent), one column per row.
+    pub fn per_class_dataframe(&self) -> Result<DataFrame> {
+        let mut columns = vec![Column::new("class".into(), self.classes.clone())];
+        for row in &self.rows {
+            let values: Vec<f64> = row.test.per_class_accuracy.iter().map(|a| 100.0 * a).collect();
+            columns.push(Column::new(row.name.as_str().into(), values));
+        }
+        Ok(DataFrame::new_infer_height(columns)?)
+    }
+
+    /// Writes every output under `out_dir` and returns the paths written:
+    /// `tables/<name>.{csv,md,toml}`, `tables/<name>_per_class.csv`, `tables/<name>.metrics.toml`,
+    /// `figures/<name>_confusion[_<row>].{svg,png,toml}`.
+    pub fn write(&self, config_toml: &str, out_dir: &Path) -> Result<Vec<PathBuf>> {
+        let tables = out_dir.join("tables");
+        let mut written = Vec::new();
+        let put = |written: &mut Vec<PathBuf>, path: PathBuf, text: &str| -> Result<()> {
+            table::create_parent(&path)?;
+            std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+            written.push(path);
+            Ok(())
+        };
+        let header = format!("# Resolved config of `{}` at scale `{}`.\n", self.name, self.scale);
+        put(
+            &mut written,
+            tables.join(format!("{}.toml", self.name)),
+            &format!("{header}{config_toml}"),
+        )?;
+        let metrics = toml::to_string(self).map_err(|e| Error::Report(format!("metrics do not serialise: {e}")))?;
+        put(
+            &mut written,
+            tables.join(format!("{}.metrics.toml", self.name)),
+            &metrics,
+        )?;
+
+        let df = self.dataframe()?;
+        let csv = tables.join(format!("{}.csv", self.name));
+        table::write_csv(&df, &csv)?;
+        let per_class_csv = tables.join(format!("{}_per_class.csv", self.name));
+        table::write_csv(&self.per_class_dataframe()?, &per_class_csv)?;
+        let md = tables.join(format!("{}.md", self.name));
+        let mut notes = vec![
+            format!(
+                "Scale `{}` on `{}`; scores in percent; probe accuracy on test, kNN retrieval on val. Wall time {:.0} s.",
+                self.scale, self.dataset, self.wall_seconds
+            ),
+            String::new(),
+            "Per-class test accuracy:".into(),
+            String::new(),
+            table::to_markdown(&self.per_class_dataframe()?, 1)?,
+            "Published, for context (pre-trained backbones, not comparable to random init):".into(),
+            String::new(),
+        ];
+        notes.extend(PUBLISHED.iter().map(|p| format!("- {p}")));
+        table::write_markdown(&df, &md, &self.title, &notes, 2)?;
+        written.extend([csv, per_class_csv, md]);
+
+        for row in &self.rows {
+            let stem = self.confusion_stem(out_dir, row);
+            let title = format!(
+                "{}: {} ({}), test accuracy {:.1} %",
+                self.name,
+                row.name,
+                row.arch,
+                100.0 * row.test.accuracy
+            );
+            written.extend(figures::confusion_matrix(
+                &row.test.confusion,
+                &self.classes,
+                &title,
+                &stem,
+            )?);
+            put(
+                &mut written,
+                stem.with_extension("toml"),
+                &format!("{header}{config_toml}"),
+            )?;
+        }
+        Ok(written)
+    }
+
+    fn confusion_stem(&self, out_dir: &Path, row: &EurosatRow) -> PathBuf {
+        let file = if self.rows.len() == 1 {
+            format!("{}_confusion", self.name)
+        } else {
+            format!("{}_confusion_{}", self.name, slug(&row.name))
+        };
+        out_dir.join("figures").join(file)
+    }
+
+    /// Reads `tables/<name>.metrics.toml` back (for report regeneration without training).
+    pub fn read_metrics(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::bad_input(path, format!("not a metrics file: {e}")))
+    }
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn fixture() -> EurosatTable {
+        let test = Classification::from_predictions(&[0, 1, 1, 0], &[0, 1, 1, 1], 2);
+        EurosatTable {
+            name: "eurosat".into(),
+            title: "EuroSAT".into(),
+            scale: "smoke".into(),
+            dataset: "eurosat-rgb".into(),
+            classes: vec!["A".into(), "B".into()],
+            rows: vec![EurosatRow {
+                name: "random init".into(),
+                arch: "resnet18".into(),
+                weights: "random".into(),
+                n_train: 10,
+                n_val: 4,
+                n_test: 4,
+                test,
+                val_accuracy: 0.5,
+                knn: vec![AtK {
+                    k: 2,
+                    precision: 0.5,
+                    recall: 0.25,
+                }],
+                probe_final_loss: 0.7,
+                feature_seconds: 1.0,
+                probe_seconds: 2.0,
+            }],
+            wall_seconds: 3.0,
+        }
+    }
+
+    #[test]
+    fn writes_tables_metrics_and_figure_and_regenerates_from_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = fixture();
+        let written = table.write("name = \"eurosat\"\n", dir.path()).unwrap();
+        for suffix in [
+            "tables/eurosat.csv",
+            "tables/eurosat.md",
+            "tables/eurosat.toml",
+            "figures/eurosat_confusion.png",
+            "figures/eurosat_confusion.svg",
+            "figures/eurosat_confusion.toml",
+        ] {
+            assert!(written.contains(&dir.path().join(suffix)), "{suffix} not written");
+        }
+        let md = std::fs::read_to_string(dir.path().join("tables/eurosat.md")).unwrap();
+        assert!(
+            md.contains("| random init | resnet18 | 75.00 | 50.00 | 50.00 | 25.00 | 10 | 4 | 4 |"),
+            "{md}"
+        );
+        assert!(md.contains("93.14"), "published numbers missing");
+        let back = EurosatTable::read_metrics(&dir.path().join("tables/eurosat.metrics.toml")).unwrap();
+        assert_eq!(back, table);
+        let again = tempfile::tempdir().unwrap();
+        back.write("name = \"eurosat\"\n", again.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(again.path().join("tables/eurosat.csv")).unwrap(),
+            std::fs::read_to_string(dir.path().join("tables/eurosat.csv")).unwrap()
+        );
+    }
+}
