@@ -1,1 +1,220 @@
-fn main() {}
+//! `caco`: the command line behind `cargo xtask`. Flags are parsed here and work is dispatched to the library.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use caco::config::EurosatTableConfig;
+use caco::data::{data_root, fake};
+use caco::eval::eurosat::{self, RunContext};
+use caco::report::eurosat::EurosatTable;
+use tch::Device;
+
+const USAGE: &str = "\
+usage: caco <command> [flags]
+
+commands:
+  reproduce-table   EuroSAT linear probe + kNN table and confusion figure
+      --scale <smoke|cpu|...>   preset from the config's [scales] (default: cpu)
+      --config <toml>           table config (default: experiments/eurosat.toml)
+      --data-dir <dir>          data root (default: $CACO_DATA, else ./data)
+      --out-dir <dir>           outputs (default: results for cpu/paper, runs/<scale> otherwise)
+      --cache-dir <dir>         feature cache (default: cache)
+      --device <auto|cpu|cuda>  (default: auto)
+      --quiet                   no progress bars or summaries
+  report            regenerate tables and figures from stored metrics, without training
+      --metrics <file>          e.g. results/tables/eurosat.metrics.toml
+      --out-dir <dir>           (default: the results folder holding the metrics)
+  fake-data         write a tiny fake dataset in the real layout
+      <eurosat-rgb|eurosat-ms> --out <dir> [--n-per-class N] [--seed S]
+  info              libtorch, device and data-root summary
+";
+
+/// Minimal flag parser: `--name value` pairs, `--switch`es and positionals.
+struct Args {
+    rest: Vec<String>,
+}
+
+impl Args {
+    fn value(&mut self, name: &str) -> Result<Option<String>> {
+        let Some(pos) = self.rest.iter().position(|a| a == name) else {
+            return Ok(None);
+        };
+        if pos + 1 >= self.rest.len() {
+            bail!("{name} needs a value");
+        }
+        let value = self.rest.remove(pos + 1);
+        self.rest.remove(pos);
+        Ok(Some(value))
+    }
+
+    fn switch(&mut self, name: &str) -> bool {
+        let found = self.rest.iter().position(|a| a == name);
+        found.map(|pos| self.rest.remove(pos)).is_some()
+    }
+
+    fn positional(&mut self) -> Option<String> {
+        let pos = self.rest.iter().position(|a| !a.starts_with("--"))?;
+        Some(self.rest.remove(pos))
+    }
+
+    fn finish(self) -> Result<()> {
+        if !self.rest.is_empty() {
+            bail!("unexpected arguments: {}\n\n{USAGE}", self.rest.join(" "));
+        }
+        Ok(())
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = Args {
+        rest: std::env::args().skip(1).collect(),
+    };
+    if args.switch("--help") || args.switch("-h") {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    match args.positional().as_deref() {
+        Some("reproduce-table") => reproduce_table(args),
+        Some("report") => report(args),
+        Some("fake-data") => fake_data(args),
+        Some("info") => info(args),
+        Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
+        None => bail!("no command given\n\n{USAGE}"),
+    }
+}
+
+fn parse_device(name: &str) -> Result<Device> {
+    match name {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        "cuda" => bail!("--device cuda: libtorch sees no CUDA device (built without the `cuda` feature?)"),
+        other => bail!("--device must be auto, cpu or cuda, got `{other}`"),
+    }
+}
+
+fn reproduce_table(mut args: Args) -> Result<()> {
+    let scale = args.value("--scale")?.unwrap_or_else(|| "cpu".into());
+    let config_path = PathBuf::from(
+        args.value("--config")?
+            .unwrap_or_else(|| "experiments/eurosat.toml".into()),
+    );
+    let data_dir = args.value("--data-dir")?.map(PathBuf::from);
+    let out_dir = args
+        .value("--out-dir")?
+        .map(PathBuf::from)
+        .unwrap_or_else(|| match scale.as_str() {
+            "cpu" | "paper" => PathBuf::from("results"),
+            other => PathBuf::from("runs").join(other),
+        });
+    let cache_dir = PathBuf::from(args.value("--cache-dir")?.unwrap_or_else(|| "cache".into()));
+    let device = parse_device(&args.value("--device")?.unwrap_or_else(|| "auto".into()))?;
+    let quiet = args.switch("--quiet");
+    args.finish()?;
+
+    let config = EurosatTableConfig::load(&config_path)?;
+    let ctx = RunContext {
+        data_root: data_root(data_dir.as_deref()),
+        cache_dir,
+        device,
+        quiet,
+    };
+    if !quiet {
+        eprintln!(
+            "table `{}` at scale `{scale}` on {:?}, data root {}",
+            config.name,
+            device,
+            ctx.data_root.display()
+        );
+    }
+    let table = eurosat::run(&config, &scale, &ctx)?;
+    let (resolved, _) = config.with_scale(&scale)?;
+    let written = table.write(&resolved.to_toml(), &out_dir)?;
+    if !quiet {
+        print!(
+            "{}",
+            std::fs::read_to_string(out_dir.join("tables").join(format!("{}.md", table.name)))?
+        );
+        eprintln!(
+            "wrote {} files under {} in {:.0} s",
+            written.len(),
+            out_dir.display(),
+            table.wall_seconds
+        );
+    }
+    Ok(())
+}
+
+fn report(mut args: Args) -> Result<()> {
+    let metrics = PathBuf::from(args.value("--metrics")?.context("report needs --metrics <file>")?);
+    let out_dir = match args.value("--out-dir")? {
+        Some(dir) => PathBuf::from(dir),
+        // <out>/tables/<name>.metrics.toml -> <out>
+        None => metrics
+            .parent()
+            .and_then(|p| p.parent())
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+    };
+    args.finish()?;
+    let table = EurosatTable::read_metrics(&metrics)?;
+    let config_path = metrics.with_file_name(format!("{}.toml", table.name));
+    let config = std::fs::read_to_string(&config_path).with_context(|| {
+        format!(
+            "reading the config stored beside the metrics, {}",
+            config_path.display()
+        )
+    })?;
+    // The stored config starts with a comment header that `write` adds again.
+    let body: String = config
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let written = table.write(&body, &out_dir)?;
+    eprintln!("regenerated {} files under {}", written.len(), out_dir.display());
+    Ok(())
+}
+
+fn fake_data(mut args: Args) -> Result<()> {
+    let kind = args
+        .positional()
+        .context("fake-data needs a dataset name: eurosat-rgb or eurosat-ms")?;
+    let out = PathBuf::from(args.value("--out")?.context("fake-data needs --out <dir>")?);
+    let n_per_class = args
+        .value("--n-per-class")?
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(20);
+    let seed = args.value("--seed")?.map(|v| v.parse()).transpose()?.unwrap_or(0);
+    args.finish()?;
+    let spec = fake::FakeEurosat::with_eurosat_classes(n_per_class, seed);
+    let written = match kind.as_str() {
+        "eurosat-rgb" => fake::write_eurosat_rgb(&out, &spec)?,
+        "eurosat-ms" => fake::write_eurosat_ms(&out, &spec)?,
+        other => bail!("unknown fake dataset `{other}`: eurosat-rgb or eurosat-ms"),
+    };
+    eprintln!("wrote {} fake images under {}", written.len(), out.display());
+    Ok(())
+}
+
+fn info(args: Args) -> Result<()> {
+    args.finish()?;
+    println!("caco {}", env!("CARGO_PKG_VERSION"));
+    println!("libtorch threads: {}", tch::get_num_threads());
+    println!(
+        "CUDA available: {} ({} devices)",
+        tch::Cuda::is_available(),
+        tch::Cuda::device_count()
+    );
+    println!("default device: {:?}", Device::cuda_if_available());
+    println!("data root: {}", data_root(None).display());
+    Ok(())
+}

@@ -50,9 +50,11 @@ fn class_image(rng: &mut impl Rng, class_idx: usize, n_classes: usize, n_bands: 
     let span = hi - lo;
     let mut data = Vec::with_capacity(n_bands * n);
     for b in 0..n_bands {
-        // Different classes move different bands in different directions.
-        let phase = (class_idx as f32 + 0.5) / n_classes as f32 + b as f32 * 0.37;
-        let mean = lo + span * (0.2 + 0.6 * (0.5 + 0.5 * (std::f32::consts::TAU * phase).sin()));
+        // Each band orders the classes differently (c * step mod n), so every pair of classes differs in
+        // several bands by at least one grey level step of the class ladder.
+        let step = [1, 3, 7, 9, 11, 13][b % 6];
+        let rung = ((class_idx * step + b) % n_classes) as f32 / (n_classes.max(2) - 1) as f32;
+        let mean = lo + span * (0.15 + 0.7 * rung);
         for px in 0..n {
             let col = (px % EUROSAT_SIZE) as f32 / EUROSAT_SIZE as f32;
             let v = mean + span * (0.05 * (col - 0.5) + rng.random_range(-0.04..0.04));

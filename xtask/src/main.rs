@@ -1,1 +1,43 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's runner (rust-analyzer's xtask habit). This file parses the task name and
+//! dispatches; each task lives in its own file. xtask does not link libtorch, so it can install it.
+
+mod setup;
+mod tasks;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [flags]
+
+tasks:
+  setup [--full-torch]        create .venv with libtorch (torch==2.11.0 from PyPI) and check/install GDAL
+  test [args]                 run every test (cargo nextest if installed, else cargo test); args go to the runner
+  reproduce-table [flags]     data -> features -> probe/kNN -> results/tables + results/figures
+                              (--scale smoke|cpu, --data-dir, --out-dir, ...; see `cargo xtask caco --help`)
+  report --metrics <file>     regenerate tables and figures from stored metrics, without training
+  caco <args>                 run the `caco` binary with any arguments (fake-data, info, ...)
+";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    match task.as_deref() {
+        Some("setup") => setup::run(&rest).map(|_| ()),
+        Some("test") => tasks::test(&rest),
+        Some(cmd @ ("reproduce-table" | "report")) => tasks::caco(cmd, &rest),
+        Some("caco") => tasks::caco_raw(&rest),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task `{other}`\n\n{USAGE}"),
+    }
+}
