@@ -138,31 +138,84 @@ pub fn write_jpeg(path: &Path, image: &Image) -> Result<()> {
 }
 
 /// Writes a uint16 GeoTIFF (UTM-like 10 m geotransform) with one band per image band.
-#[cfg(feature = "gdal")]
 pub fn write_geotiff_u16(path: &Path, image: &Image) -> Result<()> {
+    write_geotiff(path, image, |v| v.clamp(0.0, 65535.0).round() as u16)
+}
+
+/// Writes a uint8 GeoTIFF (SeCo stores its bands as uint8) with one band per image band.
+pub fn write_geotiff_u8(path: &Path, image: &Image) -> Result<()> {
+    write_geotiff(path, image, |v| v.clamp(0.0, 255.0).round() as u8)
+}
+
+#[cfg(feature = "gdal")]
+fn write_geotiff<T: gdal::raster::GdalType + Copy>(path: &Path, image: &Image, convert: fn(f32) -> T) -> Result<()> {
     let gdal_err = |e: gdal::errors::GdalError| Error::bad_input(path, format!("GDAL: {e}"));
     let driver = gdal::DriverManager::get_driver_by_name("GTiff").map_err(gdal_err)?;
-    let mut dataset = driver
-        .create_with_band_type::<u16, _>(path, image.width, image.height, image.n_bands)
-        .map_err(gdal_err)?;
-    dataset
-        .set_geo_transform(&[500_000.0, 10.0, 0.0, 5_000_000.0, 0.0, -10.0])
-        .map_err(gdal_err)?;
+    let mut dataset =
+        driver.create_with_band_type::<T, _>(path, image.width, image.height, image.n_bands).map_err(gdal_err)?;
+    dataset.set_geo_transform(&[500_000.0, 10.0, 0.0, 5_000_000.0, 0.0, -10.0]).map_err(gdal_err)?;
     for b in 0..image.n_bands {
-        let values: Vec<u16> = image
-            .band(b)
-            .iter()
-            .map(|v| v.clamp(0.0, 65535.0).round() as u16)
-            .collect();
+        let values: Vec<T> = image.band(b).iter().map(|&v| convert(v)).collect();
         let mut buffer = gdal::raster::Buffer::new((image.width, image.height), values);
         let mut band = dataset.rasterband(b + 1).map_err(gdal_err)?;
-        band.write((0, 0), (image.width, image.height), &mut buffer)
-            .map_err(gdal_err)?;
+        band.write((0, 0), (image.width, image.height), &mut buffer).map_err(gdal_err)?;
     }
     Ok(())
 }
 
 #[cfg(not(feature = "gdal"))]
-pub fn write_geotiff_u16(path: &Path, _image: &Image) -> Result<()> {
+fn write_geotiff<T>(path: &Path, _image: &Image, _convert: fn(f32) -> T) -> Result<()> {
     Err(Error::bad_input(path, "GeoTIFF writing needs caco's `gdal` feature"))
+}
+
+/// A fake SeCo/CACo time series: `n_locations` folders with `dates_per_era` (SeCo) or twice that many (CACo)
+/// product folders of tiny uint8 GeoTIFFs, each band at its Sentinel-2 resolution on a `size` px 10 m grid
+/// (`size` a multiple of 6), with metadata.json.
+#[derive(Debug, Clone)]
+pub struct FakeTimeSeries {
+    pub layout: super::timeseries::Layout,
+    pub n_locations: usize,
+    pub dates_per_era: usize,
+    pub bands: Vec<String>,
+    pub size: usize,
+    pub seed: u64,
+}
+
+/// Writes the fake series; returns every product's metadata, location by location, in date order.
+pub fn write_timeseries(root: &Path, spec: &FakeTimeSeries) -> Result<Vec<Vec<super::timeseries::ProductMetadata>>> {
+    use super::dates::Date;
+    use super::timeseries::{band_resolution, write_product, Layout, ProductMetadata};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
+    let n_eras = if spec.layout == Layout::Caco { 2 } else { 1 };
+    let mut all = Vec::new();
+    for loc in 0..spec.n_locations {
+        let (lon, lat) = (rng.random_range(-10.0..30.0), rng.random_range(36.0..60.0));
+        let mut metas = Vec::new();
+        for era in 0..n_eras {
+            let start = Date { year: 2017 + 4 * era as i32, month: 1, day: 1 }.add_days(rng.random_range(0..365));
+            for k in 0..spec.dates_per_era {
+                let date = start.add_days(84 * k as i64);
+                let meta = ProductMetadata {
+                    product_id: format!("{}T100000_{}_T00FAKE", date.compact(), date.compact()),
+                    date,
+                    lon,
+                    lat,
+                    cloud_fraction: Some(0.0),
+                };
+                let bands: Vec<(&str, Image)> = spec
+                    .bands
+                    .iter()
+                    .map(|b| {
+                        let side = spec.size * 10 / band_resolution(b).unwrap_or(10) as usize;
+                        let data = (0..side * side).map(|_| rng.random_range(0..=255u8) as f32).collect();
+                        (b.as_str(), Image { n_bands: 1, height: side, width: side, data })
+                    })
+                    .collect();
+                write_product(&root.join(format!("{loc:06}")).join(&meta.product_id), &meta, &bands)?;
+                metas.push(meta);
+            }
+        }
+        all.push(metas);
+    }
+    Ok(all)
 }

@@ -3,9 +3,12 @@
 //! Readers return [`Image`]s (band-major `f32` in the file's native value range); [`Normalization`] turns them into
 //! model input, one explicit choice per run so that a checkpoint is always fed the way it was trained.
 
+pub mod augment;
+pub mod dates;
 pub mod eurosat;
 pub mod fake;
 pub mod split;
+pub mod timeseries;
 
 use std::path::{Path, PathBuf};
 
