@@ -24,6 +24,17 @@ commands:
   report            regenerate tables and figures from stored metrics, without training
       --metrics <file>          e.g. results/tables/eurosat.metrics.toml
       --out-dir <dir>           (default: the results folder holding the metrics)
+  simulate-seasons  build the simulated time series eurosat-seasons (CACo layout) from EuroSAT RGB train tiles
+      --data-dir <dir>          data root holding eurosat-rgb/ (default: $CACO_DATA, else ./data)
+      --out <dir>               (default: derived/eurosat-seasons)
+      --split-dir <dir>         train.txt to draw tiles from (default: experiments/splits/eurosat-rgb)
+      --n-locations <N|all>     (default: 2000)
+      --changed-fraction <f>    locations with a true long-term change (default: 0.3)
+      --seed <S>                (default: 0)
+      --force                   rebuild even if an identical set exists
+  bench-loader      images/s of the CACo data pipeline (decode + augment) on a CACo-layout folder
+      --root <dir>              (default: derived/eurosat-seasons)
+      --batch-size <n> --batches <n> --workers <n> --size <px>   (defaults: 64, 30, 2, 64)
   fake-data         write a tiny fake dataset in the real layout
       <eurosat-rgb|eurosat-ms> --out <dir> [--n-per-class N] [--seed S]
   info              libtorch, device and data-root summary
@@ -83,6 +94,8 @@ fn run() -> Result<()> {
     match args.positional().as_deref() {
         Some("reproduce-table") => reproduce_table(args),
         Some("report") => report(args),
+        Some("simulate-seasons") => simulate_seasons(args),
+        Some("bench-loader") => bench_loader(args),
         Some("fake-data") => fake_data(args),
         Some("info") => info(args),
         Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
@@ -180,6 +193,116 @@ fn report(mut args: Args) -> Result<()> {
         .collect();
     let written = table.write(&body, &out_dir)?;
     eprintln!("regenerated {} files under {}", written.len(), out_dir.display());
+    Ok(())
+}
+
+fn simulate_seasons(mut args: Args) -> Result<()> {
+    use caco::data::eurosat::{Eurosat, EurosatVariant};
+    use caco::data::seasons::{self, SeasonsConfig};
+    let data_dir = args.value("--data-dir")?.map(PathBuf::from);
+    let out = PathBuf::from(args.value("--out")?.unwrap_or_else(|| "derived/eurosat-seasons".into()));
+    let split_dir = PathBuf::from(
+        args.value("--split-dir")?
+            .unwrap_or_else(|| "experiments/splits/eurosat-rgb".into()),
+    );
+    let mut config = SeasonsConfig::default();
+    if let Some(n) = args.value("--n-locations")? {
+        config.n_locations = if n == "all" {
+            None
+        } else {
+            Some(n.parse().context("--n-locations: a number or `all`")?)
+        };
+    }
+    if let Some(f) = args.value("--changed-fraction")? {
+        config.changed_fraction = f.parse().context("--changed-fraction: a number in [0, 1]")?;
+    }
+    if let Some(seed) = args.value("--seed")? {
+        config.seed = seed.parse().context("--seed: an integer")?;
+    }
+    let force = args.switch("--force");
+    let quiet = args.switch("--quiet");
+    args.finish()?;
+    config.validate()?;
+    if !force && seasons::is_built(&out, &config) {
+        eprintln!(
+            "{} already holds eurosat-seasons built with these settings (--force rebuilds)",
+            out.display()
+        );
+        return Ok(());
+    }
+    let eurosat = Eurosat::open(data_root(data_dir.as_deref()).join("eurosat-rgb"), EurosatVariant::Rgb)?;
+    let list_path = split_dir.join("train.txt");
+    let train = eurosat.indices_of(&caco::data::split::read_list(&list_path)?, &list_path)?;
+    let truth = seasons::simulate(&eurosat, &train, &out, &config, quiet)?;
+    let n_changed = truth.iter().filter(|t| t.changed).count();
+    eprintln!(
+        "eurosat-seasons (SIMULATED): {} locations x 2 eras x {} dates, {n_changed} with a true change, at {}",
+        truth.len(),
+        config.dates_per_era,
+        out.display()
+    );
+    Ok(())
+}
+
+fn bench_loader(mut args: Args) -> Result<()> {
+    use caco::data::augment::AugmentConfig;
+    use caco::data::loader::{for_each_batch, LoaderConfig};
+    use caco::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};
+    use caco::data::views::{paired_batches, DateDraw, SeasonalViews};
+    let root = PathBuf::from(
+        args.value("--root")?
+            .unwrap_or_else(|| "derived/eurosat-seasons".into()),
+    );
+    let mut number = |name: &str, default: usize| -> Result<usize> {
+        Ok(args
+            .value(name)?
+            .map(|v| v.parse())
+            .transpose()
+            .with_context(|| format!("{name}: a number"))?
+            .unwrap_or(default))
+    };
+    let (batch_size, n_batches, workers, size) = (
+        number("--batch-size", 64)?,
+        number("--batches", 30)?,
+        number("--workers", 2)?,
+        number("--size", 64)?,
+    );
+    args.finish()?;
+    let series = TimeSeries::open(&root, TimeSeriesOptions::new(Layout::Caco, &RGB_BANDS))?;
+    let augment = AugmentConfig {
+        out_size: size,
+        ..Default::default()
+    };
+    let views = SeasonalViews::new(
+        &series,
+        augment,
+        caco::data::Normalization::Imagenet,
+        DateDraw::Distinct,
+    )?;
+    let mut batches = paired_batches(series.locations.len(), batch_size, 0, 0, true)?;
+    batches.truncate(n_batches + 1);
+    let config = LoaderConfig {
+        n_workers: workers,
+        prefetch: 2,
+        seed: 0,
+    };
+    let (mut start, mut n_items, mut i) = (None, 0usize, 0usize);
+    for_each_batch(&views, &batches, 0, &config, |batch| {
+        // Steady state: the clock starts when the first batch arrives, as in the Python reference.
+        if i == 0 {
+            start = Some(std::time::Instant::now());
+        } else {
+            n_items += batch.items.len();
+        }
+        i += 1;
+        Ok(())
+    })?;
+    let seconds = start.map_or(0.0, |s| s.elapsed().as_secs_f64()).max(1e-9);
+    println!(
+        "images_per_s={:.1} items_per_s={:.1}",
+        4.0 * n_items as f64 / seconds,
+        n_items as f64 / seconds
+    );
     Ok(())
 }
 

@@ -49,12 +49,23 @@ impl Date {
 
     /// 0-based day of the year.
     pub fn day_of_year(self) -> u32 {
-        (self.to_days() - Date { year: self.year, month: 1, day: 1 }.to_days()) as u32
+        (self.to_days()
+            - Date {
+                year: self.year,
+                month: 1,
+                day: 1,
+            }
+            .to_days()) as u32
     }
 
     /// Parses `YYYY-MM-DD`, or a leading `YYYYMMDD` (Sentinel-2 product ids such as `20200501T105031_...`).
     pub fn parse(text: &str) -> Option<Self> {
-        let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit()).then(|| s.parse::<u32>().ok()).flatten();
+        let digits = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_digit())
+                .then(|| s.parse::<u32>().ok())
+                .flatten()
+        };
         let (y, m, d) = if text.len() >= 10 && &text[4..5] == "-" && &text[7..8] == "-" {
             (&text[0..4], &text[5..7], &text[8..10])
         } else if text.len() >= 8 && text.is_char_boundary(8) {
@@ -109,7 +120,10 @@ mod tests {
     #[test]
     fn parsing() {
         assert_eq!(Date::parse("2020-05-01"), Date::new(2020, 5, 1));
-        assert_eq!(Date::parse("20200501T105031_20200501T105338_T31UDQ"), Date::new(2020, 5, 1));
+        assert_eq!(
+            Date::parse("20200501T105031_20200501T105338_T31UDQ"),
+            Date::new(2020, 5, 1)
+        );
         assert_eq!(Date::parse("2021-02-29"), None);
         assert_eq!(Date::parse("abc"), None);
         assert_eq!(Date::parse("2020-13-01"), None);

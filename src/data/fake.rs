@@ -151,14 +151,18 @@ pub fn write_geotiff_u8(path: &Path, image: &Image) -> Result<()> {
 fn write_geotiff<T: gdal::raster::GdalType + Copy>(path: &Path, image: &Image, convert: fn(f32) -> T) -> Result<()> {
     let gdal_err = |e: gdal::errors::GdalError| Error::bad_input(path, format!("GDAL: {e}"));
     let driver = gdal::DriverManager::get_driver_by_name("GTiff").map_err(gdal_err)?;
-    let mut dataset =
-        driver.create_with_band_type::<T, _>(path, image.width, image.height, image.n_bands).map_err(gdal_err)?;
-    dataset.set_geo_transform(&[500_000.0, 10.0, 0.0, 5_000_000.0, 0.0, -10.0]).map_err(gdal_err)?;
+    let mut dataset = driver
+        .create_with_band_type::<T, _>(path, image.width, image.height, image.n_bands)
+        .map_err(gdal_err)?;
+    dataset
+        .set_geo_transform(&[500_000.0, 10.0, 0.0, 5_000_000.0, 0.0, -10.0])
+        .map_err(gdal_err)?;
     for b in 0..image.n_bands {
         let values: Vec<T> = image.band(b).iter().map(|&v| convert(v)).collect();
         let mut buffer = gdal::raster::Buffer::new((image.width, image.height), values);
         let mut band = dataset.rasterband(b + 1).map_err(gdal_err)?;
-        band.write((0, 0), (image.width, image.height), &mut buffer).map_err(gdal_err)?;
+        band.write((0, 0), (image.width, image.height), &mut buffer)
+            .map_err(gdal_err)?;
     }
     Ok(())
 }
@@ -192,7 +196,12 @@ pub fn write_timeseries(root: &Path, spec: &FakeTimeSeries) -> Result<Vec<Vec<su
         let (lon, lat) = (rng.random_range(-10.0..30.0), rng.random_range(36.0..60.0));
         let mut metas = Vec::new();
         for era in 0..n_eras {
-            let start = Date { year: 2017 + 4 * era as i32, month: 1, day: 1 }.add_days(rng.random_range(0..365));
+            let start = Date {
+                year: 2017 + 4 * era as i32,
+                month: 1,
+                day: 1,
+            }
+            .add_days(rng.random_range(0..365));
             for k in 0..spec.dates_per_era {
                 let date = start.add_days(84 * k as i64);
                 let meta = ProductMetadata {
@@ -208,7 +217,15 @@ pub fn write_timeseries(root: &Path, spec: &FakeTimeSeries) -> Result<Vec<Vec<su
                     .map(|b| {
                         let side = spec.size * 10 / band_resolution(b).unwrap_or(10) as usize;
                         let data = (0..side * side).map(|_| rng.random_range(0..=255u8) as f32).collect();
-                        (b.as_str(), Image { n_bands: 1, height: side, width: side, data })
+                        (
+                            b.as_str(),
+                            Image {
+                                n_bands: 1,
+                                height: side,
+                                width: side,
+                                data,
+                            },
+                        )
                     })
                     .collect();
                 write_product(&root.join(format!("{loc:06}")).join(&meta.product_id), &meta, &bands)?;

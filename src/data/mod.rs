@@ -7,8 +7,11 @@ pub mod augment;
 pub mod dates;
 pub mod eurosat;
 pub mod fake;
+pub mod loader;
+pub mod seasons;
 pub mod split;
 pub mod timeseries;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 

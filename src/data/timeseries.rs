@@ -14,7 +14,9 @@ use super::Image;
 use crate::{Error, Result};
 
 /// SeCo's 12 Sentinel-2 L2A bands (B10 is not in L2A), in its file names.
-pub const SENTINEL2_BANDS: [&str; 12] = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12"];
+pub const SENTINEL2_BANDS: [&str; 12] = [
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12",
+];
 
 /// RGB as SeCo stacks it: red, green, blue.
 pub const RGB_BANDS: [&str; 3] = ["B4", "B3", "B2"];
@@ -100,10 +102,14 @@ impl TimeSeriesOptions {
 
     fn validate(&self) -> Result<()> {
         if self.bands.is_empty() || self.dates_per_era == 0 {
-            return Err(Error::Config("time series: need at least one band and dates_per_era > 0".into()));
+            return Err(Error::Config(
+                "time series: need at least one band and dates_per_era > 0".into(),
+            ));
         }
         if let Some(b) = self.bands.iter().find(|b| band_resolution(b).is_none()) {
-            return Err(Error::Config(format!("time series: unknown Sentinel-2 band `{b}` (known: {SENTINEL2_BANDS:?})")));
+            return Err(Error::Config(format!(
+                "time series: unknown Sentinel-2 band `{b}` (known: {SENTINEL2_BANDS:?})"
+            )));
         }
         Ok(())
     }
@@ -153,9 +159,17 @@ impl TimeSeries {
             }
         }
         if locations.is_empty() {
-            return Err(Error::bad_input(&root, format!("no usable location folders ({} skipped)", skipped.len())));
+            return Err(Error::bad_input(
+                &root,
+                format!("no usable location folders ({} skipped)", skipped.len()),
+            ));
         }
-        Ok(TimeSeries { root, options, locations, skipped })
+        Ok(TimeSeries {
+            root,
+            options,
+            locations,
+            skipped,
+        })
     }
 
     /// A one-line summary of skipped locations, if any.
@@ -221,7 +235,13 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+        })
         .collect();
     dirs.sort();
     Ok(dirs)
@@ -232,7 +252,11 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
     let (mut lon, mut lat) = (f64::NAN, f64::NAN);
     let mut products = Vec::new();
     for product_dir in subdirs(dir)? {
-        let product_id = product_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let product_id = product_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let meta_path = product_dir.join("metadata.json");
         let date = if meta_path.is_file() {
             let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
@@ -244,7 +268,10 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
             meta.date
         } else {
             Date::parse(&product_id).ok_or_else(|| {
-                Error::bad_input(&product_dir, "no metadata.json and the folder name does not start with YYYYMMDD")
+                Error::bad_input(
+                    &product_dir,
+                    "no metadata.json and the folder name does not start with YYYYMMDD",
+                )
             })?
         };
         for band in &options.bands {
@@ -253,16 +280,31 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
                 return Err(Error::bad_input(&path, format!("missing band {band}")));
             }
         }
-        products.push(Product { id: product_id, date, dir: product_dir });
+        products.push(Product {
+            id: product_id,
+            date,
+            dir: product_dir,
+        });
     }
     if products.len() < options.dates_needed() {
         return Err(Error::bad_input(
             dir,
-            format!("{} dates, {:?} layout needs {}", products.len(), options.layout, options.dates_needed()),
+            format!(
+                "{} dates, {:?} layout needs {}",
+                products.len(),
+                options.layout,
+                options.dates_needed()
+            ),
         ));
     }
     products.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
-    Ok(Location { id, dir: dir.to_path_buf(), lon, lat, products })
+    Ok(Location {
+        id,
+        dir: dir.to_path_buf(),
+        lon,
+        lat,
+        products,
+    })
 }
 
 /// Reads `dir/{band}.tif` for every band onto the grid of the finest one. A band whose size does not match its
@@ -276,9 +318,13 @@ pub fn load_product(dir: &Path, bands: &[String]) -> Result<Image> {
     let finest_res = band_resolution(finest).unwrap_or(10);
     let open = |band: &str| -> Result<(PathBuf, gdal::Dataset)> {
         let path = dir.join(format!("{band}.tif"));
-        let ds = gdal::Dataset::open(&path).map_err(|e| Error::bad_input(&path, format!("GDAL cannot open it: {e}")))?;
+        let ds =
+            gdal::Dataset::open(&path).map_err(|e| Error::bad_input(&path, format!("GDAL cannot open it: {e}")))?;
         if ds.raster_count() != 1 {
-            return Err(Error::bad_input(&path, format!("expected 1 band per file, found {}", ds.raster_count())));
+            return Err(Error::bad_input(
+                &path,
+                format!("expected 1 band per file, found {}", ds.raster_count()),
+            ));
         }
         Ok((path, ds))
     };
@@ -289,7 +335,10 @@ pub fn load_product(dir: &Path, bands: &[String]) -> Result<Image> {
     for band in bands {
         let (path, ds) = open(band)?;
         let ratio = band_resolution(band).unwrap_or(finest_res) as f64 / finest_res as f64;
-        let expected = ((width as f64 / ratio).round() as usize, (height as f64 / ratio).round() as usize);
+        let expected = (
+            (width as f64 / ratio).round() as usize,
+            (height as f64 / ratio).round() as usize,
+        );
         let size = ds.raster_size();
         if size.0.abs_diff(expected.0) > 1 || size.1.abs_diff(expected.1) > 1 {
             return Err(Error::bad_input(
@@ -311,7 +360,12 @@ pub fn load_product(dir: &Path, bands: &[String]) -> Result<Image> {
             .map_err(|e| Error::bad_input(&path, format!("cannot read: {e}")))?;
         data.extend_from_slice(buffer.data());
     }
-    Ok(Image { n_bands: bands.len(), height, width, data })
+    Ok(Image {
+        n_bands: bands.len(),
+        height,
+        width,
+        data,
+    })
 }
 
 #[cfg(not(feature = "gdal"))]
@@ -372,8 +426,11 @@ mod tests {
         let ts = TimeSeries::open(dir.path(), TimeSeriesOptions::new(Layout::Seco, &SENTINEL2_BANDS)).unwrap();
         let product = &ts.item_products(0)[0];
         // Make B11 (20 m, 6x6) constant: after bilinear upsampling to 12x12 it must stay constant.
-        crate::data::fake::write_geotiff_u8(&product.dir.join("B11.tif"), &crate::data::fake::solid_image(1, 6, 6, &[77.0]))
-            .unwrap();
+        crate::data::fake::write_geotiff_u8(
+            &product.dir.join("B11.tif"),
+            &crate::data::fake::solid_image(1, 6, 6, &[77.0]),
+        )
+        .unwrap();
         let img = ts.load(product).unwrap();
         assert_eq!((img.n_bands, img.height, img.width), (12, 12, 12));
         let b11 = SENTINEL2_BANDS.iter().position(|b| *b == "B11").unwrap();
@@ -411,53 +468,104 @@ mod tests {
 
         std::fs::remove_file(victim.join("B3.tif")).unwrap();
         let msg = err_text(TimeSeries::open(dir.path(), options.clone()));
-        assert!(msg.contains(&victim.join("B3.tif").display().to_string()) && msg.contains("missing band B3"), "{msg}");
+        assert!(
+            msg.contains(&victim.join("B3.tif").display().to_string()) && msg.contains("missing band B3"),
+            "{msg}"
+        );
 
-        let skipping = TimeSeries::open(dir.path(), TimeSeriesOptions { skip_bad: true, ..options.clone() }).unwrap();
+        let skipping = TimeSeries::open(
+            dir.path(),
+            TimeSeriesOptions {
+                skip_bad: true,
+                ..options.clone()
+            },
+        )
+        .unwrap();
         assert_eq!((skipping.locations.len(), skipping.skipped.len()), (2, 1));
         let summary = skipping.skipped_summary().unwrap();
-        assert!(summary.contains("skipped 1 of 3") && summary.contains("missing band B3"), "{summary}");
+        assert!(
+            summary.contains("skipped 1 of 3") && summary.contains("missing band B3"),
+            "{summary}"
+        );
 
         // Fewer dates than the layout needs.
         std::fs::remove_dir_all(&victim).unwrap();
         let msg = err_text(TimeSeries::open(dir.path(), options.clone()));
-        assert!(msg.contains("000001") && msg.contains("4 dates") && msg.contains("needs 5"), "{msg}");
-        assert!(err_text(TimeSeries::open(dir.path(), TimeSeriesOptions::new(Layout::Caco, &RGB_BANDS))).contains("needs 10"));
+        assert!(
+            msg.contains("000001") && msg.contains("4 dates") && msg.contains("needs 5"),
+            "{msg}"
+        );
+        assert!(err_text(TimeSeries::open(
+            dir.path(),
+            TimeSeriesOptions::new(Layout::Caco, &RGB_BANDS)
+        ))
+        .contains("needs 10"));
     }
 
     #[test]
     fn mismatched_sizes_and_unreadable_files_are_errors_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         write_timeseries(dir.path(), &spec(Layout::Seco, &["B4", "B3", "B2", "B11"])).unwrap();
-        let ts = TimeSeries::open(dir.path(), TimeSeriesOptions::new(Layout::Seco, &["B4", "B3", "B2", "B11"])).unwrap();
+        let ts = TimeSeries::open(
+            dir.path(),
+            TimeSeriesOptions::new(Layout::Seco, &["B4", "B3", "B2", "B11"]),
+        )
+        .unwrap();
         let product = ts.item_products(0)[0].clone();
         let fake = crate::data::fake::solid_image(1, 9, 9, &[1.0]);
         crate::data::fake::write_geotiff_u8(&product.dir.join("B3.tif"), &fake).unwrap();
         let msg = err_text(ts.load(&product));
-        assert!(msg.contains("B3.tif") && msg.contains("9x9 px, expected 12x12"), "{msg}");
+        assert!(
+            msg.contains("B3.tif") && msg.contains("9x9 px, expected 12x12"),
+            "{msg}"
+        );
 
-        crate::data::fake::write_geotiff_u8(&product.dir.join("B3.tif"), &crate::data::fake::solid_image(1, 12, 12, &[1.0]))
-            .unwrap();
-        crate::data::fake::write_geotiff_u8(&product.dir.join("B11.tif"), &crate::data::fake::solid_image(1, 12, 12, &[1.0]))
-            .unwrap();
+        crate::data::fake::write_geotiff_u8(
+            &product.dir.join("B3.tif"),
+            &crate::data::fake::solid_image(1, 12, 12, &[1.0]),
+        )
+        .unwrap();
+        crate::data::fake::write_geotiff_u8(
+            &product.dir.join("B11.tif"),
+            &crate::data::fake::solid_image(1, 12, 12, &[1.0]),
+        )
+        .unwrap();
         let msg = err_text(ts.load(&product));
-        assert!(msg.contains("B11.tif") && msg.contains("expected 6x6 for a 20 m band"), "{msg}");
+        assert!(
+            msg.contains("B11.tif") && msg.contains("expected 6x6 for a 20 m band"),
+            "{msg}"
+        );
 
         std::fs::write(product.dir.join("B2.tif"), b"not a tiff").unwrap();
         let msg = err_text(ts.load(&product));
         assert!(msg.contains("B2.tif") && msg.contains("GDAL cannot open"), "{msg}");
 
         std::fs::write(product.dir.join("metadata.json"), b"{").unwrap();
-        let msg = err_text(TimeSeries::open(dir.path(), TimeSeriesOptions::new(Layout::Seco, &RGB_BANDS)));
-        assert!(msg.contains("metadata.json") && msg.contains("not a product metadata file"), "{msg}");
+        let msg = err_text(TimeSeries::open(
+            dir.path(),
+            TimeSeriesOptions::new(Layout::Seco, &RGB_BANDS),
+        ));
+        assert!(
+            msg.contains("metadata.json") && msg.contains("not a product metadata file"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn missing_folder_and_unknown_band_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let msg = err_text(TimeSeries::open(dir.path().join("nope"), TimeSeriesOptions::new(Layout::Caco, &RGB_BANDS)));
-        assert!(msg.contains("not found") && msg.contains("nope") && msg.contains("cargo xtask data simulate"), "{msg}");
-        let msg = err_text(TimeSeries::open(dir.path(), TimeSeriesOptions::new(Layout::Caco, &["B13"])));
+        let msg = err_text(TimeSeries::open(
+            dir.path().join("nope"),
+            TimeSeriesOptions::new(Layout::Caco, &RGB_BANDS),
+        ));
+        assert!(
+            msg.contains("not found") && msg.contains("nope") && msg.contains("cargo xtask data simulate"),
+            "{msg}"
+        );
+        let msg = err_text(TimeSeries::open(
+            dir.path(),
+            TimeSeriesOptions::new(Layout::Caco, &["B13"]),
+        ));
         assert!(msg.contains("unknown Sentinel-2 band `B13`"), "{msg}");
     }
 }

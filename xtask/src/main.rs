@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's runner (rust-analyzer's xtask habit). This file parses the task name and
 //! dispatches; each task lives in its own file. xtask does not link libtorch, so it can install it.
 
+mod bench;
 mod setup;
 mod tasks;
 
@@ -15,6 +16,8 @@ tasks:
   reproduce-table [flags]     data -> features -> probe/kNN -> results/tables + results/figures
                               (--scale smoke|cpu, --data-dir, --out-dir, ...; see `cargo xtask caco --help`)
   report --metrics <file>     regenerate tables and figures from stored metrics, without training
+  data simulate [flags]       build the simulated time series derived/eurosat-seasons from $CACO_DATA/eurosat-rgb
+  bench loader [--workers N]  data pipeline images/s: caco vs PIL + torchvision (results/bench/loader.*)
   caco <args>                 run the `caco` binary with any arguments (fake-data, info, ...)
 ";
 
@@ -33,6 +36,11 @@ fn run() -> Result<()> {
         Some("setup") => setup::run(&rest).map(|_| ()),
         Some("test") => tasks::test(&rest),
         Some(cmd @ ("reproduce-table" | "report")) => tasks::caco(cmd, &rest),
+        Some("data") => match rest.split_first() {
+            Some((sub, args)) if sub == "simulate" => tasks::caco("simulate-seasons", args),
+            _ => bail!("usage: cargo xtask data simulate [flags] (dataset downloads are not implemented yet)"),
+        },
+        Some("bench") => bench::run(&rest),
         Some("caco") => tasks::caco_raw(&rest),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
