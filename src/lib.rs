@@ -4,8 +4,9 @@
 //! benchmarks that judge it. `../shared/docs/METHODS.md` (copied into the README's references) is the spec.
 //!
 //! ## Code map
-//! - [`data`]: dataset readers (EuroSAT RGB/MS), split lists, normalisation, fake-data generators. Never touches
-//!   a VarStore.
+//! - [`data`]: dataset readers (EuroSAT RGB/MS, SeCo/CACo time series), split lists, normalisation, fake-data
+//!   generators, the simulated `eurosat-seasons`, augmentations, view sampling and the threaded loader. Never
+//!   touches a VarStore.
 //! - [`models`]: ResNet-18/50 with torchvision names and any number of input channels. Knows nothing of SSL.
 //! - `ssl`, `train`: pre-training methods and the training loop (to come).
 //! - [`eval`]: feature extraction, linear probe, kNN retrieval, metrics; the EuroSAT benchmark.

@@ -35,6 +35,7 @@ commands:
   bench-loader      images/s of the CACo data pipeline (decode + augment) on a CACo-layout folder
       --root <dir>              (default: derived/eurosat-seasons)
       --batch-size <n> --batches <n> --workers <n> --size <px>   (defaults: 64, 30, 2, 64)
+      --skip-bad                skip bad locations (counted and reported) instead of failing
   fake-data         write a tiny fake dataset in the real layout
       <eurosat-rgb|eurosat-ms> --out <dir> [--n-per-class N] [--seed S]
   info              libtorch, device and data-root summary

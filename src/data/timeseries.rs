@@ -84,6 +84,36 @@ pub struct TimeSeriesOptions {
     /// Skip (and count) bad locations instead of failing on the first one.
     #[serde(default)]
     pub skip_bad: bool,
+    /// Applied as images are read, before any augmentation (SeCo stretches its uint8 RGB this way).
+    #[serde(default)]
+    pub stretch: Option<BandStretch>,
+}
+
+/// Per-band linear stretch `255 * clamp((x - lo) / (hi - lo), 0, 1)`, one (lo, hi) per selected band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandStretch {
+    pub lo: Vec<f32>,
+    pub hi: Vec<f32>,
+}
+
+impl BandStretch {
+    /// SeCo's RGB quantiles in its uint8 domain, for bands B4, B3, B2: B4 0-129, B3 2-103, B2 3-88 (METHODS.md).
+    pub fn seco_rgb() -> Self {
+        BandStretch {
+            lo: vec![0.0, 2.0, 3.0],
+            hi: vec![129.0, 103.0, 88.0],
+        }
+    }
+
+    pub fn apply(&self, image: &mut Image) {
+        let n = image.height * image.width;
+        for (b, band) in image.data.chunks_mut(n).enumerate() {
+            let (lo, hi) = (self.lo[b], self.hi[b]);
+            band.iter_mut()
+                .for_each(|x| *x = 255.0 * ((*x - lo) / (hi - lo)).clamp(0.0, 1.0));
+        }
+    }
 }
 
 fn default_dates_per_era() -> usize {
@@ -97,6 +127,7 @@ impl TimeSeriesOptions {
             bands: bands.iter().map(|b| b.to_string()).collect(),
             dates_per_era: 5,
             skip_bad: false,
+            stretch: None,
         }
     }
 
@@ -105,6 +136,19 @@ impl TimeSeriesOptions {
             return Err(Error::Config(
                 "time series: need at least one band and dates_per_era > 0".into(),
             ));
+        }
+        if let Some(s) = &self.stretch {
+            if s.lo.len() != self.bands.len()
+                || s.hi.len() != self.bands.len()
+                || s.lo.iter().zip(&s.hi).any(|(l, h)| !(l < h))
+            {
+                return Err(Error::Config(format!(
+                    "time series: stretch needs one lo < hi per band ({} bands), got lo {:?}, hi {:?}",
+                    self.bands.len(),
+                    s.lo,
+                    s.hi
+                )));
+            }
         }
         if let Some(b) = self.bands.iter().find(|b| band_resolution(b).is_none()) {
             return Err(Error::Config(format!(
@@ -227,7 +271,11 @@ impl TimeSeries {
 
     /// Reads the selected bands of one product onto the grid of the finest selected band.
     pub fn load(&self, product: &Product) -> Result<Image> {
-        load_product(&product.dir, &self.options.bands)
+        let mut image = load_product(&product.dir, &self.options.bands)?;
+        if let Some(stretch) = &self.options.stretch {
+            stretch.apply(&mut image);
+        }
+        Ok(image)
     }
 }
 
@@ -549,6 +597,39 @@ mod tests {
             msg.contains("metadata.json") && msg.contains("not a product metadata file"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn seco_rgb_stretch_maps_quantiles_to_the_full_range() {
+        let dir = tempfile::tempdir().unwrap();
+        write_timeseries(dir.path(), &spec(Layout::Seco, &RGB_BANDS)).unwrap();
+        let options = TimeSeriesOptions {
+            stretch: Some(BandStretch::seco_rgb()),
+            ..TimeSeriesOptions::new(Layout::Seco, &RGB_BANDS)
+        };
+        let ts = TimeSeries::open(dir.path(), options).unwrap();
+        let product = ts.item_products(0)[0].clone();
+        let raw = load_product(&product.dir, &ts.options.bands).unwrap();
+        let stretched = ts.load(&product).unwrap();
+        for (b, (lo, hi)) in [(0.0, 129.0), (2.0, 103.0), (3.0, 88.0)].into_iter().enumerate() {
+            for (r, s) in raw.band(b).iter().zip(stretched.band(b)) {
+                let want = 255.0 * ((r - lo) / (hi - lo)).clamp(0.0, 1.0);
+                assert!((s - want).abs() < 1e-3, "band {b}: raw {r} -> {s}, want {want}");
+            }
+        }
+        // B2 at 88 or above saturates; below 3 is black.
+        assert!(stretched.band(2).iter().any(|&v| v == 255.0) && stretched.band(2).iter().any(|&v| v == 0.0));
+        let bad = TimeSeriesOptions {
+            stretch: Some(BandStretch {
+                lo: vec![0.0],
+                hi: vec![1.0],
+            }),
+            ..TimeSeriesOptions::new(Layout::Seco, &RGB_BANDS)
+        };
+        assert!(TimeSeries::open(dir.path(), bad)
+            .unwrap_err()
+            .to_string()
+            .contains("one lo < hi per band"));
     }
 
     #[test]
