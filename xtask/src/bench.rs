@@ -9,7 +9,7 @@ use xshell::{cmd, Shell};
 
 use crate::setup::{ensure, project_root, TORCH_VERSION};
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 const TORCHVISION: &str = "torchvision==0.26.0";
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -66,7 +66,7 @@ fn loader(args: &[String]) -> Result<()> {
     sh.change_dir(project_root());
     sh.set_var("LIBTORCH", &setup.libtorch);
     let workers = flag(args, "--workers", "2");
-    let batches = flag(args, "--batches", "30");
+    let batches = flag(args, "--batches", "60");
     let root = "derived/eurosat-seasons";
     if !Path::new(&project_root()).join(root).join("truth.csv").is_file() {
         eprintln!("bench: building {root} first");
