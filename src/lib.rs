@@ -29,5 +29,7 @@ pub mod report;
 pub mod config;
 #[cfg(feature = "torch")]
 pub mod models;
+#[cfg(feature = "torch")]
+pub mod ssl;
 
 pub use error::{Error, Result};

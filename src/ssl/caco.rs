@@ -1,0 +1,175 @@
+//! CACo's online change estimate (Mall et al. 2023, METHODS.md): per dataset index, a running ratio
+//! d_long / (d_short + 1e-4), first observation as is, then (4·old + x) / 5; after every epoch a 1-D two-component
+//! Gaussian mixture over all running ratios labels indices in the higher-mean component "changed" (1), the others 0,
+//! unseen ones -1. During the first epoch every label is 0.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::gmm::Gmm2;
+use crate::{Error, Result};
+
+/// The epsilon in d_long / (d_short + eps).
+pub const RATIO_EPS: f64 = 1e-4;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeState {
+    /// Running ratio per dataset index (NaN: never seen).
+    pub ratio: Vec<f64>,
+    /// 1 changed, 0 unchanged, -1 unseen (after an epoch); all 0 during the first epoch.
+    pub label: Vec<i8>,
+    pub gmm: Option<Gmm2>,
+}
+
+/// One epoch's export: everything a figure of the paper's key plot needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochExport {
+    pub epoch: usize,
+    pub gmm: Option<Gmm2>,
+    pub n_changed: usize,
+    pub n_unchanged: usize,
+    pub n_unseen: usize,
+}
+
+/// Ratios of one batch made of (older, recent) pairs: `l_q` the query's embedding by the key encoder and head 1,
+/// `l_s` the short-term key's (k1) `[n, d]`, both normalised. Partner of row r is row r ^ 1.
+pub fn batch_ratios(l_q: &Tensor, l_s: &Tensor) -> Vec<f64> {
+    let n = l_q.size()[0];
+    let partner = Tensor::arange(n, (Kind::Int64, l_q.device())).bitwise_xor(1);
+    let d_short = (l_q - l_s).norm_scalaropt_dim(2.0, [1], false);
+    let d_long = (l_q - l_q.index_select(0, &partner)).norm_scalaropt_dim(2.0, [1], false);
+    let ratio = (d_long / (d_short + RATIO_EPS)).to_kind(Kind::Double).to_device(tch::Device::Cpu);
+    Vec::<f64>::try_from(&ratio).expect("f64 ratios")
+}
+
+impl ChangeState {
+    pub fn new(n_items: usize) -> Self {
+        ChangeState { ratio: vec![f64::NAN; n_items], label: vec![0; n_items], gmm: None }
+    }
+
+    /// Running update for `items` with this step's `ratios`.
+    pub fn update(&mut self, items: &[usize], ratios: &[f64]) {
+        for (&i, &x) in items.iter().zip(ratios) {
+            let old = self.ratio[i];
+            self.ratio[i] = if old.is_nan() { x } else { (4.0 * old + x) / 5.0 };
+        }
+    }
+
+    /// Whether each of `items` is currently labelled changed.
+    pub fn changed(&self, items: &[usize]) -> Vec<bool> {
+        items.iter().map(|&i| self.label[i] == 1).collect()
+    }
+
+    /// Fits the mixture to every seen ratio and relabels (end of an epoch).
+    pub fn end_epoch(&mut self, epoch: usize) -> EpochExport {
+        let seen: Vec<f64> = self.ratio.iter().copied().filter(|r| r.is_finite()).collect();
+        self.gmm = Gmm2::fit(&seen, 300, 1e-7);
+        for (label, &r) in self.label.iter_mut().zip(&self.ratio) {
+            *label = match (&self.gmm, r.is_finite()) {
+                (_, false) => -1,
+                (Some(g), true) => g.label(r),
+                (None, true) => 0,
+            };
+        }
+        let count = |v: i8| self.label.iter().filter(|&&l| l == v).count();
+        EpochExport { epoch, gmm: self.gmm, n_changed: count(1), n_unchanged: count(0), n_unseen: count(-1) }
+    }
+
+    /// Writes `dir/caco_epoch_<e>.csv` (item, ratio, label) and `dir/caco_epoch_<e>.toml` (GMM and counts).
+    pub fn export(&self, export: &EpochExport, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut csv = String::from("item,ratio,label\n");
+        for (i, (r, l)) in self.ratio.iter().zip(&self.label).enumerate() {
+            csv += &format!("{i},{r},{l}\n");
+        }
+        let stem = dir.join(format!("caco_epoch_{:04}", export.epoch));
+        let csv_path = stem.with_extension("csv");
+        std::fs::write(&csv_path, csv).map_err(|e| Error::io(&csv_path, e))?;
+        let toml_path = stem.with_extension("toml");
+        std::fs::write(&toml_path, toml::to_string(export).expect("export serialises")).map_err(|e| Error::io(&toml_path, e))
+    }
+
+    /// The state as tensors for a checkpoint.
+    pub fn to_tensors(&self) -> Vec<(String, Tensor)> {
+        vec![
+            ("caco.ratio".into(), Tensor::from_slice(&self.ratio)),
+            ("caco.label".into(), Tensor::from_slice(&self.label.iter().map(|&l| l as i64).collect::<Vec<_>>())),
+        ]
+    }
+
+    pub fn from_tensors(ratio: &Tensor, label: &Tensor, gmm: Option<Gmm2>) -> Self {
+        let ratio = Vec::<f64>::try_from(ratio).expect("f64 ratios");
+        let label = Vec::<i64>::try_from(label).expect("i64 labels").into_iter().map(|l| l as i8).collect();
+        ChangeState { ratio, label, gmm }
+    }
+}
+
+/// Area under the ROC curve of `scores` against boolean `truth` (ties count one half); NaN scores are skipped.
+pub fn auroc(scores: &[f64], truth: &[bool]) -> f64 {
+    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(truth.iter().copied()).filter(|(s, _)| s.is_finite()).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n_pos = pairs.iter().filter(|p| p.1).count() as f64;
+    let n_neg = pairs.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return f64::NAN;
+    }
+    // Mann-Whitney U with average ranks for ties.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < pairs.len() {
+        let mut j = i;
+        while j < pairs.len() && pairs[j].0 == pairs[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j + 1) as f64 / 2.0;
+        rank_sum += pairs[i..j].iter().filter(|p| p.1).count() as f64 * avg_rank;
+        i = j;
+    }
+    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_ratio_update_and_labels() {
+        let mut s = ChangeState::new(6);
+        s.update(&[0, 1], &[1.0, 5.0]);
+        s.update(&[0], &[6.0]);
+        assert_eq!(s.ratio[0], (4.0 * 1.0 + 6.0) / 5.0);
+        assert_eq!(s.ratio[1], 5.0);
+        assert_eq!(s.changed(&[0, 1]), vec![false, false], "first epoch: all unchanged");
+        s.update(&[2, 3, 4], &[1.1, 0.9, 5.2]);
+        let export = s.end_epoch(0);
+        assert_eq!(s.label, vec![0, 1, 0, 0, 1, -1]);
+        assert_eq!((export.n_changed, export.n_unchanged, export.n_unseen), (2, 3, 1));
+        let back = ChangeState::from_tensors(&s.to_tensors()[0].1, &s.to_tensors()[1].1, s.gmm);
+        assert_eq!(back.label, s.label);
+        assert_eq!(back.ratio[..5], s.ratio[..5]);
+    }
+
+    #[test]
+    fn ratios_compare_long_and_short_distances() {
+        // Row 0 and 1 are partners. l_q[0] = l_s[0] exactly: d_short = 0 -> ratio = d_long / 1e-4.
+        let l_q = Tensor::from_slice(&[1f32, 0., 0., 1.]).view([2, 2]);
+        let l_s = Tensor::from_slice(&[1f32, 0., 0.6, 0.8]).view([2, 2]);
+        let r = batch_ratios(&l_q, &l_s);
+        let d_long = 2f64.sqrt();
+        assert!((r[0] - d_long / RATIO_EPS).abs() / r[0] < 1e-5);
+        let d_short = ((0.6f64).powi(2) + (0.2f64).powi(2)).sqrt();
+        assert!((r[1] - d_long / (d_short + RATIO_EPS)).abs() < 1e-4, "{r:?}");
+    }
+
+    #[test]
+    fn auroc_hand_cases() {
+        assert_eq!(auroc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]), 1.0);
+        assert_eq!(auroc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]), 0.0);
+        assert_eq!(auroc(&[0.5, 0.5], &[false, true]), 0.5);
+        // pos {0.4, 0.9}, neg {0.3, 0.6}: pairs (0.4>0.3), (0.4<0.6), (0.9>0.3), (0.9>0.6) -> 3/4.
+        assert_eq!(auroc(&[0.4, 0.9, 0.3, 0.6], &[true, true, false, false]), 0.75);
+        assert!(auroc(&[0.1], &[true]).is_nan());
+    }
+}
