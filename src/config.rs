@@ -226,3 +226,255 @@ probe_epochs = 2
             .contains("seco.pth"));
     }
 }
+
+/// A pre-training run (`experiments/pretrain/*.toml`): method, backbone, data, SSL and optimiser settings.
+/// Defaults are the papers' (METHODS.md); CPU presets override them in their files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    pub name: String,
+    pub method: crate::ssl::Method,
+    pub model: PretrainModelConfig,
+    pub data: PretrainDataConfig,
+    #[serde(default)]
+    pub augment: crate::data::augment::AugmentConfig,
+    #[serde(default)]
+    pub ssl: SslConfig,
+    #[serde(default)]
+    pub optim: OptimConfig,
+    #[serde(default)]
+    pub run: RunConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainModelConfig {
+    pub arch: crate::models::Arch,
+    /// Projection output size (MoCo-v2: 128).
+    #[serde(default = "default_embedding_dim")]
+    pub embedding_dim: i64,
+}
+
+fn default_embedding_dim() -> i64 {
+    128
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainDataConfig {
+    /// Folder of the time series (SeCo or CACo layout); relative paths are taken from the working directory.
+    pub root: PathBuf,
+    pub layout: crate::data::timeseries::Layout,
+    /// Band file stems in input order, e.g. `["B4", "B3", "B2"]`.
+    pub bands: Vec<String>,
+    #[serde(default = "default_dates_per_era")]
+    pub dates_per_era: usize,
+    /// Skip (and report) bad locations instead of stopping.
+    #[serde(default)]
+    pub skip_bad: bool,
+    /// SeCo's uint8 quantile stretch, applied when images are read.
+    #[serde(default)]
+    pub stretch: Option<crate::data::timeseries::BandStretch>,
+    pub normalization: Normalization,
+}
+
+fn default_dates_per_era() -> usize {
+    5
+}
+
+impl PretrainDataConfig {
+    pub fn series_options(&self) -> crate::data::timeseries::TimeSeriesOptions {
+        crate::data::timeseries::TimeSeriesOptions {
+            layout: self.layout,
+            bands: self.bands.clone(),
+            dates_per_era: self.dates_per_era,
+            skip_bad: self.skip_bad,
+            stretch: self.stretch.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SslConfig {
+    /// Keys in each queue (SeCo/CACo 16384; GASSL 65536).
+    pub queue_size: i64,
+    pub temperature: f64,
+    /// Momentum of the key encoder (0.999).
+    pub encoder_momentum: f64,
+    /// GASSL: k-means clusters of (lat, lon).
+    pub geo_clusters: usize,
+}
+
+impl Default for SslConfig {
+    fn default() -> Self {
+        SslConfig {
+            queue_size: 16384,
+            temperature: 0.07,
+            encoder_momentum: 0.999,
+            geo_clusters: 100,
+        }
+    }
+}
+
+/// Learning-rate schedule over epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", deny_unknown_fields)]
+pub enum Schedule {
+    /// lr x gamma at each milestone epoch (SeCo: 120 and 160 of 200).
+    Step { milestones: Vec<usize>, gamma: f64 },
+    /// Half-cosine from lr to 0 over the epochs (GASSL).
+    Cosine,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// Linear warm-up from 0, in epochs (may be fractional).
+    pub warmup_epochs: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            lr: 0.03,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            schedule: Schedule::Step {
+                milestones: vec![120, 160],
+                gamma: 0.1,
+            },
+            warmup_epochs: 0.0,
+            epochs: 200,
+            batch_size: 256,
+        }
+    }
+}
+
+impl OptimConfig {
+    /// Learning rate at fractional epoch `e` (epoch index + position within it).
+    pub fn lr_at(&self, e: f64) -> f64 {
+        let base = match &self.schedule {
+            Schedule::Step { milestones, gamma } => {
+                self.lr * gamma.powi(milestones.iter().filter(|&&m| e >= m as f64).count() as i32)
+            }
+            Schedule::Cosine => self.lr * 0.5 * (1.0 + (std::f64::consts::PI * e / self.epochs as f64).cos()),
+        };
+        if self.warmup_epochs > 0.0 && e < self.warmup_epochs {
+            base * e / self.warmup_epochs
+        } else {
+            base
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    pub seed: u64,
+    pub n_workers: usize,
+    /// Checkpoint every this many steps (and at the end of every epoch, and on Ctrl-C).
+    pub checkpoint_every: usize,
+    /// `auto` (CUDA when present), `cpu` or `cuda`.
+    pub device: String,
+    /// Mixed precision through libtorch's autocast (CUDA only; ignored on CPU).
+    pub amp: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            seed: 0,
+            n_workers: 2,
+            checkpoint_every: 500,
+            device: "auto".into(),
+            amp: false,
+        }
+    }
+}
+
+impl PretrainConfig {
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        let config: Self = toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", origin.display())))?;
+        config.validate().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", origin.display())),
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("configs serialise")
+    }
+
+    /// Checks every value once; messages name the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad =
+            |key: &str, rule: &str, value: String| Err(Error::Config(format!("`{key}` must be {rule}, got {value}")));
+        let (s, o) = (&self.ssl, &self.optim);
+        if s.queue_size <= 0 {
+            return bad("ssl.queue_size", "> 0", s.queue_size.to_string());
+        }
+        if !(s.temperature > 0.0) {
+            return bad("ssl.temperature", "> 0", s.temperature.to_string());
+        }
+        if !(0.0..=1.0).contains(&s.encoder_momentum) {
+            return bad("ssl.encoder_momentum", "in [0, 1]", s.encoder_momentum.to_string());
+        }
+        if !(o.lr > 0.0) {
+            return bad("optim.lr", "> 0", o.lr.to_string());
+        }
+        if o.momentum < 0.0 || o.weight_decay < 0.0 {
+            return bad(
+                "optim.momentum and optim.weight_decay",
+                ">= 0",
+                format!("{} and {}", o.momentum, o.weight_decay),
+            );
+        }
+        if o.epochs == 0 || o.batch_size < 2 {
+            return bad(
+                "optim.epochs and optim.batch_size",
+                "> 0 and >= 2",
+                format!("{} and {}", o.epochs, o.batch_size),
+            );
+        }
+        if self.method.paired() && o.batch_size % 2 != 0 {
+            return bad(
+                "optim.batch_size",
+                "even for TeCo/CACo (pairs of eras)",
+                o.batch_size.to_string(),
+            );
+        }
+        if self.method.paired() && self.data.layout != crate::data::timeseries::Layout::Caco {
+            return bad(
+                "data.layout",
+                "\"caco\" for TeCo/CACo",
+                format!("{:?}", self.data.layout),
+            );
+        }
+        if self.method == crate::ssl::Method::Gassl && s.geo_clusters == 0 {
+            return bad("ssl.geo_clusters", "> 0", "0".into());
+        }
+        if self.model.embedding_dim <= 0 || self.run.checkpoint_every == 0 {
+            return bad(
+                "model.embedding_dim and run.checkpoint_every",
+                "> 0",
+                format!("{} and {}", self.model.embedding_dim, self.run.checkpoint_every),
+            );
+        }
+        self.augment.validate()?;
+        self.data.normalization.validate(self.data.bands.len())?;
+        Ok(())
+    }
+}

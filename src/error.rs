@@ -30,6 +30,10 @@ pub enum Error {
 
     #[error("report: {0}")]
     Report(String),
+
+    /// A run stopped early on purpose (Ctrl-C or a step limit); its state was saved.
+    #[error("stopped: {0}")]
+    Stopped(String),
 }
 
 impl Error {

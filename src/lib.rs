@@ -31,5 +31,7 @@ pub mod config;
 pub mod models;
 #[cfg(feature = "torch")]
 pub mod ssl;
+#[cfg(feature = "torch")]
+pub mod train;
 
 pub use error::{Error, Result};

@@ -81,7 +81,7 @@ impl Default for LoaderConfig {
 }
 
 /// Builds one batch on the calling thread.
-pub fn make_batch(source: &impl ItemViews, items: &[usize], seed: u64, epoch: u64) -> Result<Batch> {
+pub fn make_batch<S: ItemViews + ?Sized>(source: &S, items: &[usize], seed: u64, epoch: u64) -> Result<Batch> {
     let per_item: Vec<Vec<Image>> = items
         .iter()
         .map(|&item| source.views(item, &mut rng_for(seed, epoch, item as u64)))
@@ -97,8 +97,8 @@ pub fn make_batch(source: &impl ItemViews, items: &[usize], seed: u64, epoch: u6
 
 /// Runs `consume` on every batch of `batches`, in order, while `config.n_workers` threads prepare the next ones.
 /// Stops at the first error, from a worker or from `consume`.
-pub fn for_each_batch(
-    source: &impl ItemViews,
+pub fn for_each_batch<S: ItemViews + ?Sized>(
+    source: &S,
     batches: &[Vec<usize>],
     epoch: u64,
     config: &LoaderConfig,

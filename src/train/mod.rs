@@ -1,0 +1,8 @@
+//! Training: the one pre-training loop shared by every method, its optimiser, checkpoints and metric log.
+
+pub mod checkpoint;
+pub mod log;
+pub mod pretrain;
+pub mod sgd;
+
+pub use pretrain::{pretrain, PretrainOptions, PretrainSummary};

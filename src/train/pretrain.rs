@@ -1,0 +1,290 @@
+//! The pre-training loop shared by MoCo-v2, SeCo, TeCo, CACo and GASSL: the method supplies its views, loss and
+//! state ([`SslModel`]); this file only loads batches, steps the optimiser, logs, checkpoints and resumes.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tch::{Device, Tensor};
+
+use super::checkpoint::{self, Position};
+use super::log::{MetricLog, StepRecord};
+use super::sgd::Sgd;
+use crate::config::PretrainConfig;
+use crate::data::loader::{for_each_batch, LoaderConfig};
+use crate::data::timeseries::TimeSeries;
+use crate::data::views::{paired_batches, shuffled_batches, DateDraw, ItemViews, SeasonalViews, TemporalViews};
+use crate::progress::Progress;
+use crate::ssl::kmeans::kmeans;
+use crate::ssl::model::{ModelConfig, StepInput};
+use crate::ssl::{Method, SslModel};
+use crate::{Error, Result};
+
+/// Set by Ctrl-C; the loop checkpoints and stops at the next step.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler (once per process).
+pub fn install_interrupt_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    });
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PretrainOptions {
+    /// Continue from `<run>/checkpoint`.
+    pub resume: bool,
+    /// Stop (with a checkpoint) once this many steps are done in total.
+    pub max_steps: Option<u64>,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PretrainSummary {
+    pub run_dir: PathBuf,
+    pub steps: u64,
+    pub epochs_done: usize,
+    pub stopped_early: bool,
+    /// Median queries per second over the logged steps.
+    pub images_per_s: f64,
+    /// `<run>/backbone.safetensors` (torchvision names), usable as `weights` of a table row.
+    pub backbone: PathBuf,
+}
+
+pub fn parse_device(name: &str) -> Result<Device> {
+    match name {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        "cuda" => Err(Error::Config(
+            "device `cuda`: libtorch sees no CUDA device (built without the `cuda` feature?)".into(),
+        )),
+        other => Err(Error::Config(format!(
+            "`run.device` must be auto, cpu or cuda, got `{other}`"
+        ))),
+    }
+}
+
+/// GASSL's cluster id per dataset item: k-means of the items' (lat, lon).
+fn geo_clusters(series: &TimeSeries, k: usize, seed: u64) -> Result<Vec<i64>> {
+    let points: Vec<[f64; 2]> = (0..series.n_items())
+        .map(|i| series.coordinates(i))
+        .map(|(lon, lat)| [lat, lon])
+        .collect();
+    if points.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
+        return Err(Error::Config(format!(
+            "GASSL needs coordinates: some locations of {} have no metadata.json with lon/lat",
+            series.root.display()
+        )));
+    }
+    Ok(kmeans(&points, k, 100, seed)
+        .assignment
+        .into_iter()
+        .map(|a| a as i64)
+        .collect())
+}
+
+/// Runs (or resumes) a pre-training run in `run_dir`.
+pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptions) -> Result<PretrainSummary> {
+    config.validate()?;
+    let device = parse_device(&config.run.device)?;
+    let config_toml = config.to_toml();
+    let series = TimeSeries::open(&config.data.root, config.data.series_options())?;
+    if let Some(summary) = series.skipped_summary() {
+        eprintln!("{summary}");
+    }
+    let method = config.method;
+    let clusters = match method {
+        Method::Gassl => Some(geo_clusters(&series, config.ssl.geo_clusters, config.run.seed)?),
+        _ => None,
+    };
+    tch::manual_seed(config.run.seed as i64);
+    let model_config = ModelConfig {
+        method,
+        arch: config.model.arch,
+        in_channels: config.data.bands.len() as i64,
+        embedding_dim: config.model.embedding_dim,
+        queue_size: config.ssl.queue_size,
+        temperature: config.ssl.temperature,
+        encoder_momentum: config.ssl.encoder_momentum,
+        geo_clusters: config.ssl.geo_clusters as i64,
+    };
+    let mut model = SslModel::new(model_config, series.n_items(), device)?;
+    let mut sgd = Sgd::new(&model.vs_q, config.optim.momentum, config.optim.weight_decay);
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    let metrics_path = run_dir.join("metrics.parquet");
+    let has_checkpoint = checkpoint::checkpoint_dir(run_dir).join("state.toml").is_file();
+    let (mut position, mut log) = match (options.resume, has_checkpoint) {
+        (true, true) => {
+            let position = checkpoint::load(run_dir, &mut model, &mut sgd, &config_toml)?;
+            let log = if metrics_path.is_file() {
+                MetricLog::read_parquet(&metrics_path, method.loss_names(), position.step)?
+            } else {
+                MetricLog::new(method.loss_names())
+            };
+            (position, log)
+        }
+        (true, false) => {
+            return Err(Error::bad_input(
+                run_dir,
+                "--resume: no checkpoint in this run directory",
+            ));
+        }
+        (false, true) => {
+            return Err(Error::bad_input(
+                run_dir,
+                "this run directory already has a checkpoint: pass --resume to continue it, or choose another run directory",
+            ));
+        }
+        (false, false) => (Position::default(), MetricLog::new(method.loss_names())),
+    };
+    let config_path = run_dir.join("config.toml");
+    std::fs::write(&config_path, &config_toml).map_err(|e| Error::io(&config_path, e))?;
+
+    let seasonal;
+    let temporal;
+    let views: &dyn ItemViews = match method {
+        Method::Seco | Method::Teco | Method::Caco => {
+            let draw = if method == Method::Seco {
+                DateDraw::WithReplacement
+            } else {
+                DateDraw::Distinct
+            };
+            seasonal = SeasonalViews::new(&series, config.augment.clone(), config.data.normalization.clone(), draw)?;
+            &seasonal
+        }
+        Method::Moco | Method::Gassl => {
+            config.augment.validate()?;
+            temporal = TemporalViews {
+                series: &series,
+                augment: config.augment.clone(),
+                normalization: config.data.normalization.clone(),
+                temporal_positive: method == Method::Gassl,
+            };
+            &temporal
+        }
+    };
+    let batches_of = |epoch: usize| {
+        let (bs, seed, e) = (config.optim.batch_size, config.run.seed, epoch as u64);
+        if method.paired() {
+            paired_batches(series.locations.len(), bs, seed, e, true)
+        } else {
+            shuffled_batches(series.n_items(), bs, seed, e, true)
+        }
+    };
+    let n_batches = batches_of(0)?.len();
+    if n_batches == 0 {
+        return Err(Error::Config(format!(
+            "`optim.batch_size` {} is larger than the {} items of {}",
+            config.optim.batch_size,
+            series.n_items(),
+            series.root.display()
+        )));
+    }
+    let total_steps = (config.optim.epochs * n_batches) as u64;
+    let progress = Progress::new(
+        total_steps,
+        &format!("pretrain {}", config.name),
+        "steps",
+        options.quiet,
+    );
+    progress.set(position.step);
+    install_interrupt_handler();
+    let loader_config = LoaderConfig {
+        n_workers: config.run.n_workers,
+        prefetch: 2,
+        seed: config.run.seed,
+    };
+    let amp = config.run.amp && device.is_cuda();
+    let caco_dir = run_dir.join("caco");
+    let mut stopped_early = false;
+
+    while position.epoch < config.optim.epochs {
+        let epoch = position.epoch;
+        let batches = batches_of(epoch)?;
+        let mut last = Instant::now();
+        let result = for_each_batch(
+            views,
+            &batches[position.batch_in_epoch..],
+            epoch as u64,
+            &loader_config,
+            |batch| {
+                let lr = config
+                    .optim
+                    .lr_at(epoch as f64 + position.batch_in_epoch as f64 / n_batches as f64);
+                let tensors: Vec<Tensor> = batch.views.iter().map(|v| v.to_tensor().to_device(device)).collect();
+                let input = StepInput {
+                    views: &tensors,
+                    items: &batch.items,
+                    clusters: clusters.as_deref(),
+                };
+                let (loss, parts, keys) = tch::autocast(amp, || model.loss(&input))?;
+                sgd.backward_step(&loss, lr);
+                model.after_step(keys)?;
+                position.step += 1;
+                position.batch_in_epoch += 1;
+                let now = Instant::now();
+                let images_per_s = batch.items.len() as f64 / now.duration_since(last).as_secs_f64().max(1e-9);
+                last = now;
+                let loss_value = parts.iter().sum();
+                log.records.push(StepRecord {
+                    step: position.step,
+                    epoch: epoch as u64,
+                    loss: loss_value,
+                    parts,
+                    lr,
+                    images_per_s,
+                });
+                progress.set(position.step);
+                progress.set_status(&format!("epoch {epoch} loss {loss_value:.3} lr {lr:.4}"));
+                if position.step % config.run.checkpoint_every as u64 == 0 {
+                    checkpoint::save(run_dir, &model, &sgd, &position, &config_toml)?;
+                    log.write_parquet(&metrics_path)?;
+                }
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    return Err(Error::Stopped("interrupted (Ctrl-C)".into()));
+                }
+                if options.max_steps.is_some_and(|m| position.step >= m) {
+                    return Err(Error::Stopped(format!("reached {} steps", position.step)));
+                }
+                Ok(())
+            },
+        );
+        match result {
+            Ok(()) => {}
+            Err(Error::Stopped(reason)) => {
+                if !options.quiet {
+                    eprintln!("stopping: {reason}; checkpoint at step {}", position.step);
+                }
+                stopped_early = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+        // End of the epoch: CACo relabels from its running ratios.
+        position.epoch += 1;
+        position.batch_in_epoch = 0;
+        if let Some(change) = model.change.as_mut() {
+            let export = change.end_epoch(epoch);
+            change.export(&export, &caco_dir)?;
+        }
+        checkpoint::save(run_dir, &model, &sgd, &position, &config_toml)?;
+        log.write_parquet(&metrics_path)?;
+    }
+    checkpoint::save(run_dir, &model, &sgd, &position, &config_toml)?;
+    log.write_parquet(&metrics_path)?;
+    progress.finish();
+    let backbone = run_dir.join("backbone.safetensors");
+    Tensor::write_safetensors(&model.backbone_tensors(), &backbone)?;
+    let mut rates: Vec<f64> = log.records.iter().skip(1).map(|r| r.images_per_s).collect();
+    rates.sort_by(|a, b| a.total_cmp(b));
+    Ok(PretrainSummary {
+        run_dir: run_dir.to_path_buf(),
+        steps: position.step,
+        epochs_done: position.epoch,
+        stopped_early,
+        images_per_s: rates.get(rates.len() / 2).copied().unwrap_or(f64::NAN),
+        backbone,
+    })
+}

@@ -1,0 +1,244 @@
+//! The pre-training loop on generated time series: one step of every method, exact resume, checkpoints and the
+//! config errors a user meets first.
+
+use std::path::Path;
+
+use caco::config::PretrainConfig;
+use caco::data::fake::{write_timeseries, FakeTimeSeries};
+use caco::data::timeseries::{Layout, RGB_BANDS};
+use caco::train::log::MetricLog;
+use caco::train::{pretrain, PretrainOptions};
+
+fn fake_series(dir: &Path) {
+    let spec = FakeTimeSeries {
+        layout: Layout::Caco,
+        n_locations: 4,
+        dates_per_era: 5,
+        bands: RGB_BANDS.iter().map(|b| b.to_string()).collect(),
+        size: 24,
+        seed: 3,
+    };
+    write_timeseries(dir, &spec).unwrap();
+}
+
+fn config(method: &str, root: &Path, epochs: usize) -> String {
+    format!(
+        r#"
+name = "test-{method}"
+method = "{method}"
+[model]
+arch = "resnet18"
+embedding_dim = 16
+[data]
+root = {root:?}
+layout = "caco"
+bands = ["B4", "B3", "B2"]
+normalization = {{ kind = "imagenet" }}
+[augment]
+out_size = 16
+[ssl]
+queue_size = 24
+temperature = 0.2
+encoder_momentum = 0.99
+geo_clusters = 2
+[optim]
+lr = 0.05
+epochs = {epochs}
+batch_size = 4
+schedule = {{ kind = "cosine" }}
+warmup_epochs = 0.5
+[run]
+seed = 1
+n_workers = 2
+checkpoint_every = 2
+device = "cpu"
+"#,
+        root = root.display().to_string()
+    )
+}
+
+fn parse(text: &str) -> PretrainConfig {
+    PretrainConfig::from_toml(text, Path::new("test.toml")).unwrap()
+}
+
+fn quiet() -> PretrainOptions {
+    PretrainOptions {
+        quiet: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn one_epoch_of_every_method_on_fake_data() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_series(&dir.path().join("series"));
+    for method in ["moco", "seco", "teco", "caco", "gassl"] {
+        let run = dir.path().join(method);
+        let summary = pretrain(&parse(&config(method, &dir.path().join("series"), 1)), &run, &quiet()).unwrap();
+        assert_eq!(
+            (summary.steps, summary.epochs_done, summary.stopped_early),
+            (2, 1, false),
+            "{method}"
+        );
+        let method_enum = parse(&config(method, Path::new("/x"), 1)).method;
+        let log = MetricLog::read_parquet(&run.join("metrics.parquet"), method_enum.loss_names(), 99).unwrap();
+        assert_eq!(log.records.len(), 2, "{method}");
+        for r in &log.records {
+            assert!(
+                r.loss.is_finite() && r.loss > 0.0 && r.parts.iter().all(|p| p.is_finite()),
+                "{method}: {r:?}"
+            );
+            assert!((r.loss - r.parts.iter().sum::<f64>()).abs() < 1e-6);
+            assert!(r.images_per_s > 0.0);
+        }
+        let expected_parts = match method {
+            "moco" => 1,
+            "gassl" => 2,
+            _ => 3,
+        };
+        assert_eq!(log.part_names.len(), expected_parts);
+        // Warm-up over half an epoch: the first step's lr is 0, the second's positive.
+        assert_eq!(log.records[0].lr, 0.0);
+        assert!(log.records[1].lr > 0.0);
+        // The exported backbone has torchvision names.
+        let names: Vec<String> = tch::Tensor::read_safetensors(&summary.backbone)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(
+            names.contains(&"conv1.weight".to_string()) && names.contains(&"layer4.1.bn2.running_var".to_string()),
+            "{names:?}"
+        );
+        if method == "caco" {
+            let export = std::fs::read_to_string(run.join("caco/caco_epoch_0000.csv")).unwrap();
+            assert_eq!(export.lines().count(), 9, "header + 8 items");
+        }
+    }
+}
+
+fn query_weights(run: &Path) -> Vec<(String, Vec<f32>)> {
+    let mut named: Vec<(String, Vec<f32>)> = tch::Tensor::read_safetensors(run.join("checkpoint/query.safetensors"))
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| {
+            (
+                n,
+                Vec::<f32>::try_from(t.to_kind(tch::Kind::Float).flatten(0, -1)).unwrap(),
+            )
+        })
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+#[test]
+fn n_plus_n_steps_with_a_resume_equal_2n_steps_bit_for_bit() {
+    // libtorch splits reductions across its intra-op threads, and runs them inline when its pool is busy (as when
+    // `cargo test` runs other tests of this binary concurrently): one thread makes the arithmetic order fixed.
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    fake_series(&dir.path().join("series"));
+    let cfg = parse(&config("caco", &dir.path().join("series"), 3));
+    let straight = dir.path().join("straight");
+    let s = pretrain(
+        &cfg,
+        &straight,
+        &PretrainOptions {
+            max_steps: Some(6),
+            ..quiet()
+        },
+    )
+    .unwrap();
+    assert_eq!(s.steps, 6);
+
+    let resumed = dir.path().join("resumed");
+    // Stop mid-epoch (step 3 = epoch 1, batch 1), then continue.
+    let first = pretrain(
+        &cfg,
+        &resumed,
+        &PretrainOptions {
+            max_steps: Some(3),
+            ..quiet()
+        },
+    )
+    .unwrap();
+    assert!(first.stopped_early && first.steps == 3);
+    let again = pretrain(&cfg, &resumed, &quiet());
+    assert!(
+        again.unwrap_err().to_string().contains("--resume"),
+        "refuses to overwrite a run"
+    );
+    let second = pretrain(
+        &cfg,
+        &resumed,
+        &PretrainOptions {
+            resume: true,
+            max_steps: Some(6),
+            ..quiet()
+        },
+    )
+    .unwrap();
+    assert_eq!(second.steps, 6);
+
+    let twice = dir.path().join("twice");
+    pretrain(
+        &cfg,
+        &twice,
+        &PretrainOptions {
+            max_steps: Some(6),
+            ..quiet()
+        },
+    )
+    .unwrap();
+    let diff = |a: &Path, b: &Path| -> Vec<(String, f32)> {
+        query_weights(a)
+            .into_iter()
+            .zip(query_weights(b))
+            .filter(|(x, y)| x.1 != y.1)
+            .map(|(x, y)| {
+                (
+                    x.0,
+                    x.1.iter().zip(&y.1).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        diff(&straight, &twice).is_empty(),
+        "two straight runs differ: {:?}",
+        diff(&straight, &twice)
+    );
+    assert!(
+        diff(&straight, &resumed).is_empty(),
+        "resumed run differs: {:?}",
+        diff(&straight, &resumed)
+    );
+    let log = |run: &Path| std::fs::read(run.join("checkpoint/state.safetensors")).unwrap();
+    assert_eq!(
+        log(&straight),
+        log(&resumed),
+        "queues, SGD buffers and CACo state identical"
+    );
+}
+
+#[test]
+fn bad_configs_name_the_key() {
+    let root = Path::new("/nonexistent");
+    let err = |text: String| {
+        PretrainConfig::from_toml(&text, Path::new("bad.toml"))
+            .unwrap_err()
+            .to_string()
+    };
+    let typo = config("caco", root, 1).replace("queue_size = 24", "queue_sise = 24");
+    let msg = err(typo);
+    assert!(msg.contains("bad.toml") && msg.contains("queue_sise"), "{msg}");
+    let msg = err(config("caco", root, 1).replace("queue_size = 24", "queue_size = 0"));
+    assert!(msg.contains("ssl.queue_size") && msg.contains("got 0"), "{msg}");
+    let msg = err(config("caco", root, 1).replace("lr = 0.05", "lr = -0.1"));
+    assert!(msg.contains("optim.lr") && msg.contains("-0.1"), "{msg}");
+    let msg = err(config("caco", root, 1).replace("batch_size = 4", "batch_size = 5"));
+    assert!(msg.contains("optim.batch_size") && msg.contains("even"), "{msg}");
+    let msg = err(config("caco", root, 1).replace("method = \"caco\"", "method = \"simclr\""));
+    assert!(msg.contains("simclr"), "{msg}");
+}
