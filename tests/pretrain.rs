@@ -137,6 +137,7 @@ fn n_plus_n_steps_with_a_resume_equal_2n_steps_bit_for_bit() {
     // libtorch splits reductions across its intra-op threads, and runs them inline when its pool is busy (as when
     // `cargo test` runs other tests of this binary concurrently): one thread makes the arithmetic order fixed.
     tch::set_num_threads(1);
+
     let dir = tempfile::tempdir().unwrap();
     fake_series(&dir.path().join("series"));
     let cfg = parse(&config("caco", &dir.path().join("series"), 3));

@@ -82,9 +82,11 @@ pub fn open_dataset(
 
 /// Builds a row's backbone: seeded random init, then the row's weights if it names a file. Frozen.
 pub fn build_backbone(row: &RowConfig, in_channels: i64, device: Device) -> Result<(nn::VarStore, ResNet)> {
-    tch::manual_seed(row.init_seed as i64);
-    let mut vs = nn::VarStore::new(device);
-    let net = ResNet::new(&vs.root(), row.arch, in_channels);
+    let (mut vs, net) = crate::models::seeded(row.init_seed, || {
+        let vs = nn::VarStore::new(device);
+        let net = ResNet::new(&vs.root(), row.arch, in_channels);
+        (vs, net)
+    });
     if row.weights != "random" {
         let path = Path::new(&row.weights);
         if !path.is_file() {

@@ -84,12 +84,14 @@ impl LinearProbe {
         if train.is_empty() {
             return Err(Error::Config("probe: the training split is empty".into()));
         }
-        tch::manual_seed(config.seed as i64);
         let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
         let device = Device::Cpu;
-        let vs = nn::VarStore::new(device);
         let d = train.features.size()[1];
-        let linear = nn::linear(vs.root() / "fc", d, n_classes as i64, Default::default());
+        let (vs, linear) = crate::models::seeded(config.seed, || {
+            let vs = nn::VarStore::new(device);
+            let linear = nn::linear(vs.root() / "fc", d, n_classes as i64, Default::default());
+            (vs, linear)
+        });
         let mut opt = nn::Adam::default().build(&vs, config.lr)?;
         let n = train.len();
         let mut order: Vec<i64> = (0..n as i64).collect();

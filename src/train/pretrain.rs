@@ -99,7 +99,6 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         Method::Gassl => Some(geo_clusters(&series, config.ssl.geo_clusters, config.run.seed)?),
         _ => None,
     };
-    tch::manual_seed(config.run.seed as i64);
     let model_config = ModelConfig {
         method,
         arch: config.model.arch,
@@ -110,7 +109,9 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         encoder_momentum: config.ssl.encoder_momentum,
         geo_clusters: config.ssl.geo_clusters as i64,
     };
-    let mut model = SslModel::new(model_config, series.n_items(), device)?;
+    let mut model = crate::models::seeded(config.run.seed, || {
+        SslModel::new(model_config, series.n_items(), device)
+    })?;
     let mut sgd = Sgd::new(&model.vs_q, config.optim.momentum, config.optim.weight_decay);
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     let metrics_path = run_dir.join("metrics.parquet");
