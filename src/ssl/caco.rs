@@ -40,13 +40,19 @@ pub fn batch_ratios(l_q: &Tensor, l_s: &Tensor) -> Vec<f64> {
     let partner = Tensor::arange(n, (Kind::Int64, l_q.device())).bitwise_xor(1);
     let d_short = (l_q - l_s).norm_scalaropt_dim(2.0, [1], false);
     let d_long = (l_q - l_q.index_select(0, &partner)).norm_scalaropt_dim(2.0, [1], false);
-    let ratio = (d_long / (d_short + RATIO_EPS)).to_kind(Kind::Double).to_device(tch::Device::Cpu);
+    let ratio = (d_long / (d_short + RATIO_EPS))
+        .to_kind(Kind::Double)
+        .to_device(tch::Device::Cpu);
     Vec::<f64>::try_from(&ratio).expect("f64 ratios")
 }
 
 impl ChangeState {
     pub fn new(n_items: usize) -> Self {
-        ChangeState { ratio: vec![f64::NAN; n_items], label: vec![0; n_items], gmm: None }
+        ChangeState {
+            ratio: vec![f64::NAN; n_items],
+            label: vec![0; n_items],
+            gmm: None,
+        }
     }
 
     /// Running update for `items` with this step's `ratios`.
@@ -74,7 +80,13 @@ impl ChangeState {
             };
         }
         let count = |v: i8| self.label.iter().filter(|&&l| l == v).count();
-        EpochExport { epoch, gmm: self.gmm, n_changed: count(1), n_unchanged: count(0), n_unseen: count(-1) }
+        EpochExport {
+            epoch,
+            gmm: self.gmm,
+            n_changed: count(1),
+            n_unchanged: count(0),
+            n_unseen: count(-1),
+        }
     }
 
     /// Writes `dir/caco_epoch_<e>.csv` (item, ratio, label) and `dir/caco_epoch_<e>.toml` (GMM and counts).
@@ -88,27 +100,40 @@ impl ChangeState {
         let csv_path = stem.with_extension("csv");
         std::fs::write(&csv_path, csv).map_err(|e| Error::io(&csv_path, e))?;
         let toml_path = stem.with_extension("toml");
-        std::fs::write(&toml_path, toml::to_string(export).expect("export serialises")).map_err(|e| Error::io(&toml_path, e))
+        std::fs::write(&toml_path, toml::to_string(export).expect("export serialises"))
+            .map_err(|e| Error::io(&toml_path, e))
     }
 
     /// The state as tensors for a checkpoint.
     pub fn to_tensors(&self) -> Vec<(String, Tensor)> {
         vec![
             ("caco.ratio".into(), Tensor::from_slice(&self.ratio)),
-            ("caco.label".into(), Tensor::from_slice(&self.label.iter().map(|&l| l as i64).collect::<Vec<_>>())),
+            (
+                "caco.label".into(),
+                Tensor::from_slice(&self.label.iter().map(|&l| l as i64).collect::<Vec<_>>()),
+            ),
         ]
     }
 
     pub fn from_tensors(ratio: &Tensor, label: &Tensor, gmm: Option<Gmm2>) -> Self {
         let ratio = Vec::<f64>::try_from(ratio).expect("f64 ratios");
-        let label = Vec::<i64>::try_from(label).expect("i64 labels").into_iter().map(|l| l as i8).collect();
+        let label = Vec::<i64>::try_from(label)
+            .expect("i64 labels")
+            .into_iter()
+            .map(|l| l as i8)
+            .collect();
         ChangeState { ratio, label, gmm }
     }
 }
 
 /// Area under the ROC curve of `scores` against boolean `truth` (ties count one half); NaN scores are skipped.
 pub fn auroc(scores: &[f64], truth: &[bool]) -> f64 {
-    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(truth.iter().copied()).filter(|(s, _)| s.is_finite()).collect();
+    let mut pairs: Vec<(f64, bool)> = scores
+        .iter()
+        .copied()
+        .zip(truth.iter().copied())
+        .filter(|(s, _)| s.is_finite())
+        .collect();
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let n_pos = pairs.iter().filter(|p| p.1).count() as f64;
     let n_neg = pairs.len() as f64 - n_pos;
@@ -172,4 +197,53 @@ mod tests {
         assert_eq!(auroc(&[0.4, 0.9, 0.3, 0.6], &[true, true, false, false]), 0.75);
         assert!(auroc(&[0.1], &[true]).is_nan());
     }
+}
+
+/// How well a CACo run's change estimate matches known truth (the simulated eurosat-seasons).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeCheck {
+    pub epoch: usize,
+    /// AUROC of the running ratio against the location's `changed` flag, over seen items.
+    pub auroc: f64,
+    /// Share of items of truly changed locations labelled changed.
+    pub changed_labelled_changed: f64,
+    /// Share of items of unchanged locations labelled changed.
+    pub unchanged_labelled_changed: f64,
+    pub n_seen: usize,
+}
+
+/// Compares per-item ratios and labels (item 2k and 2k+1 belong to location k) with per-location truth.
+pub fn change_check(epoch: usize, ratio: &[f64], label: &[i8], location_changed: &[bool]) -> ChangeCheck {
+    let truth: Vec<bool> = (0..ratio.len()).map(|i| location_changed[i / 2]).collect();
+    let share = |want: bool| {
+        let items: Vec<usize> = (0..ratio.len())
+            .filter(|&i| truth[i] == want && label[i] >= 0)
+            .collect();
+        items.iter().filter(|&&i| label[i] == 1).count() as f64 / items.len().max(1) as f64
+    };
+    ChangeCheck {
+        epoch,
+        auroc: auroc(ratio, &truth),
+        changed_labelled_changed: share(true),
+        unchanged_labelled_changed: share(false),
+        n_seen: ratio.iter().filter(|r| r.is_finite()).count(),
+    }
+}
+
+/// Reads an export written by [`ChangeState::export`] (`caco_epoch_<e>.csv`).
+pub fn read_export(path: &Path) -> Result<(Vec<f64>, Vec<i8>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut ratio = Vec::new();
+    let mut label = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let parsed = (fields.len() == 3)
+            .then(|| Some((fields[1].parse::<f64>().ok()?, fields[2].parse::<i8>().ok()?)))
+            .flatten();
+        let (r, l) =
+            parsed.ok_or_else(|| Error::bad_input(path, format!("line {}: expected item,ratio,label", n + 1)))?;
+        ratio.push(r);
+        label.push(l);
+    }
+    Ok((ratio, label))
 }

@@ -28,7 +28,7 @@ fn flag(args: &[String], name: &str, default: &str) -> String {
 }
 
 /// A venv with the complete torch wheel (the project venv holds only libtorch, which Python cannot import).
-fn bench_python(sh: &Shell) -> Result<String> {
+pub fn bench_python(sh: &Shell) -> Result<String> {
     let python = project_root().join(".venv-bench/bin/python");
     if cmd!(sh, "{python} -c 'import torch, torchvision, PIL'")
         .quiet()

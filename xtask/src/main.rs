@@ -15,8 +15,14 @@ tasks:
   test [args]                 run every test (cargo nextest if installed, else cargo test); args go to the runner
   reproduce-table [flags]     data -> features -> probe/kNN -> results/tables + results/figures
                               (--scale smoke|cpu, --data-dir, --out-dir, ...; see `cargo xtask caco --help`)
+  pretrain <config> [flags]   pre-train a backbone (experiments/pretrain/*.toml); --resume, --max-steps, --run-dir
+  change-check --run <dir>    CACo's change estimate against eurosat-seasons' truth
+  import-weights <ckpt> --out <file.safetensors>   SeCo/CACo checkpoint -> backbone with torchvision names
   report --metrics <file>     regenerate tables and figures from stored metrics, without training
   data simulate [flags]       build the simulated time series derived/eurosat-seasons from $CACO_DATA/eurosat-rgb
+  eval <task> [flags]         dense benchmarks: change-detection (--dataset levir-cd-samples|eurosat-seasons-change)
+                              or segmentation (dubai-aerial-seg); --weights random|<file.safetensors>, --epochs, ...
+                              (see `cargo xtask caco --help`)
   bench loader [--workers N]  data pipeline images/s: caco vs PIL + torchvision (results/bench/loader.*)
   caco <args>                 run the `caco` binary with any arguments (fake-data, info, ...)
 ";
@@ -35,12 +41,14 @@ fn run() -> Result<()> {
     match task.as_deref() {
         Some("setup") => setup::run(&rest).map(|_| ()),
         Some("test") => tasks::test(&rest),
-        Some(cmd @ ("reproduce-table" | "report")) => tasks::caco(cmd, &rest),
+        Some(cmd @ ("reproduce-table" | "report" | "pretrain" | "change-check")) => tasks::caco(cmd, &rest),
         Some("data") => match rest.split_first() {
             Some((sub, args)) if sub == "simulate" => tasks::caco("simulate-seasons", args),
             _ => bail!("usage: cargo xtask data simulate [flags] (dataset downloads are not implemented yet)"),
         },
+        Some("eval") => tasks::caco("eval", &rest),
         Some("bench") => bench::run(&rest),
+        Some("import-weights") => tasks::import_weights(&rest),
         Some("caco") => tasks::caco_raw(&rest),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");

@@ -43,3 +43,22 @@ pub fn caco_raw(args: &[String]) -> Result<()> {
     cmd!(sh, "cargo run --quiet --bin caco -- {args...}").run()?;
     Ok(())
 }
+
+/// `cargo xtask import-weights <checkpoint> --out <file.safetensors> [--prefix encoder_q]`: the checkpoint is read
+/// by PyTorch (in .venv-bench, which holds the complete wheel) into an .npz, then mapped by `caco import-weights`.
+pub fn import_weights(args: &[String]) -> Result<()> {
+    let (sh, _) = shell()?;
+    let Some((checkpoint, rest)) = args.split_first() else {
+        anyhow::bail!("usage: cargo xtask import-weights <checkpoint.ckpt|.pth> --out <backbone.safetensors> [--prefix encoder_q]");
+    };
+    let python = crate::bench::bench_python(&sh)?;
+    let npz = std::env::temp_dir().join(format!("caco-import-{}.npz", std::process::id()));
+    cmd!(sh, "{python} xtask/scripts/export_state_dict.py {checkpoint} {npz}").run()?;
+    let result = cmd!(
+        sh,
+        "cargo run --quiet --bin caco -- import-weights --npz {npz} {rest...}"
+    )
+    .run();
+    let _ = std::fs::remove_file(&npz);
+    Ok(result?)
+}

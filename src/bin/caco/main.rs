@@ -1,5 +1,8 @@
 //! `caco`: the command line behind `cargo xtask`. Flags are parsed here and work is dispatched to the library.
 
+mod eval;
+mod pretrain;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -21,6 +24,15 @@ commands:
       --cache-dir <dir>         feature cache (default: cache)
       --device <auto|cpu|cuda>  (default: auto)
       --quiet                   no progress bars or summaries
+  pretrain <config> pre-train a backbone (MoCo-v2, SeCo, TeCo, CACo, GASSL) from an experiments/pretrain TOML
+      --run-dir <dir>           (default: runs/<config name>)
+      --resume                  continue from <run-dir>/checkpoint exactly
+      --max-steps <n>           stop (with a checkpoint) after n steps in total
+      --quiet
+  change-check      CACo's change estimate against eurosat-seasons' truth, per epoch
+      --run <dir> [--truth derived/eurosat-seasons/truth.csv]
+  import-weights    map a published checkpoint's query encoder (SeCo/CACo `encoder_q.*`) to torchvision names
+      --npz <file> --out <file.safetensors> [--prefix encoder_q]   (cargo xtask import-weights converts .ckpt/.pth)
   report            regenerate tables and figures from stored metrics, without training
       --metrics <file>          e.g. results/tables/eurosat.metrics.toml
       --out-dir <dir>           (default: the results folder holding the metrics)
@@ -39,15 +51,35 @@ commands:
   fake-data         write a tiny fake dataset in the real layout
       <eurosat-rgb|eurosat-ms> --out <dir> [--n-per-class N] [--seed S]
   info              libtorch, device and data-root summary
+  eval              dense downstream benchmarks; adds a row (per init and encoder mode) to the task's table
+      change-detection --dataset <levir-cd-samples|eurosat-seasons-change|NAME>   (default: levir-cd-samples)
+      segmentation     --dataset <dubai-aerial-seg>                               (default: dubai-aerial-seg)
+      --weights <random|file.safetensors>   backbone weights, torchvision names (default: random)
+      --arch <resnet18|resnet50>            (default: resnet18)
+      --data-dir <dir>          data root (default: $CACO_DATA, else ./data)
+      --out-dir <dir>           tables/, figures/ (default: results)
+      --epochs <n>              (default: 100, the paper's)
+      --batch-size <n>          (default: 32)
+      --tile-size <px>          training and prediction tiles (default: 256; eurosat-seasons-change 64)
+      --max-tiles <n>           at most n training tiles per epoch (seeded; default: all)
+      --finetune                train the encoder too (default: frozen)
+      --fixed-bn                frozen encoder keeps its stored BatchNorm statistics (default: re-estimated)
+      --no-augment              no flips / rotations
+      --seed <s>                (default: 42)
+      --split-dir <dir>         split lists (defaults: <dataset>/list, or experiments/splits/<dataset>)
+      --seasons-dir <dir>       eurosat-seasons-change: the simulated series (default: derived/eurosat-seasons)
+      --overlays <n>            PNG overlays of the first n test images (default: 8)
+      --device <auto|cpu|cuda>  (default: auto)
+      --quiet
 ";
 
 /// Minimal flag parser: `--name value` pairs, `--switch`es and positionals.
-struct Args {
+pub(crate) struct Args {
     rest: Vec<String>,
 }
 
 impl Args {
-    fn value(&mut self, name: &str) -> Result<Option<String>> {
+    pub(crate) fn value(&mut self, name: &str) -> Result<Option<String>> {
         let Some(pos) = self.rest.iter().position(|a| a == name) else {
             return Ok(None);
         };
@@ -59,17 +91,17 @@ impl Args {
         Ok(Some(value))
     }
 
-    fn switch(&mut self, name: &str) -> bool {
+    pub(crate) fn switch(&mut self, name: &str) -> bool {
         let found = self.rest.iter().position(|a| a == name);
         found.map(|pos| self.rest.remove(pos)).is_some()
     }
 
-    fn positional(&mut self) -> Option<String> {
+    pub(crate) fn positional(&mut self) -> Option<String> {
         let pos = self.rest.iter().position(|a| !a.starts_with("--"))?;
         Some(self.rest.remove(pos))
     }
 
-    fn finish(self) -> Result<()> {
+    pub(crate) fn finish(self) -> Result<()> {
         if !self.rest.is_empty() {
             bail!("unexpected arguments: {}\n\n{USAGE}", self.rest.join(" "));
         }
@@ -94,11 +126,15 @@ fn run() -> Result<()> {
     }
     match args.positional().as_deref() {
         Some("reproduce-table") => reproduce_table(args),
+        Some("pretrain") => pretrain::run(args),
+        Some("change-check") => pretrain::change_check_cmd(args),
+        Some("import-weights") => pretrain::import_weights(args),
         Some("report") => report(args),
         Some("simulate-seasons") => simulate_seasons(args),
         Some("bench-loader") => bench_loader(args),
         Some("fake-data") => fake_data(args),
         Some("info") => info(args),
+        Some("eval") => eval::run(args),
         Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
         None => bail!("no command given\n\n{USAGE}"),
     }
