@@ -51,8 +51,18 @@ impl Gmm2 {
             let m1 = resp.iter().zip(&x).map(|(r, v)| r * v).sum::<f64>() / n1;
             let m0 = resp.iter().zip(&x).map(|(r, v)| (1.0 - r) * v).sum::<f64>() / n0;
             let v1 = resp.iter().zip(&x).map(|(r, v)| r * (v - m1).powi(2)).sum::<f64>() / n1;
-            let v0 = resp.iter().zip(&x).map(|(r, v)| (1.0 - r) * (v - m0).powi(2)).sum::<f64>() / n0;
-            g = Gmm2 { weights: [n0 / n, n1 / n], means: [m0, m1], variances: [v0.max(floor), v1.max(floor)], iterations: it + 1 };
+            let v0 = resp
+                .iter()
+                .zip(&x)
+                .map(|(r, v)| (1.0 - r) * (v - m0).powi(2))
+                .sum::<f64>()
+                / n0;
+            g = Gmm2 {
+                weights: [n0 / n, n1 / n],
+                means: [m0, m1],
+                variances: [v0.max(floor), v1.max(floor)],
+                iterations: it + 1,
+            };
             if (log_likelihood - previous).abs() < tolerance * n {
                 break;
             }
@@ -92,11 +102,18 @@ mod tests {
         let mut x: Vec<f64> = (0..700).map(|_| a.sample(&mut rng)).collect();
         x.extend((0..300).map(|_| b.sample(&mut rng)));
         let g = Gmm2::fit(&x, 200, 1e-8).unwrap();
-        assert!((g.means[0] - 1.0).abs() < 0.05 && (g.means[1] - 3.0).abs() < 0.1, "{g:?}");
-        assert!((g.variances[0].sqrt() - 0.2).abs() < 0.03 && (g.variances[1].sqrt() - 0.5).abs() < 0.06, "{g:?}");
+        assert!(
+            (g.means[0] - 1.0).abs() < 0.05 && (g.means[1] - 3.0).abs() < 0.1,
+            "{g:?}"
+        );
+        assert!(
+            (g.variances[0].sqrt() - 0.2).abs() < 0.03 && (g.variances[1].sqrt() - 0.5).abs() < 0.06,
+            "{g:?}"
+        );
         assert!((g.weights[1] - 0.3).abs() < 0.03, "{g:?}");
         assert_eq!((g.label(1.1), g.label(2.9)), (0, 1));
-        let wrong = x[..700].iter().filter(|&&v| g.label(v) == 1).count() + x[700..].iter().filter(|&&v| g.label(v) == 0).count();
+        let wrong = x[..700].iter().filter(|&&v| g.label(v) == 1).count()
+            + x[700..].iter().filter(|&&v| g.label(v) == 0).count();
         assert!(wrong < 10, "{wrong} misassigned");
     }
 

@@ -38,7 +38,9 @@ pub fn kmeans(points: &[[f64; 2]], k: usize, iterations: usize, seed: u64) -> KM
     for _ in 0..iterations {
         let mut moved = false;
         for (a, &p) in assignment.iter_mut().zip(points) {
-            let best = (0..k).min_by(|&i, &j| dist2(p, centres[i]).total_cmp(&dist2(p, centres[j]))).unwrap_or(0);
+            let best = (0..k)
+                .min_by(|&i, &j| dist2(p, centres[i]).total_cmp(&dist2(p, centres[j])))
+                .unwrap_or(0);
             moved |= *a != best;
             *a = best;
         }
@@ -72,14 +74,20 @@ mod tests {
         let mut truth = Vec::new();
         for (c, centre) in truth_centres.iter().enumerate() {
             for _ in 0..50 {
-                points.push([centre[0] + rng.random_range(-0.5..0.5), centre[1] + rng.random_range(-0.5..0.5)]);
+                points.push([
+                    centre[0] + rng.random_range(-0.5..0.5),
+                    centre[1] + rng.random_range(-0.5..0.5),
+                ]);
                 truth.push(c);
             }
         }
         let km = kmeans(&points, 3, 50, 1);
         // Same partition up to relabelling: points of one true group share a cluster, groups differ.
         for c in 0..3 {
-            let labels: Vec<usize> = (0..points.len()).filter(|&i| truth[i] == c).map(|i| km.assignment[i]).collect();
+            let labels: Vec<usize> = (0..points.len())
+                .filter(|&i| truth[i] == c)
+                .map(|i| km.assignment[i])
+                .collect();
             assert!(labels.iter().all(|&l| l == labels[0]), "group {c} split: {labels:?}");
         }
         let firsts: std::collections::HashSet<usize> = [0, 50, 100].iter().map(|&i| km.assignment[i]).collect();

@@ -48,7 +48,11 @@ pub fn seco_loss(q: &[Tensor], keys: &[Vec<Tensor>], queues: &[Tensor], temperat
         .map(|i| {
             let mut negatives = vec![Negatives::all(&queues[i])];
             if i > 0 {
-                negatives.extend((0..keys[i].len()).filter(|&j| j != i).map(|j| Negatives::all(&keys[i][j])));
+                negatives.extend(
+                    (0..keys[i].len())
+                        .filter(|&j| j != i)
+                        .map(|j| Negatives::all(&keys[i][j])),
+                );
             }
             contrastive(&q[i], &keys[i][i], &negatives, temperature)
         })
@@ -76,19 +80,32 @@ pub fn caco_loss(
     let device = era.device();
     let partner = Tensor::arange(n, (Kind::Int64, device)).bitwise_xor(1);
     let same_era = |other: &Tensor| era.unsqueeze(1).eq_tensor(&other.unsqueeze(0));
-    let partner_mask = if teco { Tensor::ones([n, 1], (Kind::Bool, device)) } else { changed.unsqueeze(1) };
+    let partner_mask = if teco {
+        Tensor::ones([n, 1], (Kind::Bool, device))
+    } else {
+        changed.unsqueeze(1)
+    };
     (0..q.len())
         .map(|i| {
-            let mut negatives = vec![Negatives { keys: &queues[i], mask: Some(same_era(&queue_era[i])) }];
+            let mut negatives = vec![Negatives {
+                keys: &queues[i],
+                mask: Some(same_era(&queue_era[i])),
+            }];
             if i > 0 {
                 for j in (0..keys[i].len()).filter(|&j| j != i) {
-                    negatives.push(Negatives { keys: &keys[i][j], mask: Some(same_era(era)) });
+                    negatives.push(Negatives {
+                        keys: &keys[i][j],
+                        mask: Some(same_era(era)),
+                    });
                 }
             }
             let partner_keys = keys[i][i].index_select(0, &partner);
             let partner_logit = (&q[i] * &partner_keys).sum_dim_intlist(1, true, Kind::Float);
             // One more column holding the partner's key; the mask is applied through a [n, 1] block of its own.
-            let block = PartnerBlock { logit: partner_logit, mask: partner_mask.shallow_clone() };
+            let block = PartnerBlock {
+                logit: partner_logit,
+                mask: partner_mask.shallow_clone(),
+            };
             contrastive_with_partner(&q[i], &keys[i][i], &negatives, &block, temperature)
         })
         .collect()
@@ -101,7 +118,13 @@ struct PartnerBlock {
     mask: Tensor,
 }
 
-fn contrastive_with_partner(q: &Tensor, k_pos: &Tensor, negatives: &[Negatives], partner: &PartnerBlock, t: f64) -> Tensor {
+fn contrastive_with_partner(
+    q: &Tensor,
+    k_pos: &Tensor,
+    negatives: &[Negatives],
+    partner: &PartnerBlock,
+    t: f64,
+) -> Tensor {
     let mut columns = vec![(q * k_pos).sum_dim_intlist(1, true, Kind::Float) / t];
     for block in negatives {
         let mut logits = q.matmul(&block.keys.transpose(0, 1)) / t;
@@ -117,8 +140,18 @@ fn contrastive_with_partner(q: &Tensor, k_pos: &Tensor, negatives: &[Negatives],
 
 /// GASSL: InfoNCE with the temporal positive plus cross-entropy of the geo head's logits `[n, K]` against the
 /// location clusters `[n]` (weights 1 and 1). Returns (InfoNCE, geo CE).
-pub fn gassl_loss(q: &Tensor, k: &Tensor, queue: &Tensor, temperature: f64, geo_logits: &Tensor, clusters: &Tensor) -> (Tensor, Tensor) {
-    (info_nce(q, k, queue, temperature), geo_logits.cross_entropy_for_logits(clusters))
+pub fn gassl_loss(
+    q: &Tensor,
+    k: &Tensor,
+    queue: &Tensor,
+    temperature: f64,
+    geo_logits: &Tensor,
+    clusters: &Tensor,
+) -> (Tensor, Tensor) {
+    (
+        info_nce(q, k, queue, temperature),
+        geo_logits.cross_entropy_for_logits(clusters),
+    )
 }
 
 #[cfg(test)]
@@ -169,13 +202,33 @@ mod tests {
     //       return F.cross_entropy(torch.cat(cols, 1), torch.zeros(2, dtype=torch.long))
     //   [sub(i).item() for i in range(3)]  # [0.6550341844558716, 1.682161808013916, 1.5661778450012207]
     fn seco_fixture() -> (Vec<Tensor>, Vec<Vec<Tensor>>, Vec<Tensor>) {
-        let q = vec![t(&[1., 0., 0., 1.], 2), t(&[0.6, 0.8, 0.8, 0.6], 2), t(&[0., 1., 1., 0.], 2)];
-        let keys = vec![
-            vec![t(&[1., 0., 0., 1.], 2), t(&[0., 1., 1., 0.], 2), t(&[0.6, 0.8, 0.6, 0.8], 2)],
-            vec![t(&[0.8, 0.6, 0., 1.], 2), t(&[0.6, 0.8, 0.8, 0.6], 2), t(&[1., 0., 1., 0.], 2)],
-            vec![t(&[0., 1., 0.6, 0.8], 2), t(&[1., 0., 0., 1.], 2), t(&[0., 1., 1., 0.], 2)],
+        let q = vec![
+            t(&[1., 0., 0., 1.], 2),
+            t(&[0.6, 0.8, 0.8, 0.6], 2),
+            t(&[0., 1., 1., 0.], 2),
         ];
-        let queues = vec![t(&[1., 0., -1., 0.], 2), t(&[0., -1., 0.6, 0.8], 2), t(&[0.8, 0.6, 0., -1.], 2)];
+        let keys = vec![
+            vec![
+                t(&[1., 0., 0., 1.], 2),
+                t(&[0., 1., 1., 0.], 2),
+                t(&[0.6, 0.8, 0.6, 0.8], 2),
+            ],
+            vec![
+                t(&[0.8, 0.6, 0., 1.], 2),
+                t(&[0.6, 0.8, 0.8, 0.6], 2),
+                t(&[1., 0., 1., 0.], 2),
+            ],
+            vec![
+                t(&[0., 1., 0.6, 0.8], 2),
+                t(&[1., 0., 0., 1.], 2),
+                t(&[0., 1., 1., 0.], 2),
+            ],
+        ];
+        let queues = vec![
+            t(&[1., 0., -1., 0.], 2),
+            t(&[0., -1., 0.6, 0.8], 2),
+            t(&[0.8, 0.6, 0., -1.], 2),
+        ];
         (q, keys, queues)
     }
 
@@ -183,13 +236,23 @@ mod tests {
     fn seco_loss_matches_a_hand_computation_of_the_three_subspaces() {
         let (q, keys, queues) = seco_fixture();
         let losses = seco_loss(&q, &keys, &queues, 1.0);
-        for (loss, want) in losses.iter().zip([0.6550341844558716, 1.682161808013916, 1.5661778450012207]) {
+        for (loss, want) in losses
+            .iter()
+            .zip([0.6550341844558716, 1.682161808013916, 1.5661778450012207])
+        {
             close(loss, want);
         }
     }
 
     /// SeCo restricted to each query's own-era negatives, computed explicitly row by row.
-    fn seco_restricted(q: &[Tensor], keys: &[Vec<Tensor>], queues: &[Tensor], queue_era: &[Tensor], era: &[i64], t: f64) -> Vec<f64> {
+    fn seco_restricted(
+        q: &[Tensor],
+        keys: &[Vec<Tensor>],
+        queues: &[Tensor],
+        queue_era: &[Tensor],
+        era: &[i64],
+        t: f64,
+    ) -> Vec<f64> {
         (0..q.len())
             .map(|i| {
                 let mut total = 0.0;

@@ -41,7 +41,11 @@ impl Method {
 
     /// Views per item: q, k0, k1, k2 for the seasonal methods, q, k otherwise.
     pub fn n_views(self) -> usize {
-        if self.n_heads() == 3 { 4 } else { 2 }
+        if self.n_heads() == 3 {
+            4
+        } else {
+            2
+        }
     }
 
     /// Whether batches must be (older, recent) pairs of one location.
@@ -110,14 +114,33 @@ impl SslModel {
             (backbone, heads)
         };
         let (backbone_q, heads_q) = build(&vs_q);
-        let geo_head = (config.method == Method::Gassl)
-            .then(|| nn::linear(vs_q.root() / "geo_head" / 1, config.embedding_dim, config.geo_clusters, Default::default()));
+        let geo_head = (config.method == Method::Gassl).then(|| {
+            nn::linear(
+                vs_q.root() / "geo_head" / 1,
+                config.embedding_dim,
+                config.geo_clusters,
+                Default::default(),
+            )
+        });
         let (backbone_k, heads_k) = build(&vs_k);
         vs_k.copy(&vs_q)?;
         vs_k.freeze();
-        let queues = (0..config.method.n_heads()).map(|_| KeyQueue::new(config.queue_size, config.embedding_dim, device)).collect();
+        let queues = (0..config.method.n_heads())
+            .map(|_| KeyQueue::new(config.queue_size, config.embedding_dim, device))
+            .collect();
         let change = (config.method == Method::Caco).then(|| ChangeState::new(n_items));
-        Ok(SslModel { config, vs_q, vs_k, backbone_q, heads_q, geo_head, backbone_k, heads_k, queues, change })
+        Ok(SslModel {
+            config,
+            vs_q,
+            vs_k,
+            backbone_q,
+            heads_q,
+            geo_head,
+            backbone_k,
+            heads_k,
+            queues,
+            change,
+        })
     }
 
     pub fn device(&self) -> Device {
@@ -148,13 +171,21 @@ impl SslModel {
                 let k = self.keys(&input.views[1]).remove(0);
                 let mut parts = vec![losses::info_nce(&q[0], &k, &self.queues[0].keys, t)];
                 if let Some(geo) = &self.geo_head {
-                    let clusters = input.clusters.ok_or_else(|| Error::Config("GASSL needs geo clusters".into()))?;
+                    let clusters = input
+                        .clusters
+                        .ok_or_else(|| Error::Config("GASSL needs geo clusters".into()))?;
                     let ids: Vec<i64> = input.items.iter().map(|&i| clusters[i]).collect();
                     // GASSL's head: ReLU -> Linear on the unnormalised query projection.
                     let logits = q_proj[0].relu().apply(geo);
                     parts.push(logits.cross_entropy_for_logits(&Tensor::from_slice(&ids).to_device(device)));
                 }
-                (parts, StepKeys { keys: vec![k], era: Tensor::zeros([n], (Kind::Int64, device)) })
+                (
+                    parts,
+                    StepKeys {
+                        keys: vec![k],
+                        era: Tensor::zeros([n], (Kind::Int64, device)),
+                    },
+                )
             }
             Method::Seco | Method::Teco | Method::Caco => {
                 // keys[i][j]: key view j (k0, k1, k2) embedded by head i.
@@ -172,7 +203,16 @@ impl SslModel {
                     };
                     let changed = Tensor::from_slice(&changed).to_kind(Kind::Bool).to_device(device);
                     let queue_era: Vec<Tensor> = self.queues.iter().map(|q| q.era.shallow_clone()).collect();
-                    losses::caco_loss(&q, &keys, &queue_keys, &queue_era, &era, &changed, t, method == Method::Teco)
+                    losses::caco_loss(
+                        &q,
+                        &keys,
+                        &queue_keys,
+                        &queue_era,
+                        &era,
+                        &changed,
+                        t,
+                        method == Method::Teco,
+                    )
                 };
                 if self.change.is_some() {
                     // The query image by the key encoder and head 1, against its short-term key (k1) and its
@@ -209,7 +249,10 @@ impl SslModel {
             .vs_q
             .variables()
             .into_iter()
-            .filter_map(|(name, t)| name.strip_prefix("backbone.").map(|n| (n.to_string(), t.detach().to_device(Device::Cpu))))
+            .filter_map(|(name, t)| {
+                name.strip_prefix("backbone.")
+                    .map(|n| (n.to_string(), t.detach().to_device(Device::Cpu)))
+            })
             .collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         named
