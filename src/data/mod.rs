@@ -3,8 +3,11 @@
 //! Readers return [`Image`]s (band-major `f32` in the file's native value range); [`Normalization`] turns them into
 //! model input, one explicit choice per run so that a checkpoint is always fed the way it was trained.
 
+pub mod aerial_seg;
 pub mod augment;
+pub mod change;
 pub mod dates;
+pub mod dense;
 pub mod eurosat;
 pub mod fake;
 pub mod loader;

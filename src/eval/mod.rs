@@ -2,7 +2,12 @@
 //! the `torch` feature.
 
 pub mod metrics;
+pub mod seg_metrics;
 
+#[cfg(feature = "torch")]
+pub mod change_detection;
+#[cfg(feature = "torch")]
+pub mod dense;
 #[cfg(feature = "torch")]
 pub mod eurosat;
 #[cfg(feature = "torch")]
@@ -11,3 +16,5 @@ pub mod features;
 pub mod knn;
 #[cfg(feature = "torch")]
 pub mod linear_probe;
+#[cfg(feature = "torch")]
+pub mod segmentation;

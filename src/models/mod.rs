@@ -1,6 +1,7 @@
 //! Backbones and heads. Models know nothing of SSL methods or of which dataset feeds them.
 
 pub mod heads;
+pub mod import;
 pub mod resnet;
 pub mod siamese;
 pub mod unet;

@@ -68,7 +68,7 @@ commands:
       --seed <s>                (default: 42)
       --split-dir <dir>         split lists (defaults: <dataset>/list, or experiments/splits/<dataset>)
       --seasons-dir <dir>       eurosat-seasons-change: the simulated series (default: derived/eurosat-seasons)
-      --overlays <n>            PNG overlays of the first n test images (default: 8)
+      --overlays <n>            PNG overlays of the first n test images (default: 4)
       --device <auto|cpu|cuda>  (default: auto)
       --quiet
 ";

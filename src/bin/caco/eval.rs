@@ -1,0 +1,238 @@
+//! `caco eval <task>`: the dense downstream benchmarks (change detection, semantic segmentation). Parses flags,
+//! resolves the dataset, runs the library's benchmark, adds the row to the task's table and writes it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use caco::data::aerial_seg::{self, AerialSeg};
+use caco::data::change::{self, ChangeDataset, ChangeLayout, SeasonsExport};
+use caco::data::{data_root, split};
+use caco::eval::dense::{BenchmarkOptions, DenseConfig};
+use caco::eval::{change_detection, segmentation};
+use caco::report::dense::{DenseTable, DenseTask, PUBLISHED_CHANGE, PUBLISHED_SEGMENTATION};
+
+use super::{parse_device, Args};
+
+/// Flags shared by both tasks.
+struct Common {
+    data_root: PathBuf,
+    out_dir: PathBuf,
+    split_dir: Option<PathBuf>,
+    config: DenseConfig,
+    options: BenchmarkOptions,
+}
+
+fn number<T: std::str::FromStr>(args: &mut Args, name: &str) -> Result<Option<T>> {
+    args.value(name)?
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|_| anyhow::anyhow!("{name}: not a number: `{v}`"))
+        })
+        .transpose()
+}
+
+fn common(args: &mut Args, default_tile: usize) -> Result<Common> {
+    let mut config = DenseConfig {
+        tile_size: default_tile,
+        ..Default::default()
+    };
+    if let Some(w) = args.value("--weights")? {
+        config.weights = w;
+    }
+    if let Some(arch) = args.value("--arch")? {
+        config.arch = match arch.as_str() {
+            "resnet18" => caco::models::Arch::Resnet18,
+            "resnet50" => caco::models::Arch::Resnet50,
+            other => bail!("--arch must be resnet18 or resnet50, got `{other}`"),
+        };
+    }
+    config.epochs = number(args, "--epochs")?.unwrap_or(config.epochs);
+    config.batch_size = number(args, "--batch-size")?.unwrap_or(config.batch_size);
+    config.tile_size = number(args, "--tile-size")?.unwrap_or(config.tile_size);
+    config.max_tiles_per_epoch = number(args, "--max-tiles")?;
+    config.seed = number(args, "--seed")?.unwrap_or(config.seed);
+    config.finetune = args.switch("--finetune");
+    config.adapt_bn = !args.switch("--fixed-bn");
+    config.augment = !args.switch("--no-augment");
+    let data_dir = args.value("--data-dir")?.map(PathBuf::from);
+    let out_dir = PathBuf::from(args.value("--out-dir")?.unwrap_or_else(|| "results".into()));
+    let split_dir = args.value("--split-dir")?.map(PathBuf::from);
+    let n_overlays = number(args, "--overlays")?.unwrap_or(4);
+    let device = parse_device(&args.value("--device")?.unwrap_or_else(|| "auto".into()))?;
+    let quiet = args.switch("--quiet");
+    config.validate(3)?;
+    Ok(Common {
+        data_root: data_root(data_dir.as_deref()),
+        out_dir,
+        split_dir,
+        config,
+        options: BenchmarkOptions {
+            device,
+            quiet,
+            overlay_dir: None,
+            n_overlays,
+            overlay_max_side: 384,
+        },
+    })
+}
+
+pub fn run(mut args: Args) -> Result<()> {
+    match args.positional().as_deref() {
+        Some("change-detection") => change_detection(args),
+        Some("segmentation") => segmentation(args),
+        Some(other) => bail!("unknown eval task `{other}`: change-detection or segmentation"),
+        None => bail!("eval needs a task: change-detection or segmentation"),
+    }
+}
+
+fn change_detection(mut args: Args) -> Result<()> {
+    let dataset = args.value("--dataset")?.unwrap_or_else(|| "levir-cd-samples".into());
+    let seasons_dir = PathBuf::from(
+        args.value("--seasons-dir")?
+            .unwrap_or_else(|| "derived/eurosat-seasons".into()),
+    );
+    let default_tile = if dataset == "eurosat-seasons-change" { 64 } else { 256 };
+    let mut c = common(&mut args, default_tile)?;
+    args.finish()?;
+
+    let mut notes = Vec::new();
+    let root = if dataset == "eurosat-seasons-change" {
+        let root = PathBuf::from("derived/eurosat-seasons-change");
+        let export = SeasonsExport::default();
+        if !change::seasons_export_is_built(&root, &export) {
+            eprintln!(
+                "exporting change pairs from {} to {} ...",
+                seasons_dir.display(),
+                root.display()
+            );
+            let n = change::export_seasons(&seasons_dir, &root, &export).with_context(|| {
+                format!(
+                    "building eurosat-seasons-change needs the simulated series at {} (`cargo xtask data simulate`)",
+                    seasons_dir.display()
+                )
+            })?;
+            eprintln!("exported {n} pairs");
+        }
+        notes.push(
+            "eurosat-seasons-change is SIMULATED: pairs of an older-era and a recent-era date of eurosat-seasons \
+             (real EuroSAT tiles with synthetic seasons and pasted changes; see the README)."
+                .to_string(),
+        );
+        root
+    } else {
+        c.data_root.join(&dataset)
+    };
+    let ds = ChangeDataset::open(&root, ChangeLayout::default())?;
+    let split_dir = match c.split_dir.take() {
+        Some(dir) => dir,
+        None if ds.list_dir().join("train.txt").is_file() => ds.list_dir(),
+        None => PathBuf::from("experiments/splits").join(&dataset),
+    };
+    if !split_dir.join("train.txt").is_file() {
+        let splits = change::splits_from_name_prefixes(&ds.names).with_context(|| {
+            format!(
+                "no split lists in {} and the file names of {} carry no train_/val_/test_ prefixes",
+                split_dir.display(),
+                root.display()
+            )
+        })?;
+        split::write(&split_dir, &splits)?;
+        eprintln!(
+            "wrote split lists from the file-name prefixes to {}",
+            split_dir.display()
+        );
+    }
+    notes.push(format!("Split lists: {}.", split_dir.display()));
+    notes.push("Published, for context (pre-trained backbones, other data; not comparable):".into());
+    notes.push(String::new());
+    notes.extend(PUBLISHED_CHANGE.iter().map(|p| format!("- {p}")));
+    let name = format!("change_{dataset}");
+    c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
+    let template = DenseTable {
+        name: name.clone(),
+        title: format!("Change detection on {dataset}"),
+        task: DenseTask::ChangeDetection,
+        dataset: root.display().to_string(),
+        classes: vec![],
+        notes,
+        rows: vec![],
+    };
+    announce(&c, &template.title);
+    let row = change_detection::benchmark(&ds, &split_dir, &c.config, &c.options)?;
+    finish(template, row, &c)
+}
+
+fn segmentation(mut args: Args) -> Result<()> {
+    let dataset = args
+        .value("--dataset")?
+        .unwrap_or_else(|| aerial_seg::DATASET_DIR.into());
+    if dataset != aerial_seg::DATASET_DIR {
+        bail!(
+            "segmentation: the only dataset is `{}` (DynamicEarthNet is not implemented yet), got `{dataset}`",
+            aerial_seg::DATASET_DIR
+        );
+    }
+    let mut c = common(&mut args, 256)?;
+    args.finish()?;
+    let root = c.data_root.join(&dataset);
+    let ds = AerialSeg::open(&root)?;
+    let split_dir = c
+        .split_dir
+        .take()
+        .unwrap_or_else(|| PathBuf::from("experiments/splits").join(&dataset));
+    // 8 big tiles: 1 for val, 2 for test, 5 for train (seed 42), written once.
+    let splits = ds.load_or_create_split(&split_dir, 1, 2, 42)?;
+    let name = format!("segmentation_{dataset}");
+    c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
+    let mut notes = vec![
+        format!(
+            "Split by big tile (seeded, {}): train {} / val {} / test {} images. Ignored: black and Unlabeled pixels.",
+            split_dir.display(),
+            splits.train.len(),
+            splits.val.len(),
+            splits.test.len()
+        ),
+        "Published, for context (pre-trained backbones, other data; not comparable):".into(),
+        String::new(),
+    ];
+    notes.extend(PUBLISHED_SEGMENTATION.iter().map(|p| format!("- {p}")));
+    let template = DenseTable {
+        name,
+        title: format!("Semantic segmentation on {dataset}"),
+        task: DenseTask::Segmentation,
+        dataset: root.display().to_string(),
+        classes: aerial_seg::class_names(),
+        notes,
+        rows: vec![],
+    };
+    announce(&c, &template.title);
+    let row = segmentation::benchmark_aerial(&ds, &splits, &split_dir, &c.config, &c.options)?;
+    finish(template, row, &c)
+}
+
+fn announce(c: &Common, title: &str) {
+    if !c.options.quiet {
+        eprintln!(
+            "{title}: {} ({}), {} on {:?}",
+            c.config.init_name(),
+            c.config.encoder_mode(),
+            c.config.recipe(),
+            c.options.device
+        );
+    }
+}
+
+fn finish(template: DenseTable, row: caco::report::dense::DenseRow, c: &Common) -> Result<()> {
+    let mut table = DenseTable::load_or_new(&c.out_dir, template)?;
+    table.upsert(row);
+    let written = table.write(&c.out_dir)?;
+    print!("{}", std::fs::read_to_string(md_path(&c.out_dir, &table.name))?);
+    if !c.options.quiet {
+        eprintln!("wrote {} files under {}", written.len(), c.out_dir.display());
+    }
+    Ok(())
+}
+
+fn md_path(out_dir: &Path, name: &str) -> PathBuf {
+    out_dir.join("tables").join(format!("{name}.md"))
+}

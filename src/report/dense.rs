@@ -1,0 +1,650 @@
+//! Outputs of the dense downstream tasks (change detection, semantic segmentation): a table with one row per
+//! initialisation and encoder mode (CSV, Markdown and a metrics TOML; a new run replaces its own row and keeps the
+//! others), per-class or per-image CSVs, a training-loss figure (Plotters, SVG + PNG) and PNG overlays of predicted
+//! maps (change: A | B | B with predicted change in red and the true outline in yellow | error map; segmentation:
+//! image | truth | prediction in the dataset's colours).
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::figures::{render_both, Figure};
+use super::{table, FONT_FAMILY};
+use crate::data::dense::Mask;
+use crate::data::Image;
+use crate::eval::seg_metrics::{BinaryCounts, BinaryScores, SegConfusion, SegScores};
+use crate::{Error, Result};
+
+/// Which task a table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DenseTask {
+    ChangeDetection,
+    Segmentation,
+}
+
+/// Scores of one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DenseResult {
+    Change {
+        counts: BinaryCounts,
+        scores: BinaryScores,
+        /// (image name, counts) per test image.
+        per_image: Vec<(String, BinaryCounts)>,
+    },
+    Segmentation {
+        confusion: SegConfusion,
+        scores: SegScores,
+    },
+}
+
+/// One evaluation: an initialisation, how the encoder was used, and its test scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenseRow {
+    /// `random init` or the weights' file stem.
+    pub init: String,
+    pub arch: String,
+    pub weights: String,
+    /// `frozen` or `fine-tuned`.
+    pub encoder: String,
+    /// One line: epochs, batch, tiles, optimiser, augmentation, seed.
+    pub recipe: String,
+    pub epochs: usize,
+    pub tile_size: usize,
+    pub n_train_images: usize,
+    pub n_train_tiles: usize,
+    pub n_test_images: usize,
+    pub result: DenseResult,
+    pub epoch_losses: Vec<f64>,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+}
+
+/// A table of one task on one dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenseTable {
+    /// File stem of the outputs, e.g. `change_levir-cd-samples`.
+    pub name: String,
+    pub title: String,
+    pub task: DenseTask,
+    pub dataset: String,
+    /// Class names (segmentation); empty for change detection.
+    pub classes: Vec<String>,
+    /// Lines printed under the table (what the data are, published numbers for context).
+    pub notes: Vec<String>,
+    pub rows: Vec<DenseRow>,
+}
+
+/// Published numbers shown beside ours (METHODS.md), for context only: other datasets, pre-trained backbones.
+pub const PUBLISHED_CHANGE: [&str; 2] = [
+    "R18 SeCo-1M, OSCD F1 46.94 (torchgeo weights table; OSCD, not this dataset)",
+    "CACo vs best baseline: +8.5 % relative on change detection (CACo paper abstract)",
+];
+pub const PUBLISHED_SEGMENTATION: [&str; 2] = [
+    "CACo, DynamicEarthNet mIoU 51.29 (CACo issue thread; DynamicEarthNet, not this dataset)",
+    "CACo vs best baseline: +6.5 % relative on segmentation (CACo paper abstract)",
+];
+
+fn pct(v: f64) -> f64 {
+    100.0 * v
+}
+
+impl DenseTable {
+    /// Adds `row`, replacing a row with the same `init` and `encoder`.
+    pub fn upsert(&mut self, row: DenseRow) {
+        match self
+            .rows
+            .iter_mut()
+            .find(|r| r.init == row.init && r.encoder == row.encoder)
+        {
+            Some(existing) => *existing = row,
+            None => self.rows.push(row),
+        }
+    }
+
+    /// The summary, one row per evaluation, scores in percent.
+    pub fn dataframe(&self) -> Result<DataFrame> {
+        let strings = |f: &dyn Fn(&DenseRow) -> String| self.rows.iter().map(f).collect::<Vec<String>>();
+        let counts = |f: &dyn Fn(&DenseRow) -> usize| self.rows.iter().map(|r| f(r) as i64).collect::<Vec<i64>>();
+        let mut columns = vec![
+            Column::new("init".into(), strings(&|r| r.init.clone())),
+            Column::new("backbone".into(), strings(&|r| r.arch.clone())),
+            Column::new("encoder".into(), strings(&|r| r.encoder.clone())),
+        ];
+        match self.task {
+            DenseTask::ChangeDetection => {
+                let score = |f: fn(&BinaryScores) -> f64| -> Vec<f64> {
+                    self.rows
+                        .iter()
+                        .map(|r| match &r.result {
+                            DenseResult::Change { scores, .. } => pct(f(scores)),
+                            _ => f64::NAN,
+                        })
+                        .collect()
+                };
+                columns.push(Column::new("f1".into(), score(|s| s.f1)));
+                columns.push(Column::new("iou".into(), score(|s| s.iou)));
+                columns.push(Column::new("precision".into(), score(|s| s.precision)));
+                columns.push(Column::new("recall".into(), score(|s| s.recall)));
+            }
+            DenseTask::Segmentation => {
+                let seg = |f: &dyn Fn(&SegScores) -> f64| -> Vec<f64> {
+                    self.rows
+                        .iter()
+                        .map(|r| match &r.result {
+                            DenseResult::Segmentation { scores, .. } => pct(f(scores)),
+                            _ => f64::NAN,
+                        })
+                        .collect()
+                };
+                columns.push(Column::new("miou".into(), seg(&|s| s.mean_iou)));
+                columns.push(Column::new("pixel_acc".into(), seg(&|s| s.pixel_accuracy)));
+                for (c, class) in self.classes.iter().enumerate() {
+                    let name = format!("iou_{}", class.to_lowercase().replace(' ', "_"));
+                    columns.push(Column::new(
+                        name.into(),
+                        seg(&|s| s.per_class_iou.get(c).copied().unwrap_or(f64::NAN)),
+                    ));
+                }
+            }
+        }
+        columns.push(Column::new("n_train".into(), counts(&|r| r.n_train_images)));
+        columns.push(Column::new("n_train_tiles".into(), counts(&|r| r.n_train_tiles)));
+        columns.push(Column::new("n_test".into(), counts(&|r| r.n_test_images)));
+        columns.push(Column::new("epochs".into(), counts(&|r| r.epochs)));
+        columns.push(Column::new("tile".into(), counts(&|r| r.tile_size)));
+        Ok(DataFrame::new_infer_height(columns)?)
+    }
+
+    /// Change detection: scores of every test image of every row (percent; `-` where undefined).
+    pub fn per_image_dataframe(&self) -> Result<DataFrame> {
+        let (mut init, mut encoder, mut image) = (vec![], vec![], vec![]);
+        let (mut f1, mut iou, mut precision, mut recall, mut changed) = (vec![], vec![], vec![], vec![], vec![]);
+        for row in &self.rows {
+            if let DenseResult::Change { per_image, .. } = &row.result {
+                for (name, c) in per_image {
+                    let s = c.scores();
+                    init.push(row.init.clone());
+                    encoder.push(row.encoder.clone());
+                    image.push(name.clone());
+                    f1.push(pct(s.f1));
+                    iou.push(pct(s.iou));
+                    precision.push(pct(s.precision));
+                    recall.push(pct(s.recall));
+                    changed.push((c.true_pos + c.false_neg) as i64);
+                }
+            }
+        }
+        Ok(DataFrame::new_infer_height(vec![
+            Column::new("init".into(), init),
+            Column::new("encoder".into(), encoder),
+            Column::new("image".into(), image),
+            Column::new("f1".into(), f1),
+            Column::new("iou".into(), iou),
+            Column::new("precision".into(), precision),
+            Column::new("recall".into(), recall),
+            Column::new("changed_px".into(), changed),
+        ])?)
+    }
+
+    /// Writes `tables/<name>.{csv,md,metrics.toml}`, `tables/<name>_per_image.csv` (change detection) and
+    /// `figures/<name>_loss.{svg,png}` under `out_dir`; returns the paths.
+    pub fn write(&self, out_dir: &Path) -> Result<Vec<PathBuf>> {
+        let tables = out_dir.join("tables");
+        let mut written = Vec::new();
+        let metrics_path = tables.join(format!("{}.metrics.toml", self.name));
+        let metrics = toml::to_string(self).map_err(|e| Error::Report(format!("metrics do not serialise: {e}")))?;
+        table::create_parent(&metrics_path)?;
+        std::fs::write(&metrics_path, metrics).map_err(|e| Error::io(&metrics_path, e))?;
+        written.push(metrics_path);
+
+        let df = self.dataframe()?;
+        let csv = tables.join(format!("{}.csv", self.name));
+        table::write_csv(&df, &csv)?;
+        written.push(csv);
+        if self.task == DenseTask::ChangeDetection {
+            let per_image = tables.join(format!("{}_per_image.csv", self.name));
+            table::write_csv(&self.per_image_dataframe()?, &per_image)?;
+            written.push(per_image);
+        }
+        let md = tables.join(format!("{}.md", self.name));
+        let counted = match self.task {
+            DenseTask::ChangeDetection => "change where the predicted probability is > 0.5",
+            DenseTask::Segmentation => {
+                "argmax class; pixels with an ignored truth left out; mIoU over the classes present"
+            }
+        };
+        let mut notes = vec![
+            format!("Scores in percent on the test split, counted over every test pixel ({counted})."),
+            String::new(),
+        ];
+        for row in &self.rows {
+            notes.push(format!(
+                "- {} ({}, {}): {}; train {:.0} s, test {:.0} s.",
+                row.init, row.arch, row.encoder, row.recipe, row.train_seconds, row.eval_seconds
+            ));
+        }
+        notes.push(String::new());
+        notes.extend(self.notes.iter().cloned());
+        table::write_markdown(&df, &md, &self.title, &notes, 2)?;
+        written.push(md);
+        if self.rows.iter().any(|r| !r.epoch_losses.is_empty()) {
+            written.extend(render_both(
+                &out_dir.join("figures").join(format!("{}_loss", self.name)),
+                &LossCurves { table: self },
+            )?);
+        }
+        Ok(written)
+    }
+
+    /// Reads `tables/<name>.metrics.toml` back.
+    pub fn read_metrics(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::bad_input(path, format!("not a dense-task metrics file: {e}")))
+    }
+
+    /// The table stored under `out_dir` with this name, if any, else an empty one (so runs accumulate rows).
+    pub fn load_or_new(out_dir: &Path, template: DenseTable) -> Result<Self> {
+        let path = out_dir.join("tables").join(format!("{}.metrics.toml", template.name));
+        if !path.is_file() {
+            return Ok(template);
+        }
+        let mut stored = Self::read_metrics(&path)?;
+        if stored.task != template.task || stored.classes != template.classes {
+            return Err(Error::bad_input(
+                &path,
+                format!(
+                    "holds a {:?} table with classes {:?}, not this task's",
+                    stored.task, stored.classes
+                ),
+            ));
+        }
+        stored.title = template.title;
+        stored.notes = template.notes;
+        stored.dataset = template.dataset;
+        Ok(stored)
+    }
+}
+
+/// Mean training loss per epoch, one line per row.
+struct LossCurves<'a> {
+    table: &'a DenseTable,
+}
+
+fn plot_err<E: std::fmt::Display>(e: E) -> Error {
+    Error::Report(format!("drawing failed: {e}"))
+}
+
+impl Figure for LossCurves<'_> {
+    fn size(&self) -> (u32, u32) {
+        (800, 500)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let finite = |r: &DenseRow| {
+            r.epoch_losses
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect::<Vec<_>>()
+        };
+        let n_epochs = self
+            .table
+            .rows
+            .iter()
+            .map(|r| r.epoch_losses.len())
+            .max()
+            .unwrap_or(1)
+            .max(2);
+        let max_loss = self.table.rows.iter().flat_map(finite).fold(0.0f64, f64::max).max(1e-6);
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{}: training loss", self.table.title), (FONT_FAMILY, 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(1f64..n_epochs as f64, 0f64..max_loss * 1.05)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("mean loss")
+            .label_style((FONT_FAMILY, 14))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, row) in self.table.rows.iter().enumerate() {
+            let colour = Palette99::pick(i).to_rgba();
+            let points: Vec<(f64, f64)> = row
+                .epoch_losses
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(e, &v)| (e as f64 + 1.0, v))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(format!("{} ({})", row.init, row.encoder))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font((FONT_FAMILY, 14))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    }
+}
+
+/// Nearest-neighbour scale factor so that the longer side is at most `max_side`.
+fn downscale(height: usize, width: usize, max_side: usize) -> (usize, usize) {
+    let side = height.max(width);
+    if side <= max_side || max_side == 0 {
+        return (height, width);
+    }
+    let f = max_side as f64 / side as f64;
+    (
+        ((height as f64 * f).round() as usize).max(1),
+        ((width as f64 * f).round() as usize).max(1),
+    )
+}
+
+/// Panels of one size, side by side with a 4 px white gap, each resampled (nearest) to fit `max_side`.
+/// `panels[k](row, col)` gives the colour of pixel (row, col) of the full-resolution panel k.
+fn strip(height: usize, width: usize, max_side: usize, panels: &[&dyn Fn(usize, usize) -> [u8; 3]]) -> image::RgbImage {
+    let (h, w) = downscale(height, width, max_side);
+    let gap = 4;
+    let total_w = panels.len() * w + (panels.len().saturating_sub(1)) * gap;
+    let mut out = image::RgbImage::from_pixel(total_w as u32, h as u32, image::Rgb([255, 255, 255]));
+    for (k, panel) in panels.iter().enumerate() {
+        let x0 = k * (w + gap);
+        for r in 0..h {
+            let src_r = (r * height / h).min(height - 1);
+            for c in 0..w {
+                let src_c = (c * width / w).min(width - 1);
+                out.put_pixel((x0 + c) as u32, r as u32, image::Rgb(panel(src_r, src_c)));
+            }
+        }
+    }
+    out
+}
+
+fn rgb_at(image: &Image, px: usize) -> [u8; 3] {
+    let n = image.height * image.width;
+    std::array::from_fn(|b| image.data[(b.min(image.n_bands - 1)) * n + px].clamp(0.0, 255.0) as u8)
+}
+
+/// A change-detection overlay: A | B | B with predicted change (p > 0.5) in red and the outline of the true change
+/// in yellow | error map (true positive white, false positive red, false negative blue, true negative black).
+pub fn change_overlay(a: &Image, b: &Image, probability: &[f32], truth: &Mask, max_side: usize) -> image::RgbImage {
+    let (h, w) = (b.height, b.width);
+    let predicted = |px: usize| probability[px] > 0.5;
+    let truth_at = |r: usize, c: usize| truth.data[r * w + c] != 0;
+    let outline = |r: usize, c: usize| {
+        truth_at(r, c)
+            && [(0i64, 1i64), (0, -1), (1, 0), (-1, 0)].iter().any(|(dr, dc)| {
+                let (rr, cc) = (r as i64 + dr, c as i64 + dc);
+                rr < 0 || cc < 0 || rr >= h as i64 || cc >= w as i64 || !truth_at(rr as usize, cc as usize)
+            })
+    };
+    let show_a = |r: usize, c: usize| rgb_at(a, r * w + c);
+    let show_b = |r: usize, c: usize| rgb_at(b, r * w + c);
+    let overlay = |r: usize, c: usize| {
+        let px = r * w + c;
+        if outline(r, c) {
+            return [255, 255, 0];
+        }
+        let [rr, gg, bb] = rgb_at(b, px);
+        if predicted(px) {
+            [((rr as u16 + 255) / 2) as u8, gg / 2, bb / 2]
+        } else {
+            [rr, gg, bb]
+        }
+    };
+    let errors = |r: usize, c: usize| match (predicted(r * w + c), truth_at(r, c)) {
+        (true, true) => [255, 255, 255],
+        (true, false) => [230, 30, 30],
+        (false, true) => [40, 90, 255],
+        (false, false) => [0, 0, 0],
+    };
+    strip(h, w, max_side, &[&show_a, &show_b, &overlay, &errors])
+}
+
+/// A segmentation overlay: image | true classes | predicted classes, classes in `palette` colours, ignored pixels
+/// (`ignore_index` in the truth) black.
+pub fn segmentation_overlay(
+    image: &Image,
+    predicted: &[u8],
+    truth: &Mask,
+    palette: &[[u8; 3]],
+    ignore_index: u8,
+    max_side: usize,
+) -> image::RgbImage {
+    let (h, w) = (image.height, image.width);
+    let colour = |v: u8| {
+        if v == ignore_index {
+            [0, 0, 0]
+        } else {
+            palette.get(v as usize).copied().unwrap_or([255, 0, 255])
+        }
+    };
+    let show = |r: usize, c: usize| rgb_at(image, r * w + c);
+    let true_map = |r: usize, c: usize| colour(truth.data[r * w + c]);
+    let predicted_map = |r: usize, c: usize| colour(predicted[r * w + c]);
+    strip(h, w, max_side, &[&show, &true_map, &predicted_map])
+}
+
+/// Saves an overlay as PNG.
+pub fn write_png(path: &Path, overlay: &image::RgbImage) -> Result<()> {
+    table::create_parent(path)?;
+    overlay
+        .save(path)
+        .map_err(|e| Error::Report(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `random init` -> `random_init`.
+pub fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change_row(init: &str, tp: u64) -> DenseRow {
+        let counts = BinaryCounts {
+            true_pos: tp,
+            false_pos: 1,
+            false_neg: 1,
+            true_neg: 7,
+        };
+        DenseRow {
+            init: init.into(),
+            arch: "resnet18".into(),
+            weights: "random".into(),
+            encoder: "frozen".into(),
+            recipe: "2 epochs".into(),
+            epochs: 2,
+            tile_size: 32,
+            n_train_images: 3,
+            n_train_tiles: 12,
+            n_test_images: 1,
+            result: DenseResult::Change {
+                counts,
+                scores: counts.scores(),
+                per_image: vec![("a.png".into(), counts)],
+            },
+            epoch_losses: vec![0.7, 0.5],
+            train_seconds: 1.0,
+            eval_seconds: 0.5,
+        }
+    }
+
+    fn change_table() -> DenseTable {
+        DenseTable {
+            name: "change_fake".into(),
+            title: "Change detection on fake".into(),
+            task: DenseTask::ChangeDetection,
+            dataset: "fake".into(),
+            classes: vec![],
+            notes: vec![format!("- {}", PUBLISHED_CHANGE[0])],
+            rows: vec![change_row("random init", 2)],
+        }
+    }
+
+    #[test]
+    fn change_table_writes_scores_in_percent_and_regenerates_from_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = change_table();
+        let written = table.write(dir.path()).unwrap();
+        for suffix in [
+            "tables/change_fake.csv",
+            "tables/change_fake.md",
+            "tables/change_fake.metrics.toml",
+            "tables/change_fake_per_image.csv",
+            "figures/change_fake_loss.svg",
+            "figures/change_fake_loss.png",
+        ] {
+            assert!(written.contains(&dir.path().join(suffix)), "{suffix} not written");
+        }
+        // tp 2, fp 1, fn 1: F1 = 4/6, IoU = 2/4, precision = recall = 2/3.
+        let md = std::fs::read_to_string(dir.path().join("tables/change_fake.md")).unwrap();
+        assert!(
+            md.contains("| random init | resnet18 | frozen | 66.67 | 50.00 | 66.67 | 66.67 | 3 | 12 | 1 | 2 | 32 |"),
+            "{md}"
+        );
+        assert!(md.contains("46.94"), "{md}");
+        let back = DenseTable::read_metrics(&dir.path().join("tables/change_fake.metrics.toml")).unwrap();
+        assert_eq!(back, table);
+        let png = image::open(dir.path().join("figures/change_fake_loss.png")).unwrap();
+        assert_eq!((png.width(), png.height()), (800, 500));
+    }
+
+    #[test]
+    fn a_new_run_replaces_its_own_row_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        change_table().write(dir.path()).unwrap();
+        let mut template = change_table();
+        template.rows.clear();
+        let mut table = DenseTable::load_or_new(dir.path(), template.clone()).unwrap();
+        assert_eq!(table.rows.len(), 1);
+        table.upsert(change_row("caco_r18", 3));
+        table.upsert(change_row("random init", 1));
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(table.rows[0].init, "random init");
+        assert!(matches!(table.rows[0].result, DenseResult::Change { counts, .. } if counts.true_pos == 1));
+        // A stored table of another task is not silently mixed in.
+        let mut seg = template;
+        seg.task = DenseTask::Segmentation;
+        let msg = DenseTable::load_or_new(dir.path(), seg).unwrap_err().to_string();
+        assert!(msg.contains("change_fake.metrics.toml"), "{msg}");
+    }
+
+    #[test]
+    fn segmentation_table_has_miou_and_per_class_columns_with_nan_as_dash() {
+        let mut confusion = SegConfusion::new(3, 255);
+        confusion.add(&[0, 0, 1, 1], &[0, 1, 1, 255]);
+        let scores = confusion.scores();
+        let mut row = change_row("random init", 1);
+        row.result = DenseResult::Segmentation { confusion, scores };
+        let table = DenseTable {
+            name: "seg_fake".into(),
+            title: "Segmentation".into(),
+            task: DenseTask::Segmentation,
+            dataset: "fake".into(),
+            classes: vec!["Building".into(), "Land".into(), "Open water".into()],
+            notes: vec![],
+            rows: vec![row],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        table.write(dir.path()).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("tables/seg_fake.md")).unwrap();
+        // IoU: class 0 = 1/2, class 1 = 1/2, class 2 absent -> `-`; mIoU 50, pixel accuracy 2/3.
+        assert!(
+            md.contains("| miou | pixel_acc | iou_building | iou_land | iou_open_water |"),
+            "{md}"
+        );
+        assert!(md.contains("| 50.00 | 66.67 | 50.00 | 50.00 | - |"), "{md}");
+        assert!(!dir.path().join("tables/seg_fake_per_image.csv").exists());
+    }
+
+    #[test]
+    fn change_overlay_marks_prediction_outline_and_errors() {
+        let (h, w) = (10, 10);
+        let grey = Image {
+            n_bands: 3,
+            height: h,
+            width: w,
+            data: vec![100.0; 3 * h * w],
+        };
+        // Truth: rows 2..6, cols 2..6; prediction: rows 4..8, cols 4..8.
+        let mut truth = Mask {
+            height: h,
+            width: w,
+            data: vec![0; h * w],
+        };
+        let mut prob = vec![0.0f32; h * w];
+        for r in 0..h {
+            for c in 0..w {
+                truth.data[r * w + c] = ((2..6).contains(&r) && (2..6).contains(&c)) as u8;
+                prob[r * w + c] = if (4..8).contains(&r) && (4..8).contains(&c) {
+                    0.9
+                } else {
+                    0.1
+                };
+            }
+        }
+        let img = change_overlay(&grey, &grey, &prob, &truth, 512);
+        assert_eq!((img.width(), img.height()), (4 * 10 + 3 * 4, 10));
+        let panel = |k: u32, r: u32, c: u32| img.get_pixel(k * 14 + c, r).0;
+        assert_eq!(panel(0, 0, 0), [100, 100, 100]);
+        assert_eq!(panel(2, 2, 2), [255, 255, 0], "truth outline");
+        assert_eq!(panel(2, 7, 7), [177, 50, 50], "predicted change in red");
+        assert_eq!(panel(2, 0, 0), [100, 100, 100]);
+        assert_eq!(panel(3, 5, 5), [255, 255, 255], "true positive");
+        assert_eq!(panel(3, 7, 7), [230, 30, 30], "false positive");
+        assert_eq!(panel(3, 2, 2), [40, 90, 255], "false negative");
+        assert_eq!(panel(3, 0, 0), [0, 0, 0]);
+        // Large images are shrunk to fit.
+        let big = change_overlay(&grey, &grey, &prob, &truth, 5);
+        assert_eq!(big.height(), 5);
+    }
+
+    #[test]
+    fn segmentation_overlay_uses_the_palette_and_black_for_ignored() {
+        let image = Image {
+            n_bands: 3,
+            height: 1,
+            width: 3,
+            data: vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0],
+        };
+        let truth = Mask {
+            height: 1,
+            width: 3,
+            data: vec![0, 1, 255],
+        };
+        let palette = [[1, 2, 3], [4, 5, 6]];
+        let img = segmentation_overlay(&image, &[1, 1, 0], &truth, &palette, 255, 100);
+        assert_eq!(img.width(), 3 * 3 + 2 * 4);
+        assert_eq!(img.get_pixel(0, 0).0, [10, 40, 70]);
+        assert_eq!(img.get_pixel(7, 0).0, [1, 2, 3]);
+        assert_eq!(img.get_pixel(9, 0).0, [0, 0, 0]);
+        assert_eq!(img.get_pixel(14, 0).0, [4, 5, 6]);
+        assert_eq!(slug("random init"), "random_init");
+    }
+}

@@ -1,0 +1,217 @@
+//! The dense downstream benchmarks end to end: `caco eval change-detection` and `caco eval segmentation` on generated
+//! data in the real layouts (tables, a second run adding its row, overlays, errors), and the real
+//! levir-cd-samples and dubai-aerial-seg in $CACO_DATA (skipped with the reason when absent).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use caco::data::aerial_seg::{self, AerialSeg, FakeAerial, AERIAL_CLASSES, IGNORE_INDEX};
+use caco::data::change::{self, ChangeDataset, ChangeLayout, FakeChange};
+use caco::data::data_root;
+
+fn caco(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_caco"))
+        .args(args)
+        .output()
+        .expect("caco runs")
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn change_detection_command_on_fake_pairs_writes_table_rows_and_overlays() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    change::write_fake(
+        &data.join("fake-cd"),
+        &FakeChange {
+            layout: ChangeLayout::default(),
+            n_pairs: [2, 1, 2],
+            height: 40,
+            width: 40,
+            seed: 3,
+        },
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let base = [
+        "eval",
+        "change-detection",
+        "--dataset",
+        "fake-cd",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--tile-size",
+        "32",
+        "--overlays",
+        "1",
+        "--device",
+        "cpu",
+        "--quiet",
+    ];
+    let stdout = ok(&caco(&base));
+    assert!(stdout.contains("# Change detection on fake-cd"), "{stdout}");
+    assert!(stdout.contains("| random init | resnet18 | frozen |"), "{stdout}");
+    for file in [
+        "tables/change_fake-cd.csv",
+        "tables/change_fake-cd.md",
+        "tables/change_fake-cd.metrics.toml",
+        "tables/change_fake-cd_per_image.csv",
+        "figures/change_fake-cd_loss.png",
+        "figures/change_fake-cd/random_init_frozen/test_000.png",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    // A fine-tuned run adds its own row; the frozen one stays.
+    let mut finetune = base.to_vec();
+    finetune.push("--finetune");
+    ok(&caco(&finetune));
+    let csv = std::fs::read_to_string(out.join("tables/change_fake-cd.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains("fine-tuned") && csv.contains("frozen"), "{csv}");
+
+    // A tile larger than the images is refused with the reason.
+    let mut big = base.to_vec();
+    big[13] = "64";
+    let run = caco(&big);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("smaller than the 64 px tiles"));
+    // A missing dataset names the folder searched.
+    let mut missing = base.to_vec();
+    missing[3] = "absent-cd";
+    let run = caco(&missing);
+    let err = String::from_utf8_lossy(&run.stderr).to_string();
+    assert!(
+        !run.status.success() && err.contains("absent-cd") && err.contains("not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn segmentation_command_on_a_fake_aerial_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    aerial_seg::write_fake(
+        &data.join(aerial_seg::DATASET_DIR),
+        &FakeAerial {
+            n_big_tiles: 4,
+            n_per_tile: 1,
+            sizes: vec![(33, 35)],
+            seed: 1,
+        },
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let splits = dir.path().join("splits");
+    let stdout = ok(&caco(&[
+        "eval",
+        "segmentation",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--split-dir",
+        splits.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--tile-size",
+        "32",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]));
+    assert!(
+        stdout.contains("| miou | pixel_acc | iou_building | iou_land |"),
+        "{stdout}"
+    );
+    // 4 big tiles: 1 val, 2 test, 1 train, written as list files.
+    let lines = |name: &str| std::fs::read_to_string(splits.join(name)).unwrap().lines().count();
+    assert_eq!((lines("train.txt"), lines("val.txt"), lines("test.txt")), (1, 1, 2));
+    assert!(out.join("tables/segmentation_dubai-aerial-seg.metrics.toml").is_file());
+    let overlays = std::fs::read_dir(out.join("figures/segmentation_dubai-aerial-seg/random_init_frozen"))
+        .unwrap()
+        .count();
+    assert_eq!(overlays, 2);
+}
+
+fn dataset_dir(name: &str) -> Option<PathBuf> {
+    let dir = data_root(None).join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!(
+            "SKIPPED: {} not found (set CACO_DATA to the folder holding {name}/)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Pixel counts per mask colour over the whole set, from the dataset's SOURCE.md.
+const SOURCE_MD_COUNTS: [(usize, u64); 5] = [
+    (0, 13_177_546), // Building
+    (1, 51_850_363), // Land
+    (2, 9_261_912),  // Road
+    (3, 10_206_379), // Vegetation
+    (4, 13_482_196), // Water
+];
+
+#[test]
+fn real_levir_cd_samples_and_aerial_masks_read_as_documented() {
+    if let Some(dir) = dataset_dir("levir-cd-samples") {
+        let ds = ChangeDataset::open(&dir, ChangeLayout::default()).unwrap();
+        assert_eq!(ds.len(), 11);
+        let splits = change::splits_from_name_prefixes(&ds.names).unwrap();
+        assert_eq!((splits.train.len(), splits.val.len(), splits.test.len()), (3, 1, 7));
+        for idx in 0..ds.len() {
+            let pair = ds.load(idx).unwrap();
+            assert_eq!((pair.a.height, pair.a.width, pair.b.n_bands), (256, 256, 3));
+            let changed = pair.label.data.iter().filter(|&&v| v == 1).count();
+            // SOURCE.md: train_386_0512_0768 is all 0 (no change); the others have some change.
+            assert_eq!(
+                changed == 0,
+                pair.name == "train_386_0512_0768.png",
+                "{}: {changed}",
+                pair.name
+            );
+        }
+    }
+    if let Some(dir) = dataset_dir(aerial_seg::DATASET_DIR) {
+        let ds = AerialSeg::open(&dir).unwrap();
+        assert_eq!(ds.len(), 72);
+        let mut counts = [0u64; 6];
+        for sample in &ds.samples {
+            // Every mask (RGB and palette PNGs) decodes with the SOURCE.md colour table, no unknown colour.
+            let mask = aerial_seg::load_colour_mask(&dir.join(sample.mask_rel_path())).unwrap();
+            for &v in &mask.data {
+                counts[if v == IGNORE_INDEX { 5 } else { v as usize }] += 1;
+            }
+        }
+        for (class, expected) in SOURCE_MD_COUNTS {
+            assert_eq!(counts[class], expected, "{}", AERIAL_CLASSES[class].0);
+        }
+        assert_eq!(counts[5], 552_156 + 501_691, "black + Unlabeled");
+        // The committed split, if present, is by big tile.
+        let split_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/splits/dubai-aerial-seg");
+        if split_dir.join("train.txt").is_file() {
+            let splits = caco::data::split::read(&split_dir).unwrap();
+            let tiles = |l: &[String]| {
+                let mut t: Vec<String> = l.iter().map(|e| e.split('/').next().unwrap().to_string()).collect();
+                t.dedup();
+                t
+            };
+            let (train, test) = (tiles(&splits.train), tiles(&splits.test));
+            assert!(train.iter().all(|t| !test.contains(t)), "{train:?} {test:?}");
+            assert_eq!(splits.train.len() + splits.val.len() + splits.test.len(), 72);
+        }
+    }
+}
