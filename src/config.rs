@@ -99,23 +99,33 @@ pub struct ScaleConfig {
     pub knn_n_queries: Option<usize>,
 }
 
-impl EurosatTableConfig {
-    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+/// What every experiment TOML shares: parsing with unknown keys rejected, one validation pass, errors prefixed with
+/// the file they came from, and serialisation of the resolved config written beside results.
+pub trait ExperimentConfig: Serialize + serde::de::DeserializeOwned {
+    /// Checks every value once; messages name the key.
+    fn validate(&self) -> Result<()>;
+
+    fn from_toml(text: &str, origin: &Path) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", origin.display())))?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", origin.display())),
+            other => other,
+        })?;
         Ok(config)
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
+    fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::from_toml(&text, path)
     }
 
-    pub fn to_toml(&self) -> String {
+    fn to_toml(&self) -> String {
         toml::to_string(self).expect("configs serialise")
     }
+}
 
-    pub fn validate(&self) -> Result<()> {
+impl ExperimentConfig for EurosatTableConfig {
+    fn validate(&self) -> Result<()> {
         if self.rows.is_empty() {
             return Err(Error::Config(format!("table `{}` has no rows", self.name)));
         }
@@ -138,6 +148,9 @@ impl EurosatTableConfig {
         Ok(())
     }
 
+}
+
+impl EurosatTableConfig {
     /// This config with the preset `scale` applied; an unknown scale lists the known ones.
     pub fn with_scale(&self, scale: &str) -> Result<(Self, ScaleConfig)> {
         let preset = self.scales.get(scale).cloned().ok_or_else(|| {
@@ -399,27 +412,8 @@ impl Default for RunConfig {
     }
 }
 
-impl PretrainConfig {
-    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
-        let config: Self = toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", origin.display())))?;
-        config.validate().map_err(|e| match e {
-            Error::Config(m) => Error::Config(format!("{}: {m}", origin.display())),
-            other => other,
-        })?;
-        Ok(config)
-    }
-
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::from_toml(&text, path)
-    }
-
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("configs serialise")
-    }
-
-    /// Checks every value once; messages name the key.
-    pub fn validate(&self) -> Result<()> {
+impl ExperimentConfig for PretrainConfig {
+    fn validate(&self) -> Result<()> {
         let bad =
             |key: &str, rule: &str, value: String| Err(Error::Config(format!("`{key}` must be {rule}, got {value}")));
         let (s, o) = (&self.ssl, &self.optim);

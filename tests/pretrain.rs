@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use caco::config::PretrainConfig;
+use caco::config::{ExperimentConfig, PretrainConfig};
 use caco::data::fake::{write_timeseries, FakeTimeSeries};
 use caco::data::timeseries::{Layout, RGB_BANDS};
 use caco::train::log::MetricLog;

@@ -10,7 +10,7 @@ use tch::{Device, Tensor};
 use super::checkpoint::{self, Position};
 use super::log::{MetricLog, StepRecord};
 use super::sgd::Sgd;
-use crate::config::PretrainConfig;
+use crate::config::{ExperimentConfig, PretrainConfig};
 use crate::data::loader::{for_each_batch, LoaderConfig};
 use crate::data::timeseries::TimeSeries;
 use crate::data::views::{paired_batches, shuffled_batches, DateDraw, ItemViews, SeasonalViews, TemporalViews};

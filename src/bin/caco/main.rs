@@ -6,7 +6,7 @@ mod pretrain;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use caco::config::EurosatTableConfig;
+use caco::config::{EurosatTableConfig, ExperimentConfig};
 use caco::data::{data_root, fake};
 use caco::eval::eurosat::{self, RunContext};
 use caco::report::eurosat::EurosatTable;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use caco::config::PretrainConfig;
+use caco::config::{ExperimentConfig, PretrainConfig};
 use caco::ssl::caco::{change_check, read_export};
 use caco::train::{pretrain, PretrainOptions};
 
