@@ -147,7 +147,6 @@ impl ExperimentConfig for EurosatTableConfig {
         }
         Ok(())
     }
-
 }
 
 impl EurosatTableConfig {

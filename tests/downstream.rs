@@ -1,6 +1,6 @@
-//! The dense downstream benchmarks end to end: `caco eval change-detection` and `caco eval segmentation` on generated
-//! data in the real layouts (tables, a second run adding its row, overlays, errors), and the real
-//! levir-cd-samples and dubai-aerial-seg in $CACO_DATA (skipped with the reason when absent).
+//! The dense downstream benchmarks end to end: `caco eval change-detection` (LEVIR-CD layout and OSCD) and
+//! `caco eval segmentation` on generated data in the real layouts (tables, a second run adding its row, overlays,
+//! errors), and the real levir-cd-samples and dubai-aerial-seg in $CACO_DATA (skipped with the reason when absent).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,6 +94,39 @@ fn change_detection_command_on_fake_pairs_writes_table_rows_and_overlays() {
         !run.status.success() && err.contains("absent-cd") && err.contains("not found"),
         "{err}"
     );
+}
+
+#[test]
+fn change_detection_command_on_a_fake_oscd() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    caco::data::oscd::write_fake(&data.join("oscd"), &["abudhabi", "beirut", "paris"], 2, 48).unwrap();
+    let out = dir.path().join("out");
+    let stdout = ok(&caco(&[
+        "eval",
+        "change-detection",
+        "--dataset",
+        "oscd",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--tile-size",
+        "32",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]));
+    assert!(stdout.contains("# Change detection on OSCD"), "{stdout}");
+    let per_image = std::fs::read_to_string(out.join("tables/change_oscd_per_image.csv")).unwrap();
+    // One test city, paris (city 2 of the fake set): an 18x18 changed square (48 / 3 + 2).
+    assert!(
+        per_image.contains("paris") && per_image.trim_end().ends_with(",324"),
+        "{per_image}"
+    );
+    assert!(out.join("figures/change_oscd/random_init_frozen/paris.png").is_file());
 }
 
 #[test]

@@ -5,12 +5,14 @@
 
 pub mod aerial_seg;
 pub mod augment;
+pub mod bigearthnet;
 pub mod change;
 pub mod dates;
 pub mod dense;
 pub mod eurosat;
 pub mod fake;
 pub mod loader;
+pub mod oscd;
 pub mod seasons;
 pub mod split;
 pub mod timeseries;

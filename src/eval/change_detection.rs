@@ -260,8 +260,19 @@ pub fn benchmark(
             .map(|i| dataset.load(i))
             .collect()
     };
-    let (train_pairs, test_pairs) = (load("train")?, load("test")?);
-    let run = run(&train_pairs, &test_pairs, config, options.device, options.quiet)?;
+    benchmark_pairs(&load("train")?, &load("test")?, config, options)
+}
+
+/// The benchmark on pairs already read (e.g. OSCD cities): trains on `train_pairs`, scores `test_pairs`, writes
+/// overlays of the first test pairs and returns the table row.
+pub fn benchmark_pairs(
+    train_pairs: &[ChangePair],
+    test_pairs: &[ChangePair],
+    config: &DenseConfig,
+    options: &BenchmarkOptions,
+) -> Result<DenseRow> {
+    let train_pairs = &dense::label_subset(train_pairs, config.label_fraction, config.seed);
+    let run = run(train_pairs, test_pairs, config, options.device, options.quiet)?;
     if let Some(dir) = &options.overlay_dir {
         let dir = dir.join(format!("{}_{}", slug(&config.init_name()), config.encoder_mode()));
         for (pair, prob) in test_pairs.iter().zip(&run.probabilities).take(options.n_overlays) {

@@ -46,6 +46,8 @@ pub struct DenseConfig {
     pub augment: bool,
     /// At most this many (seeded, reshuffled) training tiles per epoch; `None`: all.
     pub max_tiles_per_epoch: Option<usize>,
+    /// Label fraction: train on a seeded subset of this fraction of the training images (1 %, 10 %, 100 %).
+    pub label_fraction: f64,
     /// Seed of the decoder initialisation, tile order, augmentation and dropout.
     pub seed: u64,
     pub normalization: Normalization,
@@ -68,6 +70,7 @@ impl Default for DenseConfig {
             dropout: 0.3,
             augment: true,
             max_tiles_per_epoch: None,
+            label_fraction: 1.0,
             seed: 42,
             normalization: Normalization::Imagenet,
         }
@@ -96,6 +99,9 @@ impl DenseConfig {
                 "dropout must be in [0, 1) and max_tiles_per_epoch > 0; got {} and {:?}",
                 self.dropout, self.max_tiles_per_epoch
             ));
+        }
+        if !(self.label_fraction > 0.0 && self.label_fraction <= 1.0) {
+            return bad(format!("label_fraction must be in (0, 1], got {}", self.label_fraction));
         }
         self.normalization.validate(n_bands)
     }
@@ -127,7 +133,12 @@ impl DenseConfig {
     /// One line for reports: the recipe that produced a row.
     pub fn recipe(&self) -> String {
         format!(
-            "{} epochs, batch {}, {} px tiles{}, Adam lr {} wd {}, ExponentialLR {}, {}, {} BatchNorm, dropout {}, seed {}",
+            "{}{} epochs, batch {}, {} px tiles{}, Adam lr {} wd {}, ExponentialLR {}, {}, {} BatchNorm, dropout {}, seed {}",
+            if self.label_fraction < 1.0 {
+                format!("{} % of the training images, ", 100.0 * self.label_fraction)
+            } else {
+                String::new()
+            },
             self.epochs,
             self.batch_size,
             self.tile_size,
@@ -216,6 +227,22 @@ impl DenseOptimizer {
             e.step();
         }
     }
+}
+
+/// The label-fraction subset: a seeded choice of `round(fraction * n)` (at least one) of `items`, in their order.
+pub fn label_subset<T: Clone>(items: &[T], fraction: f64, seed: u64) -> Vec<T> {
+    if fraction >= 1.0 {
+        return items.to_vec();
+    }
+    let mut idx: Vec<usize> = (0..items.len()).collect();
+    idx.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    idx.truncate(
+        ((items.len() as f64 * fraction).round() as usize)
+            .max(1)
+            .min(items.len()),
+    );
+    idx.sort_unstable();
+    idx.into_iter().map(|i| items[i].clone()).collect()
 }
 
 /// One training tile: image `image_idx` at (`top`, `left`), `tile_size` square.
@@ -385,6 +412,24 @@ mod tests {
             .init_name(),
             "backbone"
         );
+    }
+
+    #[test]
+    fn label_subset_is_seeded_ordered_and_never_empty() {
+        let items: Vec<usize> = (0..100).collect();
+        let ten = label_subset(&items, 0.1, 42);
+        assert_eq!(ten.len(), 10);
+        assert!(ten.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(ten, label_subset(&items, 0.1, 42));
+        assert_ne!(ten, label_subset(&items, 0.1, 43));
+        assert_eq!(label_subset(&items, 0.001, 42).len(), 1);
+        assert_eq!(label_subset(&items, 1.0, 42), items);
+        assert!(DenseConfig {
+            label_fraction: 0.0,
+            ..Default::default()
+        }
+        .validate(3)
+        .is_err());
     }
 
     #[test]

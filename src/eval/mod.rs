@@ -17,4 +17,6 @@ pub mod knn;
 #[cfg(feature = "torch")]
 pub mod linear_probe;
 #[cfg(feature = "torch")]
+pub mod multilabel_probe;
+#[cfg(feature = "torch")]
 pub mod segmentation;

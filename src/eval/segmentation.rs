@@ -226,7 +226,8 @@ pub fn benchmark_aerial(
     config: &DenseConfig,
     options: &BenchmarkOptions,
 ) -> Result<DenseRow> {
-    let train_set = load_aerial(dataset, &splits.train, &split_dir.join("train.txt"))?;
+    let train_entries = dense::label_subset(&splits.train, config.label_fraction, config.seed);
+    let train_set = load_aerial(dataset, &train_entries, &split_dir.join("train.txt"))?;
     let test_set = load_aerial(dataset, &splits.test, &split_dir.join("test.txt"))?;
     let n_classes = AERIAL_CLASSES.len();
     let run = run(

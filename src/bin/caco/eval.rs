@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use caco::data::aerial_seg::{self, AerialSeg};
 use caco::data::change::{self, ChangeDataset, ChangeLayout, SeasonsExport};
+use caco::data::oscd::{self, Oscd};
 use caco::data::{data_root, split};
 use caco::eval::dense::{BenchmarkOptions, DenseConfig};
 use caco::eval::{change_detection, segmentation};
@@ -50,6 +51,7 @@ fn common(args: &mut Args, default_tile: usize) -> Result<Common> {
     config.batch_size = number(args, "--batch-size")?.unwrap_or(config.batch_size);
     config.tile_size = number(args, "--tile-size")?.unwrap_or(config.tile_size);
     config.max_tiles_per_epoch = number(args, "--max-tiles")?;
+    config.label_fraction = number(args, "--label-fraction")?.unwrap_or(1.0);
     config.seed = number(args, "--seed")?.unwrap_or(config.seed);
     config.finetune = args.switch("--finetune");
     config.adapt_bn = !args.switch("--fixed-bn");
@@ -91,10 +93,17 @@ fn change_detection(mut args: Args) -> Result<()> {
         args.value("--seasons-dir")?
             .unwrap_or_else(|| "derived/eurosat-seasons".into()),
     );
-    let default_tile = if dataset == "eurosat-seasons-change" { 64 } else { 256 };
+    let default_tile = match dataset.as_str() {
+        "eurosat-seasons-change" => 64,
+        "oscd" => 96,
+        _ => 256,
+    };
     let mut c = common(&mut args, default_tile)?;
     args.finish()?;
 
+    if dataset == oscd::DATASET_DIR {
+        return change_detection_oscd(c);
+    }
     let mut notes = Vec::new();
     let root = if dataset == "eurosat-seasons-change" {
         let root = PathBuf::from("derived/eurosat-seasons-change");
@@ -159,6 +168,43 @@ fn change_detection(mut args: Args) -> Result<()> {
     };
     announce(&c, &template.title);
     let row = change_detection::benchmark(&ds, &split_dir, &c.config, &c.options)?;
+    finish(template, row, &c)
+}
+
+/// OSCD: RGB (B04, B03, B02) with SeCo's quantile stretch, cities of `train.txt` / `test.txt`.
+fn change_detection_oscd(mut c: Common) -> Result<()> {
+    let root = c.data_root.join(oscd::DATASET_DIR);
+    let ds = Oscd::open(&root)?;
+    let stretch = oscd::oscd_rgb_stretch();
+    let load = |split: &str| -> Result<Vec<change::ChangePair>> {
+        ds.split(split)?
+            .iter()
+            .map(|city| Ok(ds.load(city, &oscd::OSCD_RGB_BANDS, Some(&stretch))?))
+            .collect()
+    };
+    let (train, test) = (load("train")?, load("test")?);
+    let name = format!("change_{}", oscd::DATASET_DIR);
+    c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
+    let mut notes = vec![
+        format!(
+            "OSCD RGB (B04, B03, B02 stretched to 0-255 with SeCo's quantiles), cities of {}/train.txt and test.txt.",
+            root.display()
+        ),
+        "Published, for context (pre-trained backbones; 100 epochs):".into(),
+        String::new(),
+    ];
+    notes.extend(PUBLISHED_CHANGE.iter().map(|p| format!("- {p}")));
+    let template = DenseTable {
+        name,
+        title: "Change detection on OSCD".into(),
+        task: DenseTask::ChangeDetection,
+        dataset: root.display().to_string(),
+        classes: vec![],
+        notes,
+        rows: vec![],
+    };
+    announce(&c, &template.title);
+    let row = change_detection::benchmark_pairs(&train, &test, &c.config, &c.options)?;
     finish(template, row, &c)
 }
 

@@ -52,7 +52,7 @@ commands:
       <eurosat-rgb|eurosat-ms> --out <dir> [--n-per-class N] [--seed S]
   info              libtorch, device and data-root summary
   eval              dense downstream benchmarks; adds a row (per init and encoder mode) to the task's table
-      change-detection --dataset <levir-cd-samples|eurosat-seasons-change|NAME>   (default: levir-cd-samples)
+      change-detection --dataset <levir-cd-samples|eurosat-seasons-change|oscd|NAME>   (default: levir-cd-samples)
       segmentation     --dataset <dubai-aerial-seg>                               (default: dubai-aerial-seg)
       --weights <random|file.safetensors>   backbone weights, torchvision names (default: random)
       --arch <resnet18|resnet50>            (default: resnet18)
@@ -60,8 +60,9 @@ commands:
       --out-dir <dir>           tables/, figures/ (default: results)
       --epochs <n>              (default: 100, the paper's)
       --batch-size <n>          (default: 32)
-      --tile-size <px>          training and prediction tiles (default: 256; eurosat-seasons-change 64)
+      --tile-size <px>          training and prediction tiles (default: 256; eurosat-seasons-change 64, oscd 96)
       --max-tiles <n>           at most n training tiles per epoch (seeded; default: all)
+      --label-fraction <f>      train on a seeded fraction of the training images (default: 1)
       --finetune                train the encoder too (default: frozen)
       --fixed-bn                frozen encoder keeps its stored BatchNorm statistics (default: re-estimated)
       --no-augment              no flips / rotations
