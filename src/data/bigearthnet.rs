@@ -287,37 +287,15 @@ impl BigEarthNet {
 /// Reads `<dir>/<patch>_<band>.tif` for every band onto the grid of the largest (bilinear).
 #[cfg(feature = "gdal")]
 pub fn load_patch_bands(dir: &Path, patch: &str, bands: &[&str]) -> Result<Image> {
-    let mut opened = Vec::with_capacity(bands.len());
+    let mut paths = Vec::with_capacity(bands.len());
     for band in bands {
         let path = dir.join(format!("{patch}_{band}.tif"));
         if !path.is_file() {
             return Err(Error::bad_input(&path, format!("missing band {band}")));
         }
-        let ds =
-            gdal::Dataset::open(&path).map_err(|e| Error::bad_input(&path, format!("GDAL cannot open it: {e}")))?;
-        opened.push((path, ds));
+        paths.push(path);
     }
-    let (width, height) = opened
-        .iter()
-        .map(|(_, ds)| ds.raster_size())
-        .max_by_key(|&(w, h)| w * h)
-        .ok_or_else(|| Error::Config("BigEarthNet: no bands selected".into()))?;
-    let mut data = Vec::with_capacity(bands.len() * width * height);
-    for (path, ds) in &opened {
-        let size = ds.raster_size();
-        let raster = ds.rasterband(1).map_err(|e| Error::bad_input(path, e.to_string()))?;
-        let resample = (size != (width, height)).then_some(gdal::raster::ResampleAlg::Bilinear);
-        let buffer = raster
-            .read_as::<f32>((0, 0), size, (width, height), resample)
-            .map_err(|e| Error::bad_input(path, format!("cannot read: {e}")))?;
-        data.extend_from_slice(buffer.data());
-    }
-    Ok(Image {
-        n_bands: bands.len(),
-        height,
-        width,
-        data,
-    })
+    super::timeseries::read_band_files(&paths, "BigEarthNet")
 }
 
 #[cfg(not(feature = "gdal"))]

@@ -152,34 +152,11 @@ fn band_file(dir: &Path, band: &str) -> Result<PathBuf> {
 /// Reads `bands` of one date onto the grid of the largest of them (bilinear resampling of coarser bands).
 #[cfg(feature = "gdal")]
 pub fn load_bands(dir: &Path, bands: &[&str]) -> Result<Image> {
-    let mut opened = Vec::with_capacity(bands.len());
-    for band in bands {
-        let path = band_file(dir, band)?;
-        let ds =
-            gdal::Dataset::open(&path).map_err(|e| Error::bad_input(&path, format!("GDAL cannot open it: {e}")))?;
-        opened.push((path, ds));
-    }
-    let (width, height) = opened
+    let paths = bands
         .iter()
-        .map(|(_, ds)| ds.raster_size())
-        .max_by_key(|&(w, h)| w * h)
-        .ok_or_else(|| Error::Config("OSCD: no bands selected".into()))?;
-    let mut data = Vec::with_capacity(bands.len() * width * height);
-    for (path, ds) in &opened {
-        let size = ds.raster_size();
-        let raster = ds.rasterband(1).map_err(|e| Error::bad_input(path, e.to_string()))?;
-        let resample = (size != (width, height)).then_some(gdal::raster::ResampleAlg::Bilinear);
-        let buffer = raster
-            .read_as::<f32>((0, 0), size, (width, height), resample)
-            .map_err(|e| Error::bad_input(path, format!("cannot read: {e}")))?;
-        data.extend_from_slice(buffer.data());
-    }
-    Ok(Image {
-        n_bands: bands.len(),
-        height,
-        width,
-        data,
-    })
+        .map(|band| band_file(dir, band))
+        .collect::<Result<Vec<_>>>()?;
+    super::timeseries::read_band_files(&paths, "OSCD")
 }
 
 #[cfg(not(feature = "gdal"))]

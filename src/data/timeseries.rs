@@ -416,6 +416,38 @@ pub fn load_product(dir: &Path, bands: &[String]) -> Result<Image> {
     })
 }
 
+/// Reads single-band rasters (one file per band, in order) onto the grid of the largest of them, resampling the
+/// coarser ones bilinearly. Used by the OSCD and BigEarthNet readers, whose bands are files of their own.
+#[cfg(feature = "gdal")]
+pub fn read_band_files(paths: &[PathBuf], dataset: &str) -> Result<Image> {
+    let mut opened = Vec::with_capacity(paths.len());
+    for path in paths {
+        let ds = gdal::Dataset::open(path).map_err(|e| Error::bad_input(path, format!("GDAL cannot open it: {e}")))?;
+        opened.push((path, ds));
+    }
+    let (width, height) = opened
+        .iter()
+        .map(|(_, ds)| ds.raster_size())
+        .max_by_key(|&(w, h)| w * h)
+        .ok_or_else(|| Error::Config(format!("{dataset}: no bands selected")))?;
+    let mut data = Vec::with_capacity(paths.len() * width * height);
+    for (path, ds) in &opened {
+        let size = ds.raster_size();
+        let raster = ds.rasterband(1).map_err(|e| Error::bad_input(*path, e.to_string()))?;
+        let resample = (size != (width, height)).then_some(gdal::raster::ResampleAlg::Bilinear);
+        let buffer = raster
+            .read_as::<f32>((0, 0), size, (width, height), resample)
+            .map_err(|e| Error::bad_input(*path, format!("cannot read: {e}")))?;
+        data.extend_from_slice(buffer.data());
+    }
+    Ok(Image {
+        n_bands: paths.len(),
+        height,
+        width,
+        data,
+    })
+}
+
 #[cfg(not(feature = "gdal"))]
 pub fn load_product(dir: &Path, _bands: &[String]) -> Result<Image> {
     Err(Error::bad_input(dir, "GeoTIFF reading needs caco's `gdal` feature"))
