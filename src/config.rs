@@ -395,8 +395,9 @@ pub struct RunConfig {
     pub checkpoint_every: usize,
     /// `auto` (CUDA when present), `cpu` or `cuda`.
     pub device: String,
-    /// Mixed precision through libtorch's autocast (CUDA only; ignored on CPU).
-    pub amp: bool,
+    /// Mixed precision: `off` or `bf16` (libtorch autocast on the training device; meant for CUDA GPUs with bf16,
+    /// i.e. Ampere or newer; on CPUs without bf16 units it is slower than `off`).
+    pub amp: crate::train::Amp,
 }
 
 impl Default for RunConfig {
@@ -406,7 +407,7 @@ impl Default for RunConfig {
             n_workers: 2,
             checkpoint_every: 500,
             device: "auto".into(),
-            amp: false,
+            amp: crate::train::Amp::Off,
         }
     }
 }

@@ -117,6 +117,26 @@ fn one_epoch_of_every_method_on_fake_data() {
     }
 }
 
+#[test]
+fn every_method_trains_under_bf16_autocast_with_float32_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_series(&dir.path().join("series"));
+    for method in ["moco", "seco", "teco", "caco", "gassl"] {
+        let run = dir.path().join(method);
+        let text = config(method, &dir.path().join("series"), 1).replace("device = \"cpu\"", "device = \"cpu\"\namp = \"bf16\"");
+        let config = parse(&text);
+        assert_eq!(config.run.amp, caco::train::Amp::Bf16);
+        let summary = pretrain(&config, &run, &quiet()).unwrap();
+        assert_eq!(summary.steps, 2, "{method}");
+        let log = MetricLog::read_parquet(&run.join("metrics.parquet"), config.method.loss_names(), 99).unwrap();
+        assert!(log.records.iter().all(|r| r.loss.is_finite() && r.loss > 0.0), "{method}: {:?}", log.records);
+        // Weights stay float32: autocast changes the dtype of activations only.
+        for (name, tensor) in tch::Tensor::read_safetensors(run.join("checkpoint/query.safetensors")).unwrap() {
+            assert_eq!(tensor.kind(), tch::Kind::Float, "{method}: {name}");
+        }
+    }
+}
+
 fn query_weights(run: &Path) -> Vec<(String, Vec<f32>)> {
     let mut named: Vec<(String, Vec<f32>)> = tch::Tensor::read_safetensors(run.join("checkpoint/query.safetensors"))
         .unwrap()

@@ -197,7 +197,6 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         prefetch: 2,
         seed: config.run.seed,
     };
-    let amp = config.run.amp && device.is_cuda();
     let caco_dir = run_dir.join("caco");
     let mut stopped_early = false;
 
@@ -220,7 +219,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                     items: &batch.items,
                     clusters: clusters.as_deref(),
                 };
-                let (loss, parts, keys) = tch::autocast(amp, || model.loss(&input))?;
+                let (loss, parts, keys) = crate::train::autocast(config.run.amp, device, || model.loss(&input))??;
                 sgd.backward_step(&loss, lr);
                 model.after_step(keys)?;
                 position.step += 1;
