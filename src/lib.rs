@@ -10,6 +10,7 @@
 //! - [`models`]: ResNet-18/50 with torchvision names and any number of input channels. Knows nothing of SSL.
 //! - `ssl`, `train`: pre-training methods and the training loop (to come).
 //! - [`eval`]: feature extraction, linear probe, kNN retrieval, metrics; the EuroSAT benchmark.
+//! - [`fetch`]: dataset downloads (HTTP with resume, checksums, extraction) and a loopback HTTP server for tests.
 //! - [`report`]: Polars tables and Plotters figures; builds without libtorch.
 //! - [`config`]: experiment TOMLs (`experiments/`), unknown keys rejected, scale presets.
 //!
@@ -22,6 +23,7 @@
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod fetch;
 pub mod progress;
 pub mod report;
 
