@@ -248,3 +248,55 @@ fn real_levir_cd_samples_and_aerial_masks_read_as_documented() {
         }
     }
 }
+
+#[test]
+fn bigearthnet_command_on_fake_patches_accumulates_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&caco(&[
+        "fake-data",
+        "bigearthnet",
+        "--out",
+        data.join("bigearthnet").to_str().unwrap(),
+        "--n-per-class",
+        "6",
+    ]));
+    let out = dir.path().join("out");
+    let run = |seed: &str| {
+        ok(&caco(&[
+            "eval",
+            "bigearthnet",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--label-fraction",
+            "0.5",
+            "--init-seed",
+            seed,
+            "--device",
+            "cpu",
+            "--quiet",
+        ]))
+    };
+    let stdout = run("0");
+    assert!(stdout.contains("| micro_map | macro_map |"), "{stdout}");
+    // 50 % of 6 train patches, all 6 test patches.
+    let csv = std::fs::read_to_string(out.join("tables/bigearthnet.csv")).unwrap();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!((col("n_train"), col("n_test")), ("3", "6"), "{csv}");
+    let map: f64 = col("micro_map").parse().unwrap();
+    assert!((0.0..=100.0).contains(&map), "{csv}");
+    // The same row (random init, frozen) is replaced, not duplicated, by a second run.
+    run("0");
+    let csv = std::fs::read_to_string(out.join("tables/bigearthnet.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    // A missing dataset names the folder searched.
+    let missing = caco(&["eval", "bigearthnet", "--data-dir", dir.path().join("nowhere").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("nowhere"), "{stderr}");
+}

@@ -128,6 +128,8 @@ pub const BIGEARTHNET_BANDS: [&str; 12] = [
 /// Patch side at 10 m, and the side METHODS.md resizes it to.
 pub const PATCH_SIZE: usize = 120;
 pub const INPUT_SIZE: usize = 128;
+/// Folder of the dataset under the data root.
+pub const DATASET_DIR: &str = "bigearthnet";
 
 /// SeCo's band statistics (mean, std) of BigEarthNet, digits as in `datasets/bigearthnet_dataset.py`.
 pub const BAND_STATS: [(&str, f64, f64); 12] = [

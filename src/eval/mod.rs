@@ -9,6 +9,8 @@ pub mod change_detection;
 #[cfg(feature = "torch")]
 pub mod dense;
 #[cfg(feature = "torch")]
+pub mod bigearthnet;
+#[cfg(feature = "torch")]
 pub mod eurosat;
 #[cfg(feature = "torch")]
 pub mod features;

@@ -24,6 +24,8 @@ use crate::{Error, Result};
 pub enum DenseTask {
     ChangeDetection,
     Segmentation,
+    /// Image-level multi-label classification (BigEarthNet): one table shape for every downstream task.
+    MultiLabel,
 }
 
 /// Scores of one row.
@@ -39,6 +41,12 @@ pub enum DenseResult {
     Segmentation {
         confusion: SegConfusion,
         scores: SegScores,
+    },
+    MultiLabel {
+        /// Micro average precision over every (image, class) pair.
+        micro_ap: f64,
+        /// Average precision per class; NaN where the test set has no positive.
+        per_class_ap: Vec<f64>,
     },
 }
 
@@ -151,6 +159,25 @@ impl DenseTable {
                     ));
                 }
             }
+            DenseTask::MultiLabel => {
+                let ap = |f: &dyn Fn(f64, &[f64]) -> f64| -> Vec<f64> {
+                    self.rows
+                        .iter()
+                        .map(|r| match &r.result {
+                            DenseResult::MultiLabel { micro_ap, per_class_ap } => pct(f(*micro_ap, per_class_ap)),
+                            _ => f64::NAN,
+                        })
+                        .collect()
+                };
+                columns.push(Column::new("micro_map".into(), ap(&|m, _| m)));
+                columns.push(Column::new(
+                    "macro_map".into(),
+                    ap(&|_, per_class| {
+                        let defined: Vec<f64> = per_class.iter().copied().filter(|v| v.is_finite()).collect();
+                        defined.iter().sum::<f64>() / defined.len().max(1) as f64
+                    }),
+                ));
+            }
         }
         columns.push(Column::new("n_train".into(), counts(&|r| r.n_train_images)));
         columns.push(Column::new("n_train_tiles".into(), counts(&|r| r.n_train_tiles)));
@@ -217,9 +244,10 @@ impl DenseTable {
             DenseTask::Segmentation => {
                 "argmax class; pixels with an ignored truth left out; mIoU over the classes present"
             }
+            DenseTask::MultiLabel => "images: average precision of the probe's sigmoid scores; macro over classes with a positive",
         };
         let mut notes = vec![
-            format!("Scores in percent on the test split, counted over every test pixel ({counted})."),
+            format!("Scores in percent on the test split, counted over every test pixel or image ({counted})."),
             String::new(),
         ];
         for row in &self.rows {

@@ -357,12 +357,17 @@ fn fake_data(mut args: Args) -> Result<()> {
     let seed = args.value("--seed")?.map(|v| v.parse()).transpose()?.unwrap_or(0);
     args.finish()?;
     let spec = fake::FakeEurosat::with_eurosat_classes(n_per_class, seed);
-    let written = match kind.as_str() {
-        "eurosat-rgb" => fake::write_eurosat_rgb(&out, &spec)?,
-        "eurosat-ms" => fake::write_eurosat_ms(&out, &spec)?,
-        other => bail!("unknown fake dataset `{other}`: eurosat-rgb or eurosat-ms"),
+    let n_written = match kind.as_str() {
+        "eurosat-rgb" => fake::write_eurosat_rgb(&out, &spec)?.len(),
+        "eurosat-ms" => fake::write_eurosat_ms(&out, &spec)?.len(),
+        // n-per-class patches per split (train, val, test).
+        "bigearthnet" => caco::data::bigearthnet::write_fake(&out, [n_per_class; 3], seed)?
+            .iter()
+            .map(Vec::len)
+            .sum(),
+        other => bail!("unknown fake dataset `{other}`: eurosat-rgb, eurosat-ms or bigearthnet"),
     };
-    eprintln!("wrote {} fake images under {}", written.len(), out.display());
+    eprintln!("wrote {n_written} fake images under {}", out.display());
     Ok(())
 }
 
