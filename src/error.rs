@@ -31,6 +31,32 @@ pub enum Error {
     #[error("report: {0}")]
     Report(String),
 
+    /// A download failed: the URL and what went wrong (HTTP status, connection error, truncated body).
+    #[error("download of {url} failed: {reason}")]
+    Download { url: String, reason: String },
+
+    /// A file's checksum differs from the published (or first recorded) one; the file was kept aside.
+    #[error(
+        "checksum mismatch for {path} (from {source_name}): expected {algorithm} {expected}, got {actual}\n  \
+         the file was kept aside as {kept}; delete it and run again to download afresh"
+    )]
+    Checksum {
+        path: PathBuf,
+        source_name: String,
+        algorithm: String,
+        expected: String,
+        actual: String,
+        kept: PathBuf,
+    },
+
+    /// A dataset that cannot be fetched automatically (login, no stable URL): what to do instead.
+    #[error("`{dataset}` cannot be downloaded automatically: {reason}\n  what to do: {steps}")]
+    ManualDownload {
+        dataset: String,
+        reason: String,
+        steps: String,
+    },
+
     /// A run stopped early on purpose (Ctrl-C or a step limit); its state was saved.
     #[error("stopped: {0}")]
     Stopped(String),

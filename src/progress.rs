@@ -36,6 +36,20 @@ impl Progress {
         }
     }
 
+    /// A progress bar over `len` bytes, shown as MiB/GiB with the transfer rate.
+    pub fn bytes(len: u64, name: &str, quiet: bool) -> Self {
+        let progress = Progress::new(len, name, "bytes", quiet);
+        if !progress.bar.is_hidden() {
+            let style = ProgressStyle::with_template(
+                "{msg:<24} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> ");
+            progress.bar.set_style(style);
+        }
+        progress
+    }
+
     pub fn inc(&self, n: u64) {
         self.bar.inc(n);
     }
