@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::dense::Mask;
@@ -154,50 +153,19 @@ impl AerialSeg {
 
     /// Dataset indices of split-list entries (`Tile 1/images/image_part_001.jpg`).
     pub fn indices_of(&self, entries: &[String], list_path: &Path) -> Result<Vec<usize>> {
-        entries
-            .iter()
-            .enumerate()
-            .map(|(line_idx, entry)| {
-                self.samples.iter().position(|s| &s.rel_path == entry).ok_or_else(|| {
-                    Error::bad_input(
-                        list_path,
-                        format!(
-                            "line {}: `{entry}` is not an image of {}",
-                            line_idx + 1,
-                            self.root.display()
-                        ),
-                    )
-                })
-            })
-            .collect()
+        let names: Vec<String> = self.samples.iter().map(|s| s.rel_path.clone()).collect();
+        split::positions(entries, &names, list_path, &format!("an image of {}", self.root.display()))
     }
 
-    /// A seeded split by big tile: `n_val_tiles` and `n_test_tiles` big tiles (all their images) for val and test,
-    /// the rest for train, so no image shares a scene with an image of another split.
+    /// A seeded split by big tile ([`split::by_group`]): `n_val_tiles` and `n_test_tiles` big tiles (all their
+    /// images) for val and test, the rest for train, so no image shares a scene with an image of another split.
     pub fn split_by_big_tile(&self, n_val_tiles: usize, n_test_tiles: usize, seed: u64) -> Result<Splits> {
-        let mut tiles: Vec<&str> = self.samples.iter().map(|s| s.big_tile.as_str()).collect();
-        tiles.dedup();
-        if n_val_tiles + n_test_tiles >= tiles.len() {
-            return Err(Error::Config(format!(
-                "segmentation split: {n_val_tiles} val + {n_test_tiles} test big tiles leave none of {} for train",
-                tiles.len()
-            )));
-        }
-        tiles.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-        let (val, rest) = tiles.split_at(n_val_tiles);
-        let (test, _) = rest.split_at(n_test_tiles);
-        let members = |pick: &dyn Fn(&str) -> bool| -> Vec<String> {
-            self.samples
-                .iter()
-                .filter(|s| pick(&s.big_tile))
-                .map(|s| s.rel_path.clone())
-                .collect()
-        };
-        Ok(Splits {
-            train: members(&|t| !val.contains(&t) && !test.contains(&t)),
-            val: members(&|t| val.contains(&t)),
-            test: members(&|t| test.contains(&t)),
-        })
+        let entries: Vec<(String, String)> = self
+            .samples
+            .iter()
+            .map(|s| (s.rel_path.clone(), s.big_tile.clone()))
+            .collect();
+        split::by_group(&entries, n_val_tiles, n_test_tiles, seed, "big tile")
     }
 
     /// Reads the lists in `dir` if `train.txt` is there; otherwise makes [`Self::split_by_big_tile`] and writes it.
@@ -208,12 +176,7 @@ impl AerialSeg {
         n_test_tiles: usize,
         seed: u64,
     ) -> Result<Splits> {
-        if dir.join("train.txt").exists() {
-            return split::read(dir);
-        }
-        let splits = self.split_by_big_tile(n_val_tiles, n_test_tiles, seed)?;
-        split::write(dir, &splits)?;
-        Ok(splits)
+        split::read_or_create(dir, || self.split_by_big_tile(n_val_tiles, n_test_tiles, seed))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod bigearthnet;
 pub mod change;
 pub mod dates;
 pub mod dense;
+pub mod dynamic_earthnet;
 pub mod eurosat;
 pub mod fake;
 pub mod loader;

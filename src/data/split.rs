@@ -111,12 +111,73 @@ pub fn load_or_create(
     val_fraction: f64,
     seed: u64,
 ) -> Result<Splits> {
+    read_or_create(dir, || stratified(samples, train_fraction, val_fraction, seed))
+}
+
+/// Reads the lists in `dir` if `train.txt` is there; otherwise calls `make` and writes its split there, so a split
+/// is made once and every later run reads the same files.
+pub fn read_or_create(dir: &Path, make: impl FnOnce() -> Result<Splits>) -> Result<Splits> {
     if dir.join("train.txt").exists() {
         return read(dir);
     }
-    let splits = stratified(samples, train_fraction, val_fraction, seed)?;
+    let splits = make()?;
     write(dir, &splits)?;
     Ok(splits)
+}
+
+/// A seeded split by group (`entries`: (entry, group), e.g. an image and its scene): the groups, in order of first
+/// appearance, are shuffled; the first `n_val_groups` go to val, the next `n_test_groups` to test, the rest to
+/// train, each with all its entries, so no two splits share a group. `what` names a group in errors (`big tile`).
+pub fn by_group(
+    entries: &[(String, String)],
+    n_val_groups: usize,
+    n_test_groups: usize,
+    seed: u64,
+    what: &str,
+) -> Result<Splits> {
+    let mut groups: Vec<&str> = Vec::new();
+    for (_, group) in entries {
+        if !groups.contains(&group.as_str()) {
+            groups.push(group);
+        }
+    }
+    if n_val_groups + n_test_groups >= groups.len() {
+        return Err(Error::Config(format!(
+            "split by {what}: {n_val_groups} val + {n_test_groups} test {what}s leave none of {} for train",
+            groups.len()
+        )));
+    }
+    groups.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let (val, rest) = groups.split_at(n_val_groups);
+    let test = &rest[..n_test_groups];
+    let members = |pick: &dyn Fn(&str) -> bool| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|(_, g)| pick(g))
+            .map(|(e, _)| e.clone())
+            .collect()
+    };
+    Ok(Splits {
+        train: members(&|g| !val.contains(&g) && !test.contains(&g)),
+        val: members(&|g| val.contains(&g)),
+        test: members(&|g| test.contains(&g)),
+    })
+}
+
+/// Positions of split-list `entries` in `names`. An entry that is not there is an error naming the list, the line
+/// and what the entry should have been (`what`: e.g. "an image of data/dubai-aerial-seg").
+pub fn positions(entries: &[String], names: &[String], list_path: &Path, what: &str) -> Result<Vec<usize>> {
+    let by_name: std::collections::HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    entries
+        .iter()
+        .enumerate()
+        .map(|(line_idx, entry)| {
+            by_name.get(entry.as_str()).copied().ok_or_else(|| {
+                Error::bad_input(list_path, format!("line {}: `{entry}` is not {what}", line_idx + 1))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -185,6 +246,27 @@ mod tests {
         std::fs::write(dir.path().join("val.txt"), "# nothing here\n\n").unwrap();
         let msg = read(dir.path()).unwrap_err().to_string();
         assert!(msg.contains("val.txt") && msg.contains("empty"), "{msg}");
+    }
+
+    #[test]
+    fn split_by_group_keeps_groups_whole_and_is_seeded() {
+        let entries: Vec<(String, String)> = (0..12).map(|i| (format!("e{i}"), format!("g{}", i / 3))).collect();
+        let s = by_group(&entries, 1, 1, 42, "scene").unwrap();
+        assert_eq!((s.train.len(), s.val.len(), s.test.len()), (6, 3, 3));
+        let group_of = |e: &String| entries.iter().find(|(x, _)| x == e).unwrap().1.clone();
+        assert!(s.val.iter().all(|e| group_of(e) == group_of(&s.val[0])));
+        assert!(s.train.iter().all(|e| group_of(e) != group_of(&s.val[0]) && group_of(e) != group_of(&s.test[0])));
+        assert_eq!(by_group(&entries, 1, 1, 42, "scene").unwrap(), s);
+        assert!((0..20).any(|seed| by_group(&entries, 1, 1, seed, "scene").unwrap() != s));
+        let msg = by_group(&entries, 2, 2, 0, "scene").unwrap_err().to_string();
+        assert!(msg.contains("2 val + 2 test scenes leave none of 4"), "{msg}");
+
+        let names: Vec<String> = entries.iter().map(|(e, _)| e.clone()).collect();
+        assert_eq!(positions(&["e3".into(), "e0".into()], &names, Path::new("t.txt"), "x").unwrap(), vec![3, 0]);
+        let msg = positions(&["e0".into(), "e99".into()], &names, Path::new("t.txt"), "an entry of y")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("t.txt") && msg.contains("line 2: `e99` is not an entry of y"), "{msg}");
     }
 
     #[test]
