@@ -1,4 +1,5 @@
-//! The dense downstream benchmarks end to end: `caco eval change-detection` (LEVIR-CD layout and OSCD) and
+//! The downstream benchmarks end to end: `caco eval change-detection` (LEVIR-CD layout and OSCD), `eval eurosat`,
+//! `eval bigearthnet` and
 //! `caco eval segmentation` on generated data in the real layouts (tables, a second run adding its row, overlays,
 //! errors), and the real levir-cd-samples and dubai-aerial-seg in $CACO_DATA (skipped with the reason when absent).
 
@@ -299,4 +300,68 @@ fn bigearthnet_command_on_fake_patches_accumulates_rows() {
     let missing = caco(&["eval", "bigearthnet", "--data-dir", dir.path().join("nowhere").to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && stderr.contains("nowhere"), "{stderr}");
+}
+
+#[test]
+fn eurosat_command_frozen_and_fine_tuned_rows_by_label_fraction() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    caco::data::fake::write_eurosat_rgb(
+        &data.join("eurosat-rgb"),
+        &caco::data::fake::FakeEurosat::with_eurosat_classes(10, 2),
+    )
+    .unwrap();
+    // The committed config with the split lists redirected into the temp dir.
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/eurosat.toml")).unwrap();
+    let splits = dir.path().join("splits");
+    let text = text.replace(
+        "split_dir = \"experiments/splits/eurosat-rgb\"",
+        &format!("split_dir = {:?}", splits.display().to_string()),
+    );
+    let config = dir.path().join("eurosat.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "eurosat",
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        ok(&caco(&args))
+    };
+    run(&["--label-fraction", "0.5"]);
+    run(&[]);
+    let stdout = run(&["--finetune", "--label-fraction", "0.5"]);
+    assert!(stdout.contains("| accuracy |"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("tables/classification_eurosat-rgb.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |row: &str, name: &str| row.split(',').nth(header.iter().position(|h| *h == name).unwrap()).unwrap().to_string();
+    let rows: Vec<(String, String, String)> = csv
+        .lines()
+        .skip(1)
+        .map(|r| (col(r, "encoder"), col(r, "label_fraction"), col(r, "n_train")))
+        .collect();
+    // 10 per class, 60 % train = 6 per class x 10 classes; half of them per class at 0.5.
+    assert_eq!(
+        rows,
+        vec![
+            ("frozen".to_string(), "0.5".to_string(), "30".to_string()),
+            ("frozen".to_string(), "1.0".to_string(), "60".to_string()),
+            ("fine-tuned".to_string(), "0.5".to_string(), "30".to_string()),
+        ],
+        "{csv}"
+    );
 }

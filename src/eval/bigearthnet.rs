@@ -149,6 +149,7 @@ pub fn benchmark(root: &Path, config: &BigEarthNetConfig, device: Device, quiet:
         n_train_images: train_idx.len(),
         n_train_tiles: train_idx.len(),
         n_test_images: n_test,
+        label_fraction: config.label_fraction,
         result: DenseResult::MultiLabel { micro_ap, per_class_ap },
         epoch_losses: probe.epoch_losses.clone(),
         train_seconds,

@@ -292,6 +292,7 @@ pub fn benchmark_pairs(
         n_train_images: train_pairs.len(),
         n_train_tiles: run.n_train_tiles,
         n_test_images: test_pairs.len(),
+        label_fraction: config.label_fraction,
         result: DenseResult::Change {
             counts: run.counts,
             scores: run.counts.scores(),

@@ -7,6 +7,8 @@ pub mod seg_metrics;
 #[cfg(feature = "torch")]
 pub mod change_detection;
 #[cfg(feature = "torch")]
+pub mod classification;
+#[cfg(feature = "torch")]
 pub mod dense;
 #[cfg(feature = "torch")]
 pub mod bigearthnet;

@@ -15,6 +15,7 @@ use super::dense::{self, BenchmarkOptions, DenseConfig, DenseOptimizer};
 use super::seg_metrics::SegConfusion;
 use crate::data::aerial_seg::{AerialSeg, AERIAL_CLASSES, IGNORE_INDEX};
 use crate::data::dense::{crop, dihedral_image, dihedral_mask, LabelledImage};
+use crate::data::dynamic_earthnet::{self, den_stretch, DenOptions, DynamicEarthNet};
 use crate::data::split::Splits;
 use crate::data::Image;
 use crate::models::unet::UNet;
@@ -229,32 +230,91 @@ pub fn benchmark_aerial(
     let train_entries = dense::label_subset(&splits.train, config.label_fraction, config.seed);
     let train_set = load_aerial(dataset, &train_entries, &split_dir.join("train.txt"))?;
     let test_set = load_aerial(dataset, &splits.test, &split_dir.join("test.txt"))?;
-    let n_classes = AERIAL_CLASSES.len();
+    let palette: Vec<[u8; 3]> = AERIAL_CLASSES.iter().map(|(_, c)| *c).collect();
+    // `Tile 4/images/image_part_001.jpg` -> `tile_4_image_part_001`.
+    let stem = |name: &str| {
+        let name = name.replace("/images/", "_");
+        slug(name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s))
+    };
+    benchmark(&train_set, &test_set, &palette, IGNORE_INDEX, &stem, config, options)
+}
+
+/// Reads DynamicEarthNet samples `indices` (see [`DynamicEarthNet::indices_of`]), named `<aoi>/<YYYY-MM>`, with
+/// the bands of `den` stretched to 0-255 ([`den_stretch`]).
+pub fn load_dynamic_earthnet(
+    dataset: &DynamicEarthNet,
+    indices: &[usize],
+    den: &DenOptions,
+) -> Result<Vec<LabelledImage>> {
+    let stretch = den_stretch(&den.bands);
+    indices
+        .iter()
+        .map(|&i| {
+            let (image, mask) = dataset.load(i, &den.bands, Some(&stretch), den.snow_ice)?;
+            Ok(LabelledImage {
+                name: dataset.samples[i].key(),
+                image,
+                mask,
+            })
+        })
+        .collect()
+}
+
+/// The benchmark on DynamicEarthNet: the monthly samples of the train list (a seeded `label_fraction` of them)
+/// for training, those of the test list for scoring, as [`benchmark_aerial`].
+pub fn benchmark_dynamic_earthnet(
+    dataset: &DynamicEarthNet,
+    splits: &Splits,
+    split_dir: &Path,
+    den: &DenOptions,
+    config: &DenseConfig,
+    options: &BenchmarkOptions,
+) -> Result<DenseRow> {
+    let resolve = |name: &str| {
+        let entries = splits.get(name).unwrap_or_default();
+        dataset.indices_of(entries, &split_dir.join(format!("{name}.txt")), &den.months, den.skip_bad)
+    };
+    let train = dense::label_subset(&resolve("train")?, config.label_fraction, config.seed);
+    let train_set = load_dynamic_earthnet(dataset, &train, den)?;
+    let test_set = load_dynamic_earthnet(dataset, &resolve("test")?, den)?;
+    let stem = |name: &str| slug(&name.replace('/', "_"));
+    let palette = den.snow_ice.palette();
+    benchmark(&train_set, &test_set, &palette, dynamic_earthnet::IGNORE_INDEX, &stem, config, options)
+}
+
+/// The benchmark on loaded images: trains on `train_set`, scores `test_set` (val is not used: the last epoch is
+/// scored), writes overlays of the first test images (`overlay_stem` of their names) and returns the table row.
+/// `palette` has one mask colour per class.
+pub fn benchmark(
+    train_set: &[LabelledImage],
+    test_set: &[LabelledImage],
+    palette: &[[u8; 3]],
+    ignore_index: u8,
+    overlay_stem: &dyn Fn(&str) -> String,
+    config: &DenseConfig,
+    options: &BenchmarkOptions,
+) -> Result<DenseRow> {
     let run = run(
-        &train_set,
-        &test_set,
-        n_classes,
-        IGNORE_INDEX,
+        train_set,
+        test_set,
+        palette.len(),
+        ignore_index,
         config,
         options.device,
         options.quiet,
     )?;
     if let Some(dir) = &options.overlay_dir {
         let dir = dir.join(format!("{}_{}", slug(&config.init_name()), config.encoder_mode()));
-        let palette: Vec<[u8; 3]> = AERIAL_CLASSES.iter().map(|(_, c)| *c).collect();
         for (sample, predicted) in test_set.iter().zip(&run.predictions).take(options.n_overlays) {
             let overlay = segmentation_overlay(
                 &sample.image,
                 predicted,
                 &sample.mask,
-                &palette,
-                IGNORE_INDEX,
+                palette,
+                ignore_index,
                 options.overlay_max_side,
             );
-            // `Tile 4/images/image_part_001.jpg` -> `tile_4_image_part_001.png`.
-            let name = sample.name.replace("/images/", "_");
-            let stem = slug(name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s));
-            write_png(&dir.join(format!("{stem}.png")), &overlay)?;
+            write_png(&dir.join(format!("{}.png", overlay_stem(&sample.name))), &overlay)?;
         }
     }
     let scores = run.confusion.scores();
@@ -269,6 +329,7 @@ pub fn benchmark_aerial(
         n_train_images: train_set.len(),
         n_train_tiles: run.n_train_tiles,
         n_test_images: test_set.len(),
+        label_fraction: config.label_fraction,
         result: DenseResult::Segmentation {
             confusion: run.confusion,
             scores,

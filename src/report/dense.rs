@@ -26,6 +26,8 @@ pub enum DenseTask {
     Segmentation,
     /// Image-level multi-label classification (BigEarthNet): one table shape for every downstream task.
     MultiLabel,
+    /// Scene classification (EuroSAT), frozen probe or fine-tuned.
+    Classification,
 }
 
 /// Scores of one row.
@@ -41,6 +43,9 @@ pub enum DenseResult {
     Segmentation {
         confusion: SegConfusion,
         scores: SegScores,
+    },
+    Classification {
+        metrics: crate::eval::metrics::Classification,
     },
     MultiLabel {
         /// Micro average precision over every (image, class) pair.
@@ -66,6 +71,9 @@ pub struct DenseRow {
     pub n_train_images: usize,
     pub n_train_tiles: usize,
     pub n_test_images: usize,
+    /// Fraction of the training images used (label-fraction setting).
+    #[serde(default = "full_fraction")]
+    pub label_fraction: f64,
     pub result: DenseResult,
     pub epoch_losses: Vec<f64>,
     pub train_seconds: f64,
@@ -97,17 +105,21 @@ pub const PUBLISHED_SEGMENTATION: [&str; 2] = [
     "CACo vs best baseline: +6.5 % relative on segmentation (CACo paper abstract)",
 ];
 
+fn full_fraction() -> f64 {
+    1.0
+}
+
 fn pct(v: f64) -> f64 {
     100.0 * v
 }
 
 impl DenseTable {
-    /// Adds `row`, replacing a row with the same `init` and `encoder`.
+    /// Adds `row`, replacing a row with the same `init`, `encoder` and label fraction.
     pub fn upsert(&mut self, row: DenseRow) {
         match self
             .rows
             .iter_mut()
-            .find(|r| r.init == row.init && r.encoder == row.encoder)
+            .find(|r| r.init == row.init && r.encoder == row.encoder && r.label_fraction == row.label_fraction)
         {
             Some(existing) => *existing = row,
             None => self.rows.push(row),
@@ -159,6 +171,17 @@ impl DenseTable {
                     ));
                 }
             }
+            DenseTask::Classification => {
+                let acc: Vec<f64> = self
+                    .rows
+                    .iter()
+                    .map(|r| match &r.result {
+                        DenseResult::Classification { metrics } => pct(metrics.accuracy),
+                        _ => f64::NAN,
+                    })
+                    .collect();
+                columns.push(Column::new("accuracy".into(), acc));
+            }
             DenseTask::MultiLabel => {
                 let ap = |f: &dyn Fn(f64, &[f64]) -> f64| -> Vec<f64> {
                     self.rows
@@ -179,6 +202,10 @@ impl DenseTable {
                 ));
             }
         }
+        columns.push(Column::new(
+            "label_fraction".into(),
+            self.rows.iter().map(|r| r.label_fraction).collect::<Vec<f64>>(),
+        ));
         columns.push(Column::new("n_train".into(), counts(&|r| r.n_train_images)));
         columns.push(Column::new("n_train_tiles".into(), counts(&|r| r.n_train_tiles)));
         columns.push(Column::new("n_test".into(), counts(&|r| r.n_test_images)));
@@ -244,6 +271,7 @@ impl DenseTable {
             DenseTask::Segmentation => {
                 "argmax class; pixels with an ignored truth left out; mIoU over the classes present"
             }
+            DenseTask::Classification => "images: argmax class",
             DenseTask::MultiLabel => "images: average precision of the probe's sigmoid scores; macro over classes with a positive",
         };
         let mut notes = vec![
@@ -512,6 +540,7 @@ mod tests {
             n_train_images: 3,
             n_train_tiles: 12,
             n_test_images: 1,
+            label_fraction: 1.0,
             result: DenseResult::Change {
                 counts,
                 scores: counts.scores(),

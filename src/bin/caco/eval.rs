@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use caco::data::aerial_seg::{self, AerialSeg};
 use caco::data::bigearthnet;
+use caco::config::{EurosatTableConfig, ExperimentConfig};
 use caco::eval::bigearthnet::BigEarthNetConfig;
 use caco::eval::multilabel_probe::MultiLabelProbeConfig;
 use caco::data::change::{self, ChangeDataset, ChangeLayout, SeasonsExport};
+use caco::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, PlanetBand, SnowIce};
 use caco::data::oscd::{self, Oscd};
 use caco::data::{data_root, split};
 use caco::eval::dense::{BenchmarkOptions, DenseConfig};
@@ -51,6 +53,7 @@ fn common(args: &mut Args, default_tile: usize) -> Result<Common> {
         };
     }
     config.epochs = number(args, "--epochs")?.unwrap_or(config.epochs);
+    config.lr = number(args, "--lr")?.unwrap_or(config.lr);
     config.batch_size = number(args, "--batch-size")?.unwrap_or(config.batch_size);
     config.tile_size = number(args, "--tile-size")?.unwrap_or(config.tile_size);
     config.max_tiles_per_epoch = number(args, "--max-tiles")?;
@@ -82,13 +85,16 @@ fn common(args: &mut Args, default_tile: usize) -> Result<Common> {
     })
 }
 
+const TASKS: &str = "change-detection, segmentation, bigearthnet or eurosat";
+
 pub fn run(mut args: Args) -> Result<()> {
     match args.positional().as_deref() {
         Some("change-detection") => change_detection(args),
         Some("segmentation") => segmentation(args),
         Some("bigearthnet") => bigearthnet(args),
-        Some(other) => bail!("unknown eval task `{other}`: change-detection, segmentation or bigearthnet"),
-        None => bail!("eval needs a task: change-detection, segmentation or bigearthnet"),
+        Some("eurosat") => eurosat(args),
+        Some(other) => bail!("unknown eval task `{other}`: {TASKS}"),
+        None => bail!("eval needs a task: {TASKS}"),
     }
 }
 
@@ -217,10 +223,14 @@ fn segmentation(mut args: Args) -> Result<()> {
     let dataset = args
         .value("--dataset")?
         .unwrap_or_else(|| aerial_seg::DATASET_DIR.into());
+    if dataset == dynamic_earthnet::DATASET_DIR {
+        return segmentation_dynamic_earthnet(args);
+    }
     if dataset != aerial_seg::DATASET_DIR {
         bail!(
-            "segmentation: the only dataset is `{}` (DynamicEarthNet is not implemented yet), got `{dataset}`",
-            aerial_seg::DATASET_DIR
+            "segmentation: unknown dataset `{dataset}`: {} or {}",
+            aerial_seg::DATASET_DIR,
+            dynamic_earthnet::DATASET_DIR
         );
     }
     let mut c = common(&mut args, 256)?;
@@ -258,6 +268,74 @@ fn segmentation(mut args: Args) -> Result<()> {
     };
     announce(&c, &template.title);
     let row = segmentation::benchmark_aerial(&ds, &splits, &split_dir, &c.config, &c.options)?;
+    finish(template, row, &c)
+}
+
+/// DynamicEarthNet: monthly labels with the PlanetFusion image of their date (`--bands`, default R,G,B), the
+/// official split lists if the dataset has them, else a seeded split by AOI in experiments/splits/dynamic-earthnet.
+fn segmentation_dynamic_earthnet(mut args: Args) -> Result<()> {
+    let mut den = DenOptions::default();
+    if let Some(bands) = args.value("--bands")? {
+        den.bands = PlanetBand::parse_list(&bands)?;
+    }
+    if let Some(months) = args.value("--months")? {
+        den.months = months.split(',').map(|m| m.trim().to_string()).collect();
+    }
+    den.skip_bad = args.switch("--skip-bad");
+    if args.switch("--snow-as-class") {
+        den.snow_ice = SnowIce::Class;
+    }
+    den.validate()?;
+    let mut c = common(&mut args, 256)?;
+    args.finish()?;
+    c.config.normalization = den.normalization();
+    c.config.validate(den.bands.len())?;
+    let root = c.data_root.join(dynamic_earthnet::DATASET_DIR);
+    let ds = DynamicEarthNet::open(&root, DenLayout::default(), den.skip_bad)?;
+    if !ds.skipped.is_empty() && !c.options.quiet {
+        eprintln!("skipped {} labels without an image, e.g. {}", ds.skipped.len(), ds.skipped[0].1);
+    }
+    let default_dir = PathBuf::from("experiments/splits").join(dynamic_earthnet::DATASET_DIR);
+    let (splits, split_dir) = ds.load_or_create_split(c.split_dir.as_deref(), &default_dir, 42)?;
+    let name = format!("segmentation_{}", dynamic_earthnet::DATASET_DIR);
+    c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
+    let bands: Vec<&str> = den.bands.iter().map(|b| b.name()).collect();
+    let mut notes = vec![
+        format!(
+            "Split lists: {} ({} / {} / {} monthly samples listed; {}).",
+            split_dir.display(),
+            splits.train.len(),
+            splits.val.len(),
+            splits.test.len(),
+            if split_dir == ds.official_split_dir() { "dynnet's official lists" } else { "seeded by AOI" }
+        ),
+        format!(
+            "Input: PlanetFusion {} of the label's date, mean ± 2 std stretch to 0-255 (dynnet's band statistics), \
+             then {}. Months: {}. Ignored: pixels with no class or several{}.",
+            bands.join(", "),
+            if den.bands == dynamic_earthnet::RGB_BANDS { "ImageNet mean/std" } else { "x / 255" },
+            if den.months.is_empty() { "all".to_string() } else { den.months.join(", ") },
+            if den.snow_ice == SnowIce::Ignored { " and snow & ice (as in dynnet's code)" } else { "" }
+        ),
+        "Published, for context (a pre-trained backbone; its fine-tuning recipe is not published):".into(),
+        String::new(),
+        "- CACo, DynamicEarthNet mIoU 51.29 (CACo issue thread)".into(),
+    ];
+    if !ds.skipped.is_empty() {
+        notes.push(format!("{} labels without an image were skipped (--skip-bad).", ds.skipped.len()));
+    }
+    let template = DenseTable {
+        name,
+        title: "Semantic segmentation on DynamicEarthNet".into(),
+        task: DenseTask::Segmentation,
+        dataset: root.display().to_string(),
+        classes: den.snow_ice.class_names(),
+        notes,
+        rows: vec![],
+    };
+    announce(&c, &template.title);
+    let row =
+        segmentation::benchmark_dynamic_earthnet(&ds, &splits, &split_dir, &den, &c.config, &c.options)?;
     finish(template, row, &c)
 }
 
@@ -300,6 +378,40 @@ fn bigearthnet(mut args: Args) -> Result<()> {
         eprintln!("{}: {} on {:?}", template.title, config.weights, c.options.device);
     }
     let row = caco::eval::bigearthnet::benchmark(&root, &config, c.options.device, c.options.quiet)?;
+    finish(template, row, &c)
+}
+
+/// EuroSAT classification with a label fraction: the linear probe on frozen features (default) or, with
+/// `--finetune`, the backbone and a linear head trained end to end. Dataset and split from `--config`
+/// (default experiments/eurosat.toml); `--max-per-class N` caps every split for quick runs.
+fn eurosat(mut args: Args) -> Result<()> {
+    let config_path = PathBuf::from(
+        args.value("--config")?
+            .unwrap_or_else(|| "experiments/eurosat.toml".into()),
+    );
+    let max_per_class = number(&mut args, "--max-per-class")?;
+    let c = common(&mut args, 64)?;
+    args.finish()?;
+    let table_config = EurosatTableConfig::load(&config_path)?;
+    let (dataset, splits) = caco::eval::eurosat::open_dataset(&table_config, max_per_class, &c.data_root)?;
+    let mut config = c.config.clone();
+    config.normalization = table_config.dataset.normalization.clone();
+    config.validate(dataset.n_bands())?;
+    let dir = table_config.dataset.dir.display().to_string();
+    let template = DenseTable {
+        name: format!("classification_{dir}"),
+        title: format!("EuroSAT classification ({dir}): frozen linear probe and fine-tuning, by label fraction"),
+        task: DenseTask::Classification,
+        dataset: dataset.root.display().to_string(),
+        classes: dataset.classes.clone(),
+        notes: vec![format!(
+            "Split lists: {} (seeded stratified; the label fraction is a seeded per-class subset of train).",
+            table_config.dataset.split_dir.display()
+        )],
+        rows: vec![],
+    };
+    announce(&c, &template.title);
+    let row = caco::eval::classification::benchmark(&dataset, &splits, &config, &table_config.probe, &c.options)?;
     finish(template, row, &c)
 }
 
