@@ -12,6 +12,8 @@
 //! - [`eval`]: feature extraction, linear probe, kNN retrieval, metrics; the EuroSAT benchmark.
 //! - [`fetch`]: dataset downloads (HTTP with resume, checksums, extraction) and a loopback HTTP server for tests.
 //! - [`report`]: Polars tables and Plotters figures; builds without libtorch.
+//! - [`sampling`]: the open Sentinel-2 time-series sampler (`caco sample`): cities, location samplers, date
+//!   schedules, STAC search, windowed COG reads through GDAL, the SeCo/CACo layout writer. Never touches a VarStore.
 //! - [`config`]: experiment TOMLs (`experiments/`), unknown keys rejected, scale presets.
 //!
 //! ## Invariants
@@ -26,6 +28,7 @@ pub mod eval;
 pub mod fetch;
 pub mod progress;
 pub mod report;
+pub mod sampling;
 
 #[cfg(feature = "torch")]
 pub mod config;
