@@ -42,11 +42,11 @@ pub const DATASET_DIR: &str = "dynamic-earthnet";
 pub const DEN_CLASSES: [(&str, [u8; 3]); 7] = [
     ("Impervious surface", [96, 96, 96]),
     ("Agriculture", [204, 204, 0]),
-    ("Forest & other vegetation", [0, 204, 0]),
+    ("Forest and other vegetation", [0, 204, 0]),
     ("Wetlands", [0, 0, 153]),
     ("Soil", [153, 76, 0]),
     ("Water", [0, 128, 255]),
-    ("Snow & ice", [138, 178, 198]),
+    ("Snow and ice", [138, 178, 198]),
 ];
 
 /// Label of ignored pixels (the `ignore_index` of the loss and the metrics).
@@ -922,7 +922,7 @@ mod tests {
         label.data[2 * 5 + 2] = 128.0;
         let msg = err_text(label_to_mask(&label, path, SnowIce::Ignored));
         assert!(
-            msg.contains("l.tif") && msg.contains("label value 128 in band 3 (Forest & other vegetation) at row 0, column 2"),
+            msg.contains("l.tif") && msg.contains("label value 128 in band 3 (Forest and other vegetation) at row 0, column 2"),
             "{msg}"
         );
         let six = Image {

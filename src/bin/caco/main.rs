@@ -49,11 +49,13 @@ commands:
       --batch-size <n> --batches <n> --workers <n> --size <px>   (defaults: 64, 30, 2, 64)
       --skip-bad                skip bad locations (counted and reported) instead of failing
   fake-data         write a tiny fake dataset in the real layout
-      <eurosat-rgb|eurosat-ms> --out <dir> [--n-per-class N] [--seed S]
+      <eurosat-rgb|eurosat-ms|bigearthnet|dynamic-earthnet> --out <dir> [--n-per-class N] [--seed S]
   info              libtorch, device and data-root summary
   eval              dense downstream benchmarks; adds a row (per init and encoder mode) to the task's table
       change-detection --dataset <levir-cd-samples|eurosat-seasons-change|oscd|NAME>   (default: levir-cd-samples)
-      segmentation     --dataset <dubai-aerial-seg>                               (default: dubai-aerial-seg)
+      segmentation     --dataset <dubai-aerial-seg|dynamic-earthnet>              (default: dubai-aerial-seg)
+        dynamic-earthnet: --bands R,G,B[,NIR] (default R,G,B)  --months YYYY-MM,...  --skip-bad (labels without
+        an image)  --snow-as-class (7 classes; default: snow & ice ignored, as dynnet)
       --weights <random|file.safetensors>   backbone weights, torchvision names (default: random)
       --arch <resnet18|resnet50>            (default: resnet18)
       --data-dir <dir>          data root (default: $CACO_DATA, else ./data)
@@ -347,7 +349,7 @@ fn bench_loader(mut args: Args) -> Result<()> {
 fn fake_data(mut args: Args) -> Result<()> {
     let kind = args
         .positional()
-        .context("fake-data needs a dataset name: eurosat-rgb or eurosat-ms")?;
+        .context("fake-data needs a dataset name: eurosat-rgb, eurosat-ms, bigearthnet or dynamic-earthnet")?;
     let out = PathBuf::from(args.value("--out")?.context("fake-data needs --out <dir>")?);
     let n_per_class = args
         .value("--n-per-class")?
@@ -365,7 +367,16 @@ fn fake_data(mut args: Args) -> Result<()> {
             .iter()
             .map(Vec::len)
             .sum(),
-        other => bail!("unknown fake dataset `{other}`: eurosat-rgb, eurosat-ms or bigearthnet"),
+        // 4 AOIs x 2 months of 64 px, with dynnet's split lists (2 / 1 / 1 AOIs).
+        "dynamic-earthnet" => caco::data::dynamic_earthnet::write_fake(
+            &out,
+            &caco::data::dynamic_earthnet::FakeDen {
+                seed,
+                ..Default::default()
+            },
+        )?
+        .len(),
+        other => bail!("unknown fake dataset `{other}`: eurosat-rgb, eurosat-ms, bigearthnet or dynamic-earthnet"),
     };
     eprintln!("wrote {n_written} fake images under {}", out.display());
     Ok(())
