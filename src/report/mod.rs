@@ -4,6 +4,7 @@
 pub mod dense;
 pub mod eurosat;
 pub mod figures;
+pub mod paper;
 pub mod table;
 
 use std::sync::Once;
