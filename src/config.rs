@@ -25,6 +25,9 @@ pub struct EurosatTableConfig {
     pub probe: crate::eval::linear_probe::ProbeConfig,
     #[serde(default)]
     pub knn: crate::eval::knn::KnnConfig,
+    /// Extra probes on a seeded per-class fraction of train (the label-fraction curve), e.g. `[0.01, 0.1]`.
+    #[serde(default)]
+    pub label_fractions: Vec<f64>,
     /// Named presets; `--scale <name>` applies one.
     #[serde(default)]
     pub scales: BTreeMap<String, ScaleConfig>,
@@ -97,6 +100,7 @@ pub struct ScaleConfig {
     pub max_per_class: Option<usize>,
     pub probe_epochs: Option<usize>,
     pub knn_n_queries: Option<usize>,
+    pub label_fractions: Option<Vec<f64>>,
 }
 
 /// What every experiment TOML shares: parsing with unknown keys rejected, one validation pass, errors prefixed with
@@ -137,6 +141,9 @@ impl ExperimentConfig for EurosatTableConfig {
         }
         self.dataset.normalization.validate(self.dataset.variant.n_bands())?;
         self.probe.validate()?;
+        if let Some(f) = self.label_fractions.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
+            return Err(Error::Config(format!("label_fractions: {f} is not in (0, 1]")));
+        }
         for row in &self.rows {
             if row.weights != "random" && !row.weights.ends_with(".safetensors") {
                 return Err(Error::Config(format!(
@@ -165,6 +172,9 @@ impl EurosatTableConfig {
         }
         if let Some(n) = preset.knn_n_queries {
             out.knn.n_queries = n;
+        }
+        if let Some(f) = &preset.label_fractions {
+            out.label_fractions = f.clone();
         }
         out.validate()?;
         Ok((out, preset))

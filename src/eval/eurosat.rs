@@ -111,6 +111,10 @@ pub fn build_backbone(row: &RowConfig, in_channels: i64, device: Device) -> Resu
     Ok((vs, net))
 }
 
+/// Retrieval examples kept per row for figures: queries and neighbours per query.
+const RETRIEVAL_QUERIES: usize = 6;
+const RETRIEVAL_K: usize = 8;
+
 /// Runs every row of `config` at `scale`.
 pub fn run(config: &EurosatTableConfig, scale: &str, ctx: &RunContext) -> Result<EurosatTable> {
     let start = Instant::now();
@@ -146,6 +150,23 @@ pub fn run(config: &EurosatTableConfig, scale: &str, ctx: &RunContext) -> Result
         let val_metrics = probe.evaluate(&val, n_classes);
         let probe_seconds = probe_start.elapsed().as_secs_f64();
         let knn = knn::retrieval(&val.features, &val.labels_vec(), &config.knn)?;
+        let mut fraction_accuracy = Vec::with_capacity(config.label_fractions.len());
+        for &fraction in &config.label_fractions {
+            let rows = super::classification::stratified_fraction(
+                &(0..train.len()).collect::<Vec<_>>(),
+                &train.labels_vec(),
+                fraction,
+                config.probe.seed,
+            )?;
+            let subset = train.select(&rows);
+            let probe = LinearProbe::train(&subset, n_classes, &config.probe, true)?;
+            fraction_accuracy.push((fraction, probe.evaluate(&test, n_classes).accuracy));
+        }
+        let path_of = |pos: usize| dataset.samples[splits.val[pos]].rel_path.clone();
+        let retrieval_examples = knn::examples(&val.features, RETRIEVAL_QUERIES, RETRIEVAL_K, config.knn.seed)
+            .into_iter()
+            .map(|(q, near)| (path_of(q), near.into_iter().map(path_of).collect()))
+            .collect();
         if !ctx.quiet {
             eprintln!(
                 "{}: probe test accuracy {:.2} %, kNN P@{} {:.2} %",
@@ -168,6 +189,8 @@ pub fn run(config: &EurosatTableConfig, scale: &str, ctx: &RunContext) -> Result
             probe_final_loss: probe.epoch_losses.last().copied().unwrap_or(f64::NAN),
             feature_seconds,
             probe_seconds,
+            fraction_accuracy,
+            retrieval_examples,
         });
     }
     Ok(EurosatTable {

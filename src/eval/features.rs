@@ -29,6 +29,15 @@ impl FeatureSet {
         self.len() == 0
     }
 
+    /// The rows at `positions`, in that order.
+    pub fn select(&self, positions: &[usize]) -> FeatureSet {
+        let idx = Tensor::from_slice(&positions.iter().map(|&p| p as i64).collect::<Vec<_>>());
+        FeatureSet {
+            features: self.features.index_select(0, &idx),
+            labels: self.labels.index_select(0, &idx),
+        }
+    }
+
     pub fn labels_vec(&self) -> Vec<usize> {
         Vec::<i64>::try_from(&self.labels)
             .expect("i64 labels")

@@ -28,6 +28,35 @@ impl Default for KnnConfig {
     }
 }
 
+/// The `k` nearest rows of `features` (cosine similarity) to each of the `queries` rows, nearest first, the query
+/// itself excluded.
+pub fn nearest(features: &Tensor, queries: &[i64], k: usize) -> Vec<Vec<i64>> {
+    let normed = features.to_kind(Kind::Float);
+    let normed = &normed / normed.norm_scalaropt_dim(2.0, [1], true).clamp_min(1e-12);
+    let q_idx = Tensor::from_slice(queries);
+    let mut sims = normed.index_select(0, &q_idx).matmul(&normed.transpose(0, 1));
+    // A query never retrieves itself.
+    let rows = Tensor::arange(queries.len() as i64, (Kind::Int64, features.device()));
+    let _ = sims.index_put_(&[Some(rows), Some(q_idx)], &Tensor::from(f32::NEG_INFINITY), false);
+    let (_, nearest) = sims.topk(k as i64, 1, true, true);
+    Vec::<Vec<i64>>::try_from(&nearest).expect("i64 indices")
+}
+
+/// Retrieval examples for figures: `n_queries` seeded queries (positions in `features`) with their `k` nearest.
+pub fn examples(features: &Tensor, n_queries: usize, k: usize, seed: u64) -> Vec<(usize, Vec<usize>)> {
+    let n = features.size()[0] as usize;
+    if n < 2 || n_queries == 0 {
+        return Vec::new();
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let queries: Vec<i64> = sample(&mut rng, n, n_queries.min(n)).into_iter().map(|i| i as i64).collect();
+    nearest(features, &queries, k.min(n - 1))
+        .into_iter()
+        .zip(&queries)
+        .map(|(near, &q)| (q as usize, near.into_iter().map(|j| j as usize).collect()))
+        .collect()
+}
+
 /// For each query (an image of the split), the gallery is every other image of the split. Precision@k is the share
 /// of the k nearest with the query's class; recall@k the share of the query's class-mates found among them.
 pub fn retrieval(features: &Tensor, labels: &[usize], config: &KnnConfig) -> Result<Vec<AtK>> {
@@ -44,15 +73,7 @@ pub fn retrieval(features: &Tensor, labels: &[usize], config: &KnnConfig) -> Res
         .into_iter()
         .map(|i| i as i64)
         .collect();
-    let normed = features.to_kind(Kind::Float);
-    let normed = &normed / normed.norm_scalaropt_dim(2.0, [1], true).clamp_min(1e-12);
-    let q_idx = Tensor::from_slice(&queries);
-    let mut sims = normed.index_select(0, &q_idx).matmul(&normed.transpose(0, 1));
-    // A query never retrieves itself.
-    let rows = Tensor::arange(queries.len() as i64, (Kind::Int64, features.device()));
-    let _ = sims.index_put_(&[Some(rows), Some(q_idx)], &Tensor::from(f32::NEG_INFINITY), false);
-    let (_, nearest) = sims.topk(k_max as i64, 1, true, true);
-    let nearest: Vec<Vec<i64>> = Vec::<Vec<i64>>::try_from(&nearest).expect("i64 indices");
+    let nearest = nearest(features, &queries, k_max);
 
     let mut class_count = std::collections::HashMap::new();
     labels
@@ -132,6 +153,18 @@ mod tests {
         assert_eq!(r[0].precision, 1.0);
         assert_eq!(r[0].recall, 1.0);
         assert!((r[1].precision - 2.0 / 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn examples_list_nearest_first_without_the_query() {
+        // Points on a line: the nearest (cosine) of direction (1, 0.1) is (1, 0.2), then (1, 0.4).
+        let f = Tensor::from_slice(&[1.0f32, 0.1, 1.0, 0.2, 1.0, 0.4, 1.0, 3.0]).view([4, 2]);
+        let ex = examples(&f, 4, 2, 0);
+        assert_eq!(ex.len(), 4);
+        let of0 = ex.iter().find(|(q, _)| *q == 0).unwrap();
+        assert_eq!(of0.1, vec![1, 2]);
+        assert!(ex.iter().all(|(q, near)| !near.contains(q) && near.len() == 2));
+        assert!(examples(&f, 0, 2, 0).is_empty());
     }
 
     #[test]

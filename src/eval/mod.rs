@@ -24,3 +24,5 @@ pub mod linear_probe;
 pub mod multilabel_probe;
 #[cfg(feature = "torch")]
 pub mod segmentation;
+#[cfg(feature = "torch")]
+pub mod tasks;

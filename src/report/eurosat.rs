@@ -28,6 +28,12 @@ pub struct EurosatRow {
     pub probe_final_loss: f64,
     pub feature_seconds: f64,
     pub probe_seconds: f64,
+    /// (label fraction, test accuracy) of the extra probes on a fraction of train.
+    #[serde(default)]
+    pub fraction_accuracy: Vec<(f64, f64)>,
+    /// Retrieval examples on val: (query image, nearest images first), paths relative to the dataset root.
+    #[serde(default)]
+    pub retrieval_examples: Vec<(String, Vec<String>)>,
 }
 
 /// A whole table run.

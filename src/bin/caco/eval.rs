@@ -1,21 +1,21 @@
-//! `caco eval <task>`: the dense downstream benchmarks (change detection, semantic segmentation). Parses flags,
-//! resolves the dataset, runs the library's benchmark, adds the row to the task's table and writes it.
+//! `caco eval <task>`: the downstream benchmarks (change detection, semantic segmentation, BigEarthNet, EuroSAT
+//! classification). Parses flags, runs the library's task (`caco::eval::tasks`, ...), adds the row to the task's
+//! table and writes it.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use caco::data::aerial_seg::{self, AerialSeg};
-use caco::data::bigearthnet;
+use anyhow::{bail, Result};
 use caco::config::{EurosatTableConfig, ExperimentConfig};
-use caco::eval::bigearthnet::BigEarthNetConfig;
-use caco::eval::multilabel_probe::MultiLabelProbeConfig;
-use caco::data::change::{self, ChangeDataset, ChangeLayout, SeasonsExport};
+use caco::data::aerial_seg;
+use caco::data::bigearthnet;
 use caco::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, PlanetBand, SnowIce};
-use caco::data::oscd::{self, Oscd};
-use caco::data::{data_root, split};
+use caco::data::data_root;
+use caco::eval::bigearthnet::BigEarthNetConfig;
 use caco::eval::dense::{BenchmarkOptions, DenseConfig};
-use caco::eval::{change_detection, segmentation};
-use caco::report::dense::{DenseTable, DenseTask, PUBLISHED_CHANGE, PUBLISHED_SEGMENTATION};
+use caco::eval::multilabel_probe::MultiLabelProbeConfig;
+use caco::eval::segmentation;
+use caco::eval::tasks::{self, TaskData};
+use caco::report::dense::{DenseTable, DenseTask};
 
 use super::{parse_device, Args};
 
@@ -100,122 +100,20 @@ pub fn run(mut args: Args) -> Result<()> {
 
 fn change_detection(mut args: Args) -> Result<()> {
     let dataset = args.value("--dataset")?.unwrap_or_else(|| "levir-cd-samples".into());
-    let seasons_dir = PathBuf::from(
-        args.value("--seasons-dir")?
-            .unwrap_or_else(|| "derived/eurosat-seasons".into()),
-    );
-    let default_tile = match dataset.as_str() {
-        "eurosat-seasons-change" => 64,
-        "oscd" => 96,
-        _ => 256,
-    };
-    let mut c = common(&mut args, default_tile)?;
+    let seasons_dir = args.value("--seasons-dir")?.map(PathBuf::from);
+    let mut c = common(&mut args, tasks::change_tile_size(&dataset))?;
     args.finish()?;
-
-    if dataset == oscd::DATASET_DIR {
-        return change_detection_oscd(c);
+    let mut data = TaskData {
+        data_root: c.data_root.clone(),
+        split_dir: c.split_dir.take(),
+        ..Default::default()
+    };
+    if let Some(dir) = seasons_dir {
+        data.seasons_dir = dir;
     }
-    let mut notes = Vec::new();
-    let root = if dataset == "eurosat-seasons-change" {
-        let root = PathBuf::from("derived/eurosat-seasons-change");
-        let export = SeasonsExport::default();
-        if !change::seasons_export_is_built(&root, &export) {
-            eprintln!(
-                "exporting change pairs from {} to {} ...",
-                seasons_dir.display(),
-                root.display()
-            );
-            let n = change::export_seasons(&seasons_dir, &root, &export).with_context(|| {
-                format!(
-                    "building eurosat-seasons-change needs the simulated series at {} (`cargo xtask data simulate`)",
-                    seasons_dir.display()
-                )
-            })?;
-            eprintln!("exported {n} pairs");
-        }
-        notes.push(
-            "eurosat-seasons-change is SIMULATED: pairs of an older-era and a recent-era date of eurosat-seasons \
-             (real EuroSAT tiles with synthetic seasons and pasted changes; see the README)."
-                .to_string(),
-        );
-        root
-    } else {
-        c.data_root.join(&dataset)
-    };
-    let ds = ChangeDataset::open(&root, ChangeLayout::default())?;
-    let split_dir = match c.split_dir.take() {
-        Some(dir) => dir,
-        None if ds.list_dir().join("train.txt").is_file() => ds.list_dir(),
-        None => PathBuf::from("experiments/splits").join(&dataset),
-    };
-    if !split_dir.join("train.txt").is_file() {
-        let splits = change::splits_from_name_prefixes(&ds.names).with_context(|| {
-            format!(
-                "no split lists in {} and the file names of {} carry no train_/val_/test_ prefixes",
-                split_dir.display(),
-                root.display()
-            )
-        })?;
-        split::write(&split_dir, &splits)?;
-        eprintln!(
-            "wrote split lists from the file-name prefixes to {}",
-            split_dir.display()
-        );
-    }
-    notes.push(format!("Split lists: {}.", split_dir.display()));
-    notes.push("Published, for context (pre-trained backbones, other data; not comparable):".into());
-    notes.push(String::new());
-    notes.extend(PUBLISHED_CHANGE.iter().map(|p| format!("- {p}")));
-    let name = format!("change_{dataset}");
-    c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
-    let template = DenseTable {
-        name: name.clone(),
-        title: format!("Change detection on {dataset}"),
-        task: DenseTask::ChangeDetection,
-        dataset: root.display().to_string(),
-        classes: vec![],
-        notes,
-        rows: vec![],
-    };
-    announce(&c, &template.title);
-    let row = change_detection::benchmark(&ds, &split_dir, &c.config, &c.options)?;
-    finish(template, row, &c)
-}
-
-/// OSCD: RGB (B04, B03, B02) with SeCo's quantile stretch, cities of `train.txt` / `test.txt`.
-fn change_detection_oscd(mut c: Common) -> Result<()> {
-    let root = c.data_root.join(oscd::DATASET_DIR);
-    let ds = Oscd::open(&root)?;
-    let stretch = oscd::oscd_rgb_stretch();
-    let load = |split: &str| -> Result<Vec<change::ChangePair>> {
-        ds.split(split)?
-            .iter()
-            .map(|city| Ok(ds.load(city, &oscd::OSCD_RGB_BANDS, Some(&stretch))?))
-            .collect()
-    };
-    let (train, test) = (load("train")?, load("test")?);
-    let name = format!("change_{}", oscd::DATASET_DIR);
-    c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
-    let mut notes = vec![
-        format!(
-            "OSCD RGB (B04, B03, B02 stretched to 0-255 with SeCo's quantiles), cities of {}/train.txt and test.txt.",
-            root.display()
-        ),
-        "Published, for context (pre-trained backbones; 100 epochs):".into(),
-        String::new(),
-    ];
-    notes.extend(PUBLISHED_CHANGE.iter().map(|p| format!("- {p}")));
-    let template = DenseTable {
-        name,
-        title: "Change detection on OSCD".into(),
-        task: DenseTask::ChangeDetection,
-        dataset: root.display().to_string(),
-        classes: vec![],
-        notes,
-        rows: vec![],
-    };
-    announce(&c, &template.title);
-    let row = change_detection::benchmark_pairs(&train, &test, &c.config, &c.options)?;
+    c.options.overlay_dir = Some(c.out_dir.join("figures"));
+    announce(&c, &format!("Change detection on {dataset}"));
+    let (template, row) = tasks::change_detection(&dataset, &data, &c.config, &c.options)?;
     finish(template, row, &c)
 }
 
@@ -235,39 +133,14 @@ fn segmentation(mut args: Args) -> Result<()> {
     }
     let mut c = common(&mut args, 256)?;
     args.finish()?;
-    let root = c.data_root.join(&dataset);
-    let ds = AerialSeg::open(&root)?;
-    let split_dir = c
-        .split_dir
-        .take()
-        .unwrap_or_else(|| PathBuf::from("experiments/splits").join(&dataset));
-    // 8 big tiles: 1 for val, 2 for test, 5 for train (seed 42), written once.
-    let splits = ds.load_or_create_split(&split_dir, 1, 2, 42)?;
-    let name = format!("segmentation_{dataset}");
-    c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
-    let mut notes = vec![
-        format!(
-            "Split by big tile (seeded, {}): train {} / val {} / test {} images. Ignored: black and Unlabeled pixels.",
-            split_dir.display(),
-            splits.train.len(),
-            splits.val.len(),
-            splits.test.len()
-        ),
-        "Published, for context (pre-trained backbones, other data; not comparable):".into(),
-        String::new(),
-    ];
-    notes.extend(PUBLISHED_SEGMENTATION.iter().map(|p| format!("- {p}")));
-    let template = DenseTable {
-        name,
-        title: format!("Semantic segmentation on {dataset}"),
-        task: DenseTask::Segmentation,
-        dataset: root.display().to_string(),
-        classes: aerial_seg::class_names(),
-        notes,
-        rows: vec![],
+    let data = TaskData {
+        data_root: c.data_root.clone(),
+        split_dir: c.split_dir.take(),
+        ..Default::default()
     };
-    announce(&c, &template.title);
-    let row = segmentation::benchmark_aerial(&ds, &splits, &split_dir, &c.config, &c.options)?;
+    c.options.overlay_dir = Some(c.out_dir.join("figures"));
+    announce(&c, &format!("Semantic segmentation on {dataset}"));
+    let (template, row) = tasks::segmentation_aerial(&data, &c.config, &c.options)?;
     finish(template, row, &c)
 }
 
@@ -293,36 +166,58 @@ fn segmentation_dynamic_earthnet(mut args: Args) -> Result<()> {
     let root = c.data_root.join(dynamic_earthnet::DATASET_DIR);
     let ds = DynamicEarthNet::open(&root, DenLayout::default(), den.skip_bad)?;
     if !ds.skipped.is_empty() && !c.options.quiet {
-        eprintln!("skipped {} labels without an image, e.g. {}", ds.skipped.len(), ds.skipped[0].1);
+        eprintln!(
+            "skipped {} labels without an image, e.g. {}",
+            ds.skipped.len(),
+            ds.skipped[0].1
+        );
     }
     let default_dir = PathBuf::from("experiments/splits").join(dynamic_earthnet::DATASET_DIR);
     let (splits, split_dir) = ds.load_or_create_split(c.split_dir.as_deref(), &default_dir, 42)?;
     let name = format!("segmentation_{}", dynamic_earthnet::DATASET_DIR);
     c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
+    let split_source = if split_dir == ds.official_split_dir() {
+        "dynnet's official lists"
+    } else {
+        "seeded by AOI"
+    };
     let bands: Vec<&str> = den.bands.iter().map(|b| b.name()).collect();
+    let scaling = if den.bands == dynamic_earthnet::RGB_BANDS {
+        "ImageNet mean/std"
+    } else {
+        "x / 255"
+    };
+    let months = if den.months.is_empty() {
+        "all".to_string()
+    } else {
+        den.months.join(", ")
+    };
+    let snow = match den.snow_ice {
+        SnowIce::Ignored => " and snow & ice (as in dynnet's code)",
+        SnowIce::Class => "",
+    };
     let mut notes = vec![
         format!(
-            "Split lists: {} ({} / {} / {} monthly samples listed; {}).",
+            "Split lists: {} ({} / {} / {} monthly samples listed; {split_source}).",
             split_dir.display(),
             splits.train.len(),
             splits.val.len(),
             splits.test.len(),
-            if split_dir == ds.official_split_dir() { "dynnet's official lists" } else { "seeded by AOI" }
         ),
         format!(
             "Input: PlanetFusion {} of the label's date, mean ± 2 std stretch to 0-255 (dynnet's band statistics), \
-             then {}. Months: {}. Ignored: pixels with no class or several{}.",
+             then {scaling}. Months: {months}. Ignored: pixels with no class or several{snow}.",
             bands.join(", "),
-            if den.bands == dynamic_earthnet::RGB_BANDS { "ImageNet mean/std" } else { "x / 255" },
-            if den.months.is_empty() { "all".to_string() } else { den.months.join(", ") },
-            if den.snow_ice == SnowIce::Ignored { " and snow & ice (as in dynnet's code)" } else { "" }
         ),
         "Published, for context (a pre-trained backbone; its fine-tuning recipe is not published):".into(),
         String::new(),
         "- CACo, DynamicEarthNet mIoU 51.29 (CACo issue thread)".into(),
     ];
     if !ds.skipped.is_empty() {
-        notes.push(format!("{} labels without an image were skipped (--skip-bad).", ds.skipped.len()));
+        notes.push(format!(
+            "{} labels without an image were skipped (--skip-bad).",
+            ds.skipped.len()
+        ));
     }
     let template = DenseTable {
         name,
@@ -334,8 +229,7 @@ fn segmentation_dynamic_earthnet(mut args: Args) -> Result<()> {
         rows: vec![],
     };
     announce(&c, &template.title);
-    let row =
-        segmentation::benchmark_dynamic_earthnet(&ds, &splits, &split_dir, &den, &c.config, &c.options)?;
+    let row = segmentation::benchmark_dynamic_earthnet(&ds, &splits, &split_dir, &den, &c.config, &c.options)?;
     finish(template, row, &c)
 }
 

@@ -1,0 +1,188 @@
+//! Dense downstream tasks by dataset name, as `caco eval` and `reproduce-table` run them: open the dataset under the
+//! data root, find or write its split lists, run the benchmark, and return the table the row belongs to (name,
+//! title, notes) with the row.
+
+use std::path::{Path, PathBuf};
+
+use super::dense::{BenchmarkOptions, DenseConfig};
+use super::{change_detection, segmentation};
+use crate::data::aerial_seg::{self, AerialSeg};
+use crate::data::change::{self, ChangeDataset, ChangeLayout, ChangePair, SeasonsExport};
+use crate::data::oscd::{self, Oscd};
+use crate::data::split;
+use crate::report::dense::{DenseRow, DenseTable, DenseTask, PUBLISHED_CHANGE, PUBLISHED_SEGMENTATION};
+use crate::{Error, Result};
+
+/// Where a task finds its data.
+#[derive(Debug, Clone)]
+pub struct TaskData {
+    /// The data root (`--data-dir`, `CACO_DATA` or `./data`).
+    pub data_root: PathBuf,
+    /// The simulated series `eurosat-seasons-change` is exported from.
+    pub seasons_dir: PathBuf,
+    /// Where derived sets (eurosat-seasons-change) are written.
+    pub derived_dir: PathBuf,
+    /// Split lists; `None`: the dataset's own, else `experiments/splits/<dataset>` (written if absent).
+    pub split_dir: Option<PathBuf>,
+}
+
+impl Default for TaskData {
+    fn default() -> Self {
+        TaskData {
+            data_root: crate::data::data_root(None),
+            seasons_dir: PathBuf::from("derived/eurosat-seasons"),
+            derived_dir: PathBuf::from("derived"),
+            split_dir: None,
+        }
+    }
+}
+
+/// The simulated change set exported from the simulated series.
+pub const SEASONS_CHANGE: &str = "eurosat-seasons-change";
+
+/// Default tile size of a change dataset (OSCD 96, the simulated set 64, LEVIR-CD layout 256).
+pub fn change_tile_size(dataset: &str) -> usize {
+    match dataset {
+        SEASONS_CHANGE => 64,
+        oscd::DATASET_DIR => 96,
+        _ => 256,
+    }
+}
+
+fn change_template(name: String, title: String, dataset: &Path, notes: Vec<String>) -> DenseTable {
+    let mut notes = notes;
+    notes.push("Published, for context (pre-trained backbones, other data; not comparable):".into());
+    notes.push(String::new());
+    notes.extend(PUBLISHED_CHANGE.iter().map(|p| format!("- {p}")));
+    DenseTable {
+        name,
+        title,
+        task: DenseTask::ChangeDetection,
+        dataset: dataset.display().to_string(),
+        classes: vec![],
+        notes,
+        rows: vec![],
+    }
+}
+
+/// Change detection on `dataset`: a LEVIR-CD-layout folder under the data root, `oscd`, or the simulated
+/// `eurosat-seasons-change` (exported from the simulated series on first use). Overlays go to
+/// `options.overlay_dir` joined with the table name when set.
+pub fn change_detection(
+    dataset: &str,
+    data: &TaskData,
+    config: &DenseConfig,
+    options: &BenchmarkOptions,
+) -> Result<(DenseTable, DenseRow)> {
+    let name = format!("change_{dataset}");
+    let mut options = options.clone();
+    options.overlay_dir = options.overlay_dir.map(|d| d.join(&name));
+    if dataset == oscd::DATASET_DIR {
+        let root = data.data_root.join(oscd::DATASET_DIR);
+        let ds = Oscd::open(&root)?;
+        let stretch = oscd::oscd_rgb_stretch();
+        let load = |split: &str| -> Result<Vec<ChangePair>> {
+            ds.split(split)?
+                .iter()
+                .map(|city| ds.load(city, &oscd::OSCD_RGB_BANDS, Some(&stretch)))
+                .collect()
+        };
+        let (train, test) = (load("train")?, load("test")?);
+        let notes = vec![format!(
+            "OSCD RGB (B04, B03, B02 stretched to 0-255 with SeCo's quantiles), cities of {}/train.txt and test.txt.",
+            root.display()
+        )];
+        let template = change_template(name, "Change detection on OSCD".into(), &root, notes);
+        let row = change_detection::benchmark_pairs(&train, &test, config, &options)?;
+        return Ok((template, row));
+    }
+    let mut notes = Vec::new();
+    let root = if dataset == SEASONS_CHANGE {
+        let root = data.derived_dir.join(SEASONS_CHANGE);
+        let export = SeasonsExport::default();
+        if !change::seasons_export_is_built(&root, &export) {
+            if !options.quiet {
+                eprintln!("exporting change pairs from {} to {} ...", data.seasons_dir.display(), root.display());
+            }
+            change::export_seasons(&data.seasons_dir, &root, &export).map_err(|e| {
+                Error::Config(format!(
+                    "building {SEASONS_CHANGE} needs the simulated series at {} (`cargo xtask data simulate`): {e}",
+                    data.seasons_dir.display()
+                ))
+            })?;
+        }
+        notes.push(
+            "eurosat-seasons-change is SIMULATED: pairs of an older-era and a recent-era date of eurosat-seasons \
+             (real EuroSAT tiles with synthetic seasons and pasted changes; see the README)."
+                .to_string(),
+        );
+        root
+    } else {
+        data.data_root.join(dataset)
+    };
+    let ds = ChangeDataset::open(&root, ChangeLayout::default())?;
+    let split_dir = match &data.split_dir {
+        Some(dir) => dir.clone(),
+        None if ds.list_dir().join("train.txt").is_file() => ds.list_dir(),
+        None => PathBuf::from("experiments/splits").join(dataset),
+    };
+    if !split_dir.join("train.txt").is_file() {
+        let splits = change::splits_from_name_prefixes(&ds.names).ok_or_else(|| {
+            Error::Config(format!(
+                "no split lists in {} and the file names of {} carry no train_/val_/test_ prefixes",
+                split_dir.display(),
+                root.display()
+            ))
+        })?;
+        split::write(&split_dir, &splits)?;
+        if !options.quiet {
+            eprintln!("wrote split lists from the file-name prefixes to {}", split_dir.display());
+        }
+    }
+    notes.push(format!("Split lists: {}.", split_dir.display()));
+    let template = change_template(name, format!("Change detection on {dataset}"), &root, notes);
+    let row = change_detection::benchmark(&ds, &split_dir, config, &options)?;
+    Ok((template, row))
+}
+
+/// Semantic segmentation on the aerial set, split by big tile (1 val, 2 test, the rest train; seed 42).
+pub fn segmentation_aerial(
+    data: &TaskData,
+    config: &DenseConfig,
+    options: &BenchmarkOptions,
+) -> Result<(DenseTable, DenseRow)> {
+    let dataset = aerial_seg::DATASET_DIR;
+    let root = data.data_root.join(dataset);
+    let ds = AerialSeg::open(&root)?;
+    let split_dir = data
+        .split_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("experiments/splits").join(dataset));
+    let splits = ds.load_or_create_split(&split_dir, 1, 2, 42)?;
+    let name = format!("segmentation_{dataset}");
+    let mut options = options.clone();
+    options.overlay_dir = options.overlay_dir.map(|d| d.join(&name));
+    let mut notes = vec![
+        format!(
+            "Split by big tile (seeded, {}): train {} / val {} / test {} images. Ignored: black and Unlabeled pixels.",
+            split_dir.display(),
+            splits.train.len(),
+            splits.val.len(),
+            splits.test.len()
+        ),
+        "Published, for context (pre-trained backbones, other data; not comparable):".into(),
+        String::new(),
+    ];
+    notes.extend(PUBLISHED_SEGMENTATION.iter().map(|p| format!("- {p}")));
+    let template = DenseTable {
+        name,
+        title: format!("Semantic segmentation on {dataset}"),
+        task: DenseTask::Segmentation,
+        dataset: root.display().to_string(),
+        classes: aerial_seg::class_names(),
+        notes,
+        rows: vec![],
+    };
+    let row = segmentation::benchmark_aerial(&ds, &splits, &split_dir, config, &options)?;
+    Ok((template, row))
+}
