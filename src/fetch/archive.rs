@@ -190,8 +190,9 @@ fn is_noise(name: &str) -> bool {
 }
 
 /// The folder holding the data: `dir`, or the single folder inside it, repeatedly (EuroSAT's `2750/`, the
-/// MS archive's `ds/images/remote_sensing/otherDatasets/sentinel_2/tif/`, `clean_10k_geography/`).
-pub fn content_root(dir: &Path) -> Result<PathBuf> {
+/// MS archive's `ds/images/remote_sensing/otherDatasets/sentinel_2/tif/`, `clean_10k_geography/`), but never into a
+/// folder for which `keep` is true (one that belongs to the layout, such as LEVIR-CD's `train/`).
+pub fn content_root(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<PathBuf> {
     let mut root = dir.to_path_buf();
     loop {
         let mut entries = Vec::new();
@@ -202,7 +203,7 @@ pub fn content_root(dir: &Path) -> Result<PathBuf> {
             }
         }
         match entries.as_slice() {
-            [only] if only.is_dir() => root = only.clone(),
+            [only] if only.is_dir() && !keep(only) => root = only.clone(),
             _ => return Ok(root),
         }
     }
@@ -304,7 +305,7 @@ mod tests {
             let out = dir.path().join(format!("out-{name}"));
             assert_eq!(extract(&path, &out, true).unwrap(), 2, "{name}");
             assert_eq!(std::fs::read(out.join("top/b.txt")).unwrap(), b"bb");
-            assert_eq!(content_root(&out).unwrap(), out.join("top"));
+            assert_eq!(content_root(&out, |_| false).unwrap(), out.join("top"));
         }
     }
 
@@ -346,11 +347,16 @@ mod tests {
         assert_eq!(merge_into(&b, &into).unwrap(), 2);
         assert!(into.join("paris/imgs_1/B01.tif").is_file() && into.join("paris/cm/cm.png").is_file());
         assert!(!into.join("__MACOSX").exists());
-        assert_eq!(content_root(&into).unwrap(), into);
+        assert_eq!(content_root(&into, |_| false).unwrap(), into);
         let nested = dir.path().join("x/only/inner");
         std::fs::create_dir_all(nested.join("c1")).unwrap();
         std::fs::write(nested.join("f.txt"), "f").unwrap();
         std::fs::create_dir_all(dir.path().join("x/__MACOSX")).unwrap();
-        assert_eq!(content_root(&dir.path().join("x")).unwrap(), nested);
+        assert_eq!(content_root(&dir.path().join("x"), |_| false).unwrap(), nested);
+        let keep_only = |p: &Path| p.ends_with("only");
+        assert_eq!(
+            content_root(&dir.path().join("x"), keep_only).unwrap(),
+            dir.path().join("x/only")
+        );
     }
 }

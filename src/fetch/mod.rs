@@ -492,14 +492,15 @@ fn extract_and_place(
     }
     let merged = staging.join("merged");
     std::fs::create_dir_all(&merged).map_err(|e| Error::io(&merged, e))?;
+    let keep = |dir: &Path| dataset.arrange.keeps(dir);
     let mut n = 0;
     for (i, archive) in archives.iter().enumerate() {
         let out = staging.join(format!("archive-{i}"));
         archive::extract(archive, &out, options.quiet)?;
-        n += archive::merge_into(&archive::content_root(&out)?, &merged)?;
+        n += archive::merge_into(&archive::content_root(&out, keep)?, &merged)?;
     }
     if let Some(tree) = tree {
-        let root = archive::content_root(tree)?;
+        let root = archive::content_root(tree, keep)?;
         n += archive::link_or_copy_tree(&root, &merged)?;
     }
     if n == 0 {
@@ -510,7 +511,7 @@ fn extract_and_place(
             "nothing to import: no files found",
         ));
     }
-    let merged = archive::content_root(&merged)?;
+    let merged = archive::content_root(&merged, keep)?;
     if dataset.arrange == Arrange::SplitFoldersToLists {
         split_folders_to_lists(&merged)?;
     }

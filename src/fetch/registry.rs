@@ -78,14 +78,34 @@ pub enum Source {
     Manual { reason: String, steps: String },
 }
 
-/// How the extracted files are arranged into the folder the readers expect.
+/// How the extracted files are arranged into the folder the readers expect. Wrapping folders (a folder alone in its
+/// parent, such as EuroSAT's `2750/`) are removed, except those this arrangement names as part of the layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrange {
-    /// As extracted (single wrapping folders removed).
+    /// As extracted.
     AsIs,
     /// LEVIR-CD's release (`train/`, `val/`, `test/`, each with `A/`, `B/`, `label/`) to caco's change layout:
-    /// `A/`, `B/`, `label/` and `list/{train,val,test}.txt`.
+    /// `A/`, `B/`, `label/` and `list/{train,val,test}.txt`. A split folder is never removed as a wrapper.
     SplitFoldersToLists,
+    /// SeCo / CACo: location folders `{location:06d}/`; a location folder is never removed as a wrapper (a set may
+    /// hold a single location).
+    LocationFolders,
+    /// OSCD: city folders (`<city>/imgs_1/`, `imgs_2/`, `cm/`) from several archives merged; a city folder is never
+    /// removed as a wrapper (an archive may hold labels of one city only).
+    CityFolders,
+}
+
+impl Arrange {
+    /// Whether `dir`, alone in its parent, belongs to the layout (and so is not a wrapper to remove).
+    pub fn keeps(self, dir: &std::path::Path) -> bool {
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        match self {
+            Arrange::AsIs => false,
+            Arrange::SplitFoldersToLists => ["train", "val", "test", "A", "B", "label", "list"].contains(&&*name),
+            Arrange::LocationFolders => !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()),
+            Arrange::CityFolders => ["imgs_1", "imgs_2", "cm"].iter().any(|p| dir.join(p).is_dir()),
+        }
+    }
 }
 
 /// A dataset `caco data-download` can fetch or import.
@@ -167,7 +187,7 @@ pub fn all() -> Vec<Dataset> {
                 "seco_100k.zip",
                 md5("ebf2d5e03adc6e657f9a69a20ad863e0"),
             )]),
-            arrange: Arrange::AsIs,
+            arrange: Arrange::LocationFolders,
             note: None,
         },
         Dataset {
@@ -183,7 +203,7 @@ pub fn all() -> Vec<Dataset> {
                 "seco_1m.zip",
                 md5("187963d852d4d3ce6637743ec3a4bd9e"),
             )]),
-            arrange: Arrange::AsIs,
+            arrange: Arrange::LocationFolders,
             note: None,
         },
         Dataset {
@@ -200,7 +220,7 @@ pub fn all() -> Vec<Dataset> {
                 "caco10k.tar.gz",
                 None,
             )]),
-            arrange: Arrange::AsIs,
+            arrange: Arrange::LocationFolders,
             note: None,
         },
         Dataset {
@@ -219,7 +239,7 @@ pub fn all() -> Vec<Dataset> {
                 joined: "clean_1m_geography.tar.gz".into(),
                 expected_parts: 4,
             },
-            arrange: Arrange::AsIs,
+            arrange: Arrange::LocationFolders,
             note: None,
         },
         Dataset {
@@ -258,7 +278,7 @@ pub fn all() -> Vec<Dataset> {
                         so that oscd/<city>/imgs_1/, imgs_2/ and cm/cm.png lie together with train.txt and test.txt"
                     .into(),
             },
-            arrange: Arrange::AsIs,
+            arrange: Arrange::CityFolders,
             note: None,
         },
         Dataset {

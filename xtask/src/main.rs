@@ -20,6 +20,9 @@ tasks:
   import-weights <ckpt> --out <file.safetensors>   SeCo/CACo checkpoint -> backbone with torchvision names
   report --metrics <file>     regenerate tables and figures from stored metrics, without training
   data simulate [flags]       build the simulated time series derived/eurosat-seasons from $CACO_DATA/eurosat-rgb
+  data download <name>        download or import (--from) a dataset into $CACO_DATA: eurosat-rgb, eurosat-ms,
+                              seco-100k, seco-1m, caco-10k, caco-1m, levir-cd, oscd, bigearthnet, world-cities
+                              (--list, --jobs, --force, ...; see `cargo xtask caco --help`)
   eval <task> [flags]         dense benchmarks: change-detection (--dataset levir-cd-samples|eurosat-seasons-change)
                               or segmentation (dubai-aerial-seg); --weights random|<file.safetensors>, --epochs, ...
                               (see `cargo xtask caco --help`)
@@ -44,7 +47,8 @@ fn run() -> Result<()> {
         Some(cmd @ ("reproduce-table" | "report" | "pretrain" | "change-check")) => tasks::caco(cmd, &rest),
         Some("data") => match rest.split_first() {
             Some((sub, args)) if sub == "simulate" => tasks::caco("simulate-seasons", args),
-            _ => bail!("usage: cargo xtask data simulate [flags] (dataset downloads are not implemented yet)"),
+            Some((sub, args)) if sub == "download" => tasks::caco("data-download", args),
+            _ => bail!("usage: cargo xtask data simulate [flags] | cargo xtask data download <name|--list> [flags]"),
         },
         Some("eval") => tasks::caco("eval", &rest),
         Some("bench") => bench::run(&rest),

@@ -1,5 +1,6 @@
 //! `caco`: the command line behind `cargo xtask`. Flags are parsed here and work is dispatched to the library.
 
+mod download;
 mod eval;
 mod pretrain;
 
@@ -51,6 +52,14 @@ commands:
   fake-data         write a tiny fake dataset in the real layout
       <eurosat-rgb|eurosat-ms|bigearthnet|dynamic-earthnet> --out <dir> [--n-per-class N] [--seed S]
   info              libtorch, device and data-root summary
+  data-download <name>   download (or import) a dataset into the data root, resumable, checksummed, extracted
+      --list                    the datasets, sizes, licenses and which need a manual download
+      --data-dir <dir>          data root (default: $CACO_DATA, else ./data)
+      --from <archive|folder>   import a copy you already have instead of downloading
+      --jobs <n>                files downloaded at once (default: 4)
+      --retries <n> --backoff-ms <ms>   retries per file after failures without progress (default: 5, 2000 doubling)
+      --mirror <base-url>       fetch the official paths from another host (a mirror)
+      --keep-archives --force --quiet
   eval              dense downstream benchmarks; adds a row (per init and encoder mode) to the task's table
       change-detection --dataset <levir-cd-samples|eurosat-seasons-change|oscd|NAME>   (default: levir-cd-samples)
       segmentation     --dataset <dubai-aerial-seg|dynamic-earthnet>              (default: dubai-aerial-seg)
@@ -137,6 +146,7 @@ fn run() -> Result<()> {
         Some("bench-loader") => bench_loader(args),
         Some("fake-data") => fake_data(args),
         Some("info") => info(args),
+        Some("data-download") => download::run(args),
         Some("eval") => eval::run(args),
         Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
         None => bail!("no command given\n\n{USAGE}"),
