@@ -1,6 +1,6 @@
 //! Tiny Sentinel-2 scenes for tests (torchgeo's habit: fake data in the real layout): per scene one COG per band
 //! (written with GDAL's COG driver) on a UTM grid with the real 10/20/60 m resolutions, an SCL band, and the STAC
-//! item that describes it; plus the item search that a test's loopback server answers `POST /search` with.
+//! item that describes it; plus the item search that a test's loopback server answers `/search` with.
 //!
 //! Reflectances are a known function of the ground position ([`reflectance`]), the same in every scene, so a test
 //! can check that a patch was cut at the right place and harmonised: scenes can store their numbers with the
@@ -15,6 +15,7 @@ use super::stac::{Asset, Item, ItemCollection, ItemProperties, RasterBand, Searc
 use super::{asset_key, SCL_ASSET};
 use crate::data::dates::Date;
 use crate::data::timeseries::band_resolution;
+use crate::fetch::loopback::{Reply, Server};
 use crate::{Error, Result};
 
 /// One fake scene.
@@ -37,9 +38,10 @@ pub struct FixtureScene {
 }
 
 /// Surface reflectance of `band_idx` at the 10 m cell (`cell_x`, `cell_y`) = (floor(x / 10), floor(y / 10)) of the
-/// scene CRS: a pattern that changes from pixel to pixel and band to band, in 0.02..0.5.
+/// scene CRS: a pattern that changes from pixel to pixel and band to band, in 0.03..0.8, and a whole number of
+/// uint8 steps (8 + 4k) / 255, so that the sampler's uint8 values are exact.
 pub fn reflectance(band_idx: usize, cell_x: i64, cell_y: i64) -> f64 {
-    0.02 + 0.48 * ((cell_x * 7 + cell_y * 13 + band_idx as i64 * 5).rem_euclid(50)) as f64 / 49.0
+    (8 + 4 * (cell_x * 7 + cell_y * 13 + band_idx as i64 * 5).rem_euclid(50)) as f64 / 255.0
 }
 
 /// The WGS84 UTM zone's EPSG code for a point (326zz north, 327zz south).
@@ -185,32 +187,53 @@ fn write_cog<T: gdal::raster::GdalType + Copy>(
     Ok(())
 }
 
-/// The loopback STAC API: the items of `catalogue` that match a search body (date window, point in bbox,
-/// `eo:cloud_cover` limit), as a FeatureCollection. A body that is not a search gets an empty collection.
-pub fn search(catalogue: &[Item], body: &serde_json::Value) -> serde_json::Value {
-    let Ok(request) = serde_json::from_value::<SearchRequest>(body.clone()) else {
-        return serde_json::json!({"type": "FeatureCollection", "features": []});
-    };
-    let [lon, lat] = request.intersects.coordinates;
+/// The items of `catalogue` that match `request` (date window, bbox intersection, `eo:cloud_cover` limit, limit).
+pub fn search(catalogue: &[Item], request: &SearchRequest) -> ItemCollection {
+    let [w, s, e, n] = request.bbox;
     let (first, last) = request
         .date_range()
         .unwrap_or((Date::from_days(i64::MIN / 4), Date::from_days(i64::MAX / 4)));
     let max_cloud = request.max_cloud_percent().unwrap_or(100.0);
-    let features: Vec<Item> = catalogue
+    let features = catalogue
         .iter()
         .filter(|item| item.date().is_some_and(|d| first <= d && d <= last))
         .filter(|item| item.properties.cloud_cover.unwrap_or(0.0) <= max_cloud)
         .filter(|item| {
             item.bbox
                 .as_ref()
-                .is_some_and(|b| b.len() == 4 && b[0] <= lon && lon <= b[2] && b[1] <= lat && lat <= b[3])
+                .is_some_and(|b| b.len() == 4 && b[0] <= e && w <= b[2] && b[1] <= n && s <= b[3])
         })
         .take(request.limit)
         .cloned()
         .collect();
-    let mut value = serde_json::to_value(ItemCollection { features }).expect("items serialise");
-    value["type"] = "FeatureCollection".into();
-    value
+    ItemCollection { features }
+}
+
+/// Serves `catalogue` as a STAC API on `server`: `GET /search?...` (as [`super::stac::HttpStac`] asks) and
+/// `POST /search` with a JSON body; an unparsable search gets 400.
+pub fn serve_stac(server: &Server, catalogue: Vec<Item>) {
+    server.add_handler("/search", move |req| {
+        let request = match req.method.as_str() {
+            "GET" => req
+                .target
+                .split_once('?')
+                .and_then(|(_, q)| SearchRequest::from_query_string(q)),
+            "POST" => serde_json::from_slice(&req.body).ok(),
+            _ => None,
+        };
+        match request {
+            Some(request) => {
+                let mut value = serde_json::to_value(search(&catalogue, &request)).expect("items serialise");
+                value["type"] = "FeatureCollection".into();
+                Reply::new(200, "application/geo+json", serde_json::to_vec(&value).expect("json"))
+            }
+            None => Reply::new(
+                400,
+                "text/plain",
+                format!("not a search: {}\n", req.target).into_bytes(),
+            ),
+        }
+    });
 }
 
 #[cfg(test)]

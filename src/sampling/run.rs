@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::cities::CityTable;
 use super::cog::{configure_gdal_http, read_patch, PatchSpec};
 use super::layout::{self, LocationState, ProductPatch, SampledProduct};
-use super::locations::{LocationSampler, SampledLocation, SamplerConfig};
+use super::locations::{offset_point, LocationSampler, SampledLocation, SamplerConfig};
 use super::schedule::ScheduleConfig;
 use super::stac::{candidates, SearchRequest, StacApi};
 use super::{asset_key, SCL_ASSET};
@@ -311,6 +311,14 @@ fn sample_slot(
     (Ok(false), failures)
 }
 
+/// The lon/lat box (west, south, east, north) around a patch of `size_px` 10 m pixels centred on (lon, lat).
+pub fn patch_bbox(lon: f64, lat: f64, size_px: usize) -> [f64; 4] {
+    let half_km = size_px as f64 * 10.0 / 2000.0;
+    let (w, s) = offset_point(lon, lat, -half_km, -half_km);
+    let (e, n) = offset_point(lon, lat, half_km, half_km);
+    [w, s, e, n]
+}
+
 /// One draw: every date of every era, or the first failure.
 fn sample_draw(
     config: &SampleConfig,
@@ -328,8 +336,7 @@ fn sample_draw(
             let window = config.schedule.window(date);
             let request = SearchRequest::new(
                 &config.collection,
-                location.lon,
-                location.lat,
+                patch_bbox(location.lon, location.lat, config.size_px),
                 window,
                 config.max_scene_cloud_percent,
             );

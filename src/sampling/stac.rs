@@ -1,5 +1,5 @@
-//! The STAC side of the sampler: the item search request (STAC API - Item Search, `POST /search` with the `query`
-//! extension for the scene cloud limit), the parts of the answer the sampler reads, and the order in which the
+//! The STAC side of the sampler: the item search request (STAC API - Item Search, `GET /search` with `bbox`,
+//! `datetime` and the `query` extension for the scene cloud limit), the parts of the answer the sampler reads, and the order in which the
 //! found scenes are tried.
 //!
 //! Earth Search v1 items carry `properties.datetime`, `eo:cloud_cover` (percent, the whole scene),
@@ -14,43 +14,27 @@ use serde::{Deserialize, Serialize};
 use crate::data::dates::Date;
 use crate::{Error, Result};
 
-/// A GeoJSON point, (lon, lat).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Point {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub coordinates: [f64; 2],
-}
-
-impl Point {
-    pub fn new(lon: f64, lat: f64) -> Self {
-        Point {
-            kind: "Point".into(),
-            coordinates: [lon, lat],
-        }
-    }
-}
-
-/// The body of `POST <stac-url>/search`.
+/// The parameters of an item search (STAC API - Item Search), sent as `GET <stac-url>/search?...`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
     pub collections: Vec<String>,
-    pub intersects: Point,
+    /// west, south, east, north (degrees).
+    pub bbox: [f64; 4],
     /// `start/end` as RFC 3339 instants.
     pub datetime: String,
     pub limit: usize,
-    /// `{"eo:cloud_cover": {"lte": max}}`.
+    /// `{"eo:cloud_cover": {"lte": max}}` (query extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<serde_json::Value>,
 }
 
 impl SearchRequest {
-    /// Scenes of `collection` over (`lon`, `lat`) acquired on the days `first..=last` (UTC) with at most
+    /// Scenes of `collection` intersecting `bbox`, acquired on the days `first..=last` (UTC), with at most
     /// `max_cloud_percent` scene cloud cover.
-    pub fn new(collection: &str, lon: f64, lat: f64, (first, last): (Date, Date), max_cloud_percent: f64) -> Self {
+    pub fn new(collection: &str, bbox: [f64; 4], (first, last): (Date, Date), max_cloud_percent: f64) -> Self {
         SearchRequest {
             collections: vec![collection.to_string()],
-            intersects: Point::new(lon, lat),
+            bbox,
             datetime: format!("{first}T00:00:00Z/{last}T23:59:59Z"),
             limit: 100,
             query: Some(serde_json::json!({ "eo:cloud_cover": { "lte": max_cloud_percent } })),
@@ -68,6 +52,86 @@ impl SearchRequest {
         let limit = self.query.as_ref()?.get("eo:cloud_cover")?;
         limit.get("lte").or_else(|| limit.get("lt"))?.as_f64()
     }
+
+    /// The GET query string (without `?`): `collections`, `bbox` comma-separated, `query` as JSON, all
+    /// percent-encoded.
+    pub fn to_query_string(&self) -> String {
+        let join = |v: Vec<String>| v.join(",");
+        let mut pairs = vec![
+            ("collections", join(self.collections.clone())),
+            ("bbox", join(self.bbox.iter().map(|v| v.to_string()).collect())),
+            ("datetime", self.datetime.clone()),
+            ("limit", self.limit.to_string()),
+        ];
+        if let Some(query) = &self.query {
+            pairs.push(("query", query.to_string()));
+        }
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// Parses a GET query string back (the loopback STAC API of the tests); `None` if a parameter is missing or
+    /// malformed.
+    pub fn from_query_string(text: &str) -> Option<Self> {
+        let mut map = BTreeMap::new();
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=')?;
+            map.insert(percent_decode(k)?, percent_decode(v)?);
+        }
+        let bbox: Vec<f64> = map
+            .get("bbox")?
+            .split(',')
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        Some(SearchRequest {
+            collections: map.get("collections")?.split(',').map(String::from).collect(),
+            bbox: bbox.try_into().ok()?,
+            datetime: map.get("datetime")?.clone(),
+            limit: map.get("limit").map_or(Some(10), |l| l.parse().ok())?,
+            query: match map.get("query") {
+                Some(q) => Some(serde_json::from_str(q).ok()?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes and `+` (a space in query strings); `None` on a broken escape or invalid UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The answer of a search: a GeoJSON FeatureCollection of items.
@@ -198,6 +262,41 @@ pub trait StacApi: Sync {
     fn search(&self, request: &SearchRequest) -> Result<ItemCollection>;
 }
 
+/// Item search over HTTP with caco's download client (`fetch::http`: retries with backoff on connection errors,
+/// 429 and 5xx; errors name the URL).
+pub struct HttpStac {
+    url: String,
+    client: crate::fetch::http::Client,
+}
+
+impl HttpStac {
+    /// A client of the STAC API at `url` (its root, e.g. [`super::EARTH_SEARCH_URL`]).
+    pub fn new(url: &str) -> Self {
+        let policy = crate::fetch::http::RetryPolicy {
+            retries: 3,
+            backoff: std::time::Duration::from_millis(500),
+            max_backoff: std::time::Duration::from_secs(10),
+            timeout: std::time::Duration::from_secs(60),
+        };
+        HttpStac {
+            url: url.trim_end_matches('/').to_string(),
+            client: crate::fetch::http::Client::new(policy),
+        }
+    }
+
+    pub fn search_url(&self, request: &SearchRequest) -> String {
+        format!("{}/search?{}", self.url, request.to_query_string())
+    }
+}
+
+impl StacApi for HttpStac {
+    fn search(&self, request: &SearchRequest) -> Result<ItemCollection> {
+        let url = self.search_url(request);
+        let text = self.client.get_text(&url)?;
+        parse_item_collection(text.as_bytes(), &url)
+    }
+}
+
 /// Parses a search answer; `source` names the API in errors.
 pub fn parse_item_collection(body: &[u8], source: &str) -> Result<ItemCollection> {
     serde_json::from_slice(body).map_err(|e| {
@@ -259,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn search_request_round_trips_its_window_and_cloud_limit() {
+    fn search_request_round_trips_through_its_query_string() {
         let window = (Date::new(2021, 3, 3).unwrap(), Date::new(2021, 3, 17).unwrap());
         let request = SearchRequest::new("sentinel-2-l2a", 2.35, 48.85, window, 20.0);
         let json = serde_json::to_value(&request).unwrap();

@@ -23,6 +23,8 @@ tasks:
   data download <name>        download or import (--from) a dataset into $CACO_DATA: eurosat-rgb, eurosat-ms,
                               seco-100k, seco-1m, caco-10k, caco-1m, levir-cd, oscd, bigearthnet, world-cities
                               (--list, --jobs, --force, ...; see `cargo xtask caco --help`)
+  sample [flags]              sample Sentinel-2 L2A time series (SeCo/CACo layout) from a public STAC API
+                              (--layout, --sampler, --n-locations, --stac-url, ...; see `cargo xtask caco --help`)
   eval <task> [flags]         dense benchmarks: change-detection (--dataset levir-cd-samples|eurosat-seasons-change)
                               or segmentation (dubai-aerial-seg); --weights random|<file.safetensors>, --epochs, ...
                               (see `cargo xtask caco --help`)
@@ -51,6 +53,7 @@ fn run() -> Result<()> {
             _ => bail!("usage: cargo xtask data simulate [flags] | cargo xtask data download <name|--list> [flags]"),
         },
         Some("eval") => tasks::caco("eval", &rest),
+        Some("sample") => tasks::caco("sample", &rest),
         Some("bench") => bench::run(&rest),
         Some("import-weights") => tasks::import_weights(&rest),
         Some("caco") => tasks::caco_raw(&rest),

@@ -3,6 +3,7 @@
 mod download;
 mod eval;
 mod pretrain;
+mod sample;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,31 @@ commands:
       --root <dir>              (default: derived/eurosat-seasons)
       --batch-size <n> --batches <n> --workers <n> --size <px>   (defaults: 64, 30, 2, 64)
       --skip-bad                skip bad locations (counted and reported) instead of failing
+  sample            sample Sentinel-2 L2A time series (SeCo or CACo layout) from a public STAC API; needs internet;
+                    re-running continues where it stopped
+      --out <dir>               (default: derived/sample-<layout>)
+      --layout <seco|caco>      (default: caco)
+      --sampler <seco|geography>  SeCo's city + Gaussian offset, or the stratified urban/peri-urban/rural mix
+                                (default: seco for the seco layout, geography for caco)
+      --n-locations <n>         location folders to fill (default: 100)
+      --cities <file>           world-cities table (default: <data root>/world-cities/ne_10m_populated_places.geojson,
+                                from `cargo xtask data download world-cities`)
+      --data-dir <dir>          data root (default: $CACO_DATA, else ./data)
+      --n-cities <n>            most populous cities drawn from (default: 10000)
+      --sigma-km <km>           SeCo sampler's offset per axis (default: 50)
+      --years <y|y1,y2>         start year of each era (default: 2021 for seco, 2019,2023 for caco)
+      --window-days <d>         search window around each date (default: 15)
+      --size <px>               patch side in 10 m pixels, a multiple of 6 (default: 264)
+      --bands <all|rgb|B4,B3,..>  (default: all 12)
+      --stac-url <url>          (default: Earth Search v1) --collection <id> (default: sentinel-2-l2a)
+      --max-scene-cloud <pct>   scene cloud limit of the search (default: 20)
+      --max-cloud <fraction>    cloud/shadow/cirrus pixels (SCL 3, 8, 9, 10) allowed in a patch (default: 0.1)
+      --max-nodata <fraction>   pixels without data allowed in a patch (default: 0)
+      --scenes-per-date <n>     scenes tried per date before the location is resampled (default: 3)
+      --max-attempts <n>        draws per location before it counts as failed (default: 10)
+      --workers <n>             locations sampled at once (default: 4)
+      --seed <s>                (default: 0)
+      --quiet
   fake-data         write a tiny fake dataset in the real layout
       <eurosat-rgb|eurosat-ms|bigearthnet|dynamic-earthnet> --out <dir> [--n-per-class N] [--seed S]
   info              libtorch, device and data-root summary
@@ -146,6 +172,7 @@ fn run() -> Result<()> {
         Some("bench-loader") => bench_loader(args),
         Some("fake-data") => fake_data(args),
         Some("info") => info(args),
+        Some("sample") => sample::run(args),
         Some("data-download") => download::run(args),
         Some("eval") => eval::run(args),
         Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
