@@ -143,13 +143,15 @@ impl Client {
                     if attempt > self.policy.retries {
                         return Err(download_error(
                             url,
-                            format!(
-                                "{reason} (gave up after {} attempts without progress; {} bytes kept in {}, \
-                                 run again to resume)",
-                                self.policy.retries + 1,
-                                file_len(&part),
-                                part.display()
-                            ),
+                            match file_len(&part) {
+                                0 => format!("{reason} (gave up after {} attempts)", self.policy.retries + 1),
+                                kept => format!(
+                                    "{reason} (gave up after {} attempts without progress; {kept} bytes kept in \
+                                     {}, run again to resume)",
+                                    self.policy.retries + 1,
+                                    part.display()
+                                ),
+                            },
                         ));
                     }
                     std::thread::sleep(self.policy.wait(attempt));

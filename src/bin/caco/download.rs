@@ -65,7 +65,8 @@ fn list() {
         } else {
             "automatic"
         };
-        println!("{:<13} {:<14} {:<44} {}", d.name, d.size, d.license, how);
+        println!("{:<13} {} ({how})", d.name, d.title);
+        println!("{:<13} size: {}; license: {}", "", d.size, d.license);
         println!("{:<13} {}", "", d.homepage);
     }
 }
