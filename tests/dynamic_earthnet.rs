@@ -31,7 +31,10 @@ fn first_row(path: &Path) -> std::collections::HashMap<String, String> {
     let csv = std::fs::read_to_string(path).unwrap();
     let mut lines = csv.lines();
     let header = lines.next().unwrap().split(',');
-    header.zip(lines.next().unwrap().split(',')).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+    header
+        .zip(lines.next().unwrap().split(','))
+        .map(|(h, v)| (h.to_string(), v.to_string()))
+        .collect()
 }
 
 fn lines(path: &Path) -> usize {
@@ -43,7 +46,14 @@ fn segmentation_command_on_a_fake_dynamic_earthnet() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let root = data.join(dynamic_earthnet::DATASET_DIR);
-    ok(&caco(&["fake-data", "dynamic-earthnet", "--out", root.to_str().unwrap(), "--seed", "3"]));
+    ok(&caco(&[
+        "fake-data",
+        "dynamic-earthnet",
+        "--out",
+        root.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]));
     assert_eq!(lines(&root.join("dynnet_training_splits/train.txt")), 4);
 
     let out = dir.path().join("out");
@@ -70,7 +80,10 @@ fn segmentation_command_on_a_fake_dynamic_earthnet() {
     ];
     // Official lists: 2 train AOIs x 2 months, 1 test AOI x 2 months; 64 px images give 4 tiles of 32 px each.
     let stdout = ok(&caco(&base));
-    assert!(stdout.contains("# Semantic segmentation on DynamicEarthNet"), "{stdout}");
+    assert!(
+        stdout.contains("# Semantic segmentation on DynamicEarthNet"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("| iou_impervious_surface | iou_agriculture | iou_forest_and_other_vegetation |")
             && stdout.contains("iou_water |")
@@ -79,7 +92,14 @@ fn segmentation_command_on_a_fake_dynamic_earthnet() {
     );
     assert!(stdout.contains("dynnet's official lists"), "{stdout}");
     let row = first_row(&out.join("tables/segmentation_dynamic-earthnet.csv"));
-    assert_eq!((row["n_train"].as_str(), row["n_train_tiles"].as_str(), row["n_test"].as_str()), ("4", "16", "2"));
+    assert_eq!(
+        (
+            row["n_train"].as_str(),
+            row["n_train_tiles"].as_str(),
+            row["n_test"].as_str()
+        ),
+        ("4", "16", "2")
+    );
     let miou: f64 = row["miou"].parse().unwrap();
     assert!((0.0..=100.0).contains(&miou), "{row:?}");
     assert!(out
@@ -100,10 +120,23 @@ fn segmentation_command_on_a_fake_dynamic_earthnet() {
         splits.to_str().unwrap(),
     ]);
     let stdout = ok(&caco(&four));
-    assert!(stdout.contains("seeded by AOI") && stdout.contains("R, G, B, NIR"), "{stdout}");
-    assert_eq!((lines(&splits.join("train.txt")), lines(&splits.join("test.txt"))), (4, 2));
+    assert!(
+        stdout.contains("seeded by AOI") && stdout.contains("R, G, B, NIR"),
+        "{stdout}"
+    );
+    assert_eq!(
+        (lines(&splits.join("train.txt")), lines(&splits.join("test.txt"))),
+        (4, 2)
+    );
     let row = first_row(&out4.join("tables/segmentation_dynamic-earthnet.csv"));
-    assert_eq!((row["n_train"].as_str(), row["n_train_tiles"].as_str(), row["n_test"].as_str()), ("2", "8", "1"));
+    assert_eq!(
+        (
+            row["n_train"].as_str(),
+            row["n_train_tiles"].as_str(),
+            row["n_test"].as_str()
+        ),
+        ("2", "8", "1")
+    );
 
     // Errors: a missing dataset names the folder and how to get it; bad flags name the value.
     let empty = dir.path().join("empty");
@@ -139,9 +172,18 @@ fn real_dynamic_earthnet_reads_as_documented() {
     // The release lacks the images of a few AOIs: skip those labels.
     let ds = DynamicEarthNet::open(&root, DenLayout::default(), true).unwrap();
     let (image, mask) = ds
-        .load(0, &RGB_BANDS, Some(&dynamic_earthnet::den_stretch(&RGB_BANDS)), SnowIce::Ignored)
+        .load(
+            0,
+            &RGB_BANDS,
+            Some(&dynamic_earthnet::den_stretch(&RGB_BANDS)),
+            SnowIce::Ignored,
+        )
         .unwrap();
     assert_eq!((image.n_bands, image.height, image.width), (3, 1024, 1024));
     assert!(mask.data.iter().all(|&c| c < 6 || c == dynamic_earthnet::IGNORE_INDEX));
-    assert!(mask.data.iter().any(|&c| c < 6), "{}: no labelled pixel", ds.samples[0].label.display());
+    assert!(
+        mask.data.iter().any(|&c| c < 6),
+        "{}: no labelled pixel",
+        ds.samples[0].label.display()
+    );
 }

@@ -154,7 +154,12 @@ impl AerialSeg {
     /// Dataset indices of split-list entries (`Tile 1/images/image_part_001.jpg`).
     pub fn indices_of(&self, entries: &[String], list_path: &Path) -> Result<Vec<usize>> {
         let names: Vec<String> = self.samples.iter().map(|s| s.rel_path.clone()).collect();
-        split::positions(entries, &names, list_path, &format!("an image of {}", self.root.display()))
+        split::positions(
+            entries,
+            &names,
+            list_path,
+            &format!("an image of {}", self.root.display()),
+        )
     }
 
     /// A seeded split by big tile ([`split::by_group`]): `n_val_tiles` and `n_test_tiles` big tiles (all their

@@ -154,7 +154,10 @@ impl SnowIce {
 
     /// Class names in index order.
     pub fn class_names(self) -> Vec<String> {
-        DEN_CLASSES[..self.n_classes()].iter().map(|(n, _)| n.to_string()).collect()
+        DEN_CLASSES[..self.n_classes()]
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect()
     }
 
     /// Mask colours in index order.
@@ -297,7 +300,8 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string())
+    path.file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().to_string())
 }
 
 /// `YYYY-MM-DD` from a label file name ending in `-YYYY_MM_DD.tif` or `-YYYY-MM-DD.tif`.
@@ -306,7 +310,10 @@ pub fn label_date(file_name: &str) -> Option<String> {
     let tail = stem.get(stem.len().checked_sub(10)?..)?;
     let digits: Vec<&str> = tail.split(['_', '-']).collect();
     let ok = digits.len() == 3
-        && [4, 2, 2].iter().zip(&digits).all(|(n, d)| d.len() == *n && d.bytes().all(|b| b.is_ascii_digit()))
+        && [4, 2, 2]
+            .iter()
+            .zip(&digits)
+            .all(|(n, d)| d.len() == *n && d.bytes().all(|b| b.is_ascii_digit()))
         && stem.len() > 10
         && matches!(stem.as_bytes()[stem.len() - 11], b'-' | b'_');
     ok.then(|| digits.join("-"))
@@ -467,7 +474,10 @@ impl DynamicEarthNet {
         if found.is_empty() {
             return Err(Error::bad_input(
                 root.join(&layout.planet_dir),
-                format!("no `{}/` folders (expected <zone>/<tile>/<aoi>/{}/)", layout.image_dir, layout.image_dir),
+                format!(
+                    "no `{}/` folders (expected <zone>/<tile>/<aoi>/{}/)",
+                    layout.image_dir, layout.image_dir
+                ),
             ));
         }
         found.sort();
@@ -895,7 +905,10 @@ mod tests {
             label_date("10N-122W-40N-L3H-SR-2018_01_01.tif").as_deref(),
             Some("2018-01-01")
         );
-        assert_eq!(label_date("36N-30E-7N-L3H-SR-2018-06-01.tif").as_deref(), Some("2018-06-01"));
+        assert_eq!(
+            label_date("36N-30E-7N-L3H-SR-2018-06-01.tif").as_deref(),
+            Some("2018-06-01")
+        );
         assert_eq!(label_date("36N-30E-7N-L3H-SR-2018-06-01.tif.aux.xml"), None);
         assert_eq!(label_date("2018-06-01.tif"), None);
         assert_eq!(label_date("x-2018-6-01.tif"), None);
@@ -918,11 +931,15 @@ mod tests {
             label_to_mask(&label, path, SnowIce::Ignored).unwrap().data,
             vec![0, 5, 255, 255, 255]
         );
-        assert_eq!(label_to_mask(&label, path, SnowIce::Class).unwrap().data, vec![0, 5, 255, 255, 6]);
+        assert_eq!(
+            label_to_mask(&label, path, SnowIce::Class).unwrap().data,
+            vec![0, 5, 255, 255, 6]
+        );
         label.data[2 * 5 + 2] = 128.0;
         let msg = err_text(label_to_mask(&label, path, SnowIce::Ignored));
         assert!(
-            msg.contains("l.tif") && msg.contains("label value 128 in band 3 (Forest and other vegetation) at row 0, column 2"),
+            msg.contains("l.tif")
+                && msg.contains("label value 128 in band 3 (Forest and other vegetation) at row 0, column 2"),
             "{msg}"
         );
         let six = Image {
@@ -932,7 +949,10 @@ mod tests {
             data: vec![0.0; 30],
         };
         let msg = err_text(label_to_mask(&six, path, SnowIce::Ignored));
-        assert!(msg.contains("6 label band(s), expected 7") && msg.contains("missing band"), "{msg}");
+        assert!(
+            msg.contains("6 label band(s), expected 7") && msg.contains("missing band"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -970,11 +990,16 @@ mod tests {
             let ds = DynamicEarthNet::open(dir.path(), DenLayout::default(), false).unwrap();
             assert_eq!((ds.len(), ds.n_aois()), (8, 4));
             let first = &ds.samples[0];
-            assert_eq!((first.aoi.as_str(), first.date.as_str()), ("1311_3077_13", "2018-01-01"));
-            assert!(first.image.ends_with("planet/10N/20E-180N/1311_3077_13/PF-SR/2018-01-01.tif"));
+            assert_eq!(
+                (first.aoi.as_str(), first.date.as_str()),
+                ("1311_3077_13", "2018-01-01")
+            );
             assert!(first
-                .label
-                .ends_with("labels/1311_3077_13_10N/Labels/Raster/10N-100W-40N-L3H-SR/10N-100W-40N-L3H-SR-2018_01_01.tif"));
+                .image
+                .ends_with("planet/10N/20E-180N/1311_3077_13/PF-SR/2018-01-01.tif"));
+            assert!(first.label.ends_with(
+                "labels/1311_3077_13_10N/Labels/Raster/10N-100W-40N-L3H-SR/10N-100W-40N-L3H-SR-2018_01_01.tif"
+            ));
             // The second AOI spells its label dates with dashes.
             assert!(ds.samples[2].label.to_string_lossy().ends_with("-2018-01-01.tif"));
             let stretch = den_stretch(&RGB_BANDS);
@@ -985,7 +1010,11 @@ mod tests {
                 assert_eq!((image.n_bands, image.height, image.width), (3, 24, 24));
                 assert!(image.data.iter().all(|v| (0.0..=255.0).contains(v)));
                 let (_, ignored) = ds.load(idx, &RGB_BANDS, None, SnowIce::Ignored).unwrap();
-                let want: Vec<u8> = truth.data.iter().map(|&c| if c == 6 { IGNORE_INDEX } else { c }).collect();
+                let want: Vec<u8> = truth
+                    .data
+                    .iter()
+                    .map(|&c| if c == 6 { IGNORE_INDEX } else { c })
+                    .collect();
                 assert_eq!(ignored.data, want);
             }
             // Band order: R is file band 3. Raw values of the first pixel, all four bands.
@@ -995,9 +1024,7 @@ mod tests {
             assert_eq!(rgbn.band(1), raw.band(3));
 
             // The official lists: 2 / 1 / 1 AOIs, entries resolved from `<planet folder> <label> <YYYY-MM>`.
-            let (splits, from) = ds
-                .load_or_create_split(None, &dir.path().join("unused"), 42)
-                .unwrap();
+            let (splits, from) = ds.load_or_create_split(None, &dir.path().join("unused"), 42).unwrap();
             assert_eq!(from, dir.path().join("dynnet_training_splits"));
             assert!(!dir.path().join("unused").exists());
             let list = from.join("test.txt");
@@ -1009,7 +1036,10 @@ mod tests {
             let july = ds.indices_of(&splits.train, &list, &["2018-07".into()], false).unwrap();
             assert!(july.iter().all(|&i| ds.samples[i].date == "2018-07-01") && july.len() == 2);
             let msg = err_text(ds.indices_of(&splits.train, &list, &["2019-12".into()], false));
-            assert!(msg.contains("test.txt") && msg.contains("empty split") && msg.contains("2019-12"), "{msg}");
+            assert!(
+                msg.contains("test.txt") && msg.contains("empty split") && msg.contains("2019-12"),
+                "{msg}"
+            );
         }
 
         #[test]
@@ -1032,16 +1062,35 @@ mod tests {
             assert_eq!((splits.train.len(), splits.val.len(), splits.test.len()), (6, 2, 2));
             let aoi = |e: &String| e.split('/').next().unwrap().to_string();
             assert_eq!(aoi(&splits.val[0]), aoi(&splits.val[1]));
-            assert!(splits.train.iter().all(|e| aoi(e) != aoi(&splits.val[0]) && aoi(e) != aoi(&splits.test[0])));
-            assert_eq!(std::fs::read_to_string(split_dir.join("val.txt")).unwrap().lines().count(), 2);
+            assert!(splits
+                .train
+                .iter()
+                .all(|e| aoi(e) != aoi(&splits.val[0]) && aoi(e) != aoi(&splits.test[0])));
+            assert_eq!(
+                std::fs::read_to_string(split_dir.join("val.txt"))
+                    .unwrap()
+                    .lines()
+                    .count(),
+                2
+            );
             // Read back whatever the seed; entries resolve.
-            assert_eq!(ds.load_or_create_split(Some(&split_dir), &split_dir, 7).unwrap().0, splits);
-            let idx = ds.indices_of(&splits.val, &split_dir.join("val.txt"), &[], false).unwrap();
+            assert_eq!(
+                ds.load_or_create_split(Some(&split_dir), &split_dir, 7).unwrap().0,
+                splits
+            );
+            let idx = ds
+                .indices_of(&splits.val, &split_dir.join("val.txt"), &[], false)
+                .unwrap();
             assert_eq!(idx.len(), 2);
             // Unknown and malformed entries name the list and the line; an empty list file is an error.
             let msg = err_text(ds.indices_of(&["9999_1_13/2018-01".into()], Path::new("val.txt"), &[], false));
-            assert!(msg.contains("val.txt") && msg.contains("line 1: `9999_1_13/2018-01`"), "{msg}");
-            assert!(ds.indices_of(&["9999_1_13/2018-01".into()], Path::new("v"), &[], true).is_err());
+            assert!(
+                msg.contains("val.txt") && msg.contains("line 1: `9999_1_13/2018-01`"),
+                "{msg}"
+            );
+            assert!(ds
+                .indices_of(&["9999_1_13/2018-01".into()], Path::new("v"), &[], true)
+                .is_err());
             let msg = err_text(ds.indices_of(&["a b".into()], Path::new("val.txt"), &[], false));
             assert!(msg.contains("line 1: `a b` is neither"), "{msg}");
             std::fs::write(split_dir.join("test.txt"), "\n# nothing\n").unwrap();
@@ -1066,10 +1115,17 @@ mod tests {
             let (aoi2, zone2, tile2, label_tile2) = fake_names(2);
 
             // Size mismatch: a 10x12 image for a 12x12 label.
-            let image = dir.path().join(format!("planet/{zone1}/{tile1}/{aoi1}/PF-SR/2018-07-01.tif"));
+            let image = dir
+                .path()
+                .join(format!("planet/{zone1}/{tile1}/{aoi1}/PF-SR/2018-07-01.tif"));
             let small = crate::data::fake::solid_image(4, 10, 12, &[1.0, 2.0, 3.0, 4.0]);
             crate::data::fake::write_geotiff_u16(&image, &small).unwrap();
-            let msg = err_text(ds.load(idx_of(&ds, &format!("{aoi1}/2018-07")), &RGB_BANDS, None, SnowIce::Ignored));
+            let msg = err_text(ds.load(
+                idx_of(&ds, &format!("{aoi1}/2018-07")),
+                &RGB_BANDS,
+                None,
+                SnowIce::Ignored,
+            ));
             assert!(
                 msg.contains("-2018-07-01.tif") && msg.contains("size mismatch: label 12x12, image 12x10"),
                 "{msg}"
@@ -1083,7 +1139,10 @@ mod tests {
                 None,
                 SnowIce::Ignored,
             ));
-            assert!(msg.contains("2018-07-01.tif") && msg.contains("missing band NIR"), "{msg}");
+            assert!(
+                msg.contains("2018-07-01.tif") && msg.contains("missing band NIR"),
+                "{msg}"
+            );
             // Out-of-range label value; a label with 6 bands.
             let label = dir.path().join(format!(
                 "labels/{aoi2}_{zone2}/Labels/Raster/{label_tile2}/{label_tile2}-2018_01_01.tif"
@@ -1091,18 +1150,35 @@ mod tests {
             let mut grey = crate::data::fake::solid_image(7, 12, 12, &[0.0; 7]);
             grey.data[3 * 144 + 5 * 12 + 4] = 7.0;
             crate::data::fake::write_geotiff_u8(&label, &grey).unwrap();
-            let msg = err_text(ds.load(idx_of(&ds, &format!("{aoi2}/2018-01")), &RGB_BANDS, None, SnowIce::Ignored));
+            let msg = err_text(ds.load(
+                idx_of(&ds, &format!("{aoi2}/2018-01")),
+                &RGB_BANDS,
+                None,
+                SnowIce::Ignored,
+            ));
             assert!(
                 msg.contains(&label_tile2) && msg.contains("label value 7 in band 4 (Wetlands) at row 5, column 4"),
                 "{msg}"
             );
             let six = crate::data::fake::solid_image(6, 12, 12, &[0.0; 6]);
             crate::data::fake::write_geotiff_u8(&label, &six).unwrap();
-            let msg = err_text(ds.load(idx_of(&ds, &format!("{aoi2}/2018-01")), &RGB_BANDS, None, SnowIce::Ignored));
-            assert!(msg.contains("2018_01_01.tif") && msg.contains("6 label band(s), expected 7"), "{msg}");
+            let msg = err_text(ds.load(
+                idx_of(&ds, &format!("{aoi2}/2018-01")),
+                &RGB_BANDS,
+                None,
+                SnowIce::Ignored,
+            ));
+            assert!(
+                msg.contains("2018_01_01.tif") && msg.contains("6 label band(s), expected 7"),
+                "{msg}"
+            );
 
             // A label without its image: the date's image removed, then the AOI's image folder.
-            std::fs::remove_file(dir.path().join(format!("planet/{zone2}/{tile2}/{aoi2}/PF-SR/2018-07-01.tif"))).unwrap();
+            std::fs::remove_file(
+                dir.path()
+                    .join(format!("planet/{zone2}/{tile2}/{aoi2}/PF-SR/2018-07-01.tif")),
+            )
+            .unwrap();
             let msg = err_text(open());
             assert!(
                 msg.contains(&format!("{label_tile2}-2018_07_01.tif"))
@@ -1122,15 +1198,25 @@ mod tests {
             let (splits, from) = ds.load_or_create_split(None, dir.path(), 0).unwrap();
             let list = from.join("test.txt");
             let msg = err_text(ds.indices_of(&splits.test, &list, &[], false));
-            assert!(msg.contains(&format!("`{aoi2}/2018-01` is not a labelled sample")), "{msg}");
+            assert!(
+                msg.contains(&format!("`{aoi2}/2018-01` is not a labelled sample")),
+                "{msg}"
+            );
             let msg = err_text(ds.indices_of(&splits.test, &list, &[], true));
             assert!(msg.contains("empty split"), "{msg}");
             assert_eq!(ds.indices_of(&splits.train, &list, &[], true).unwrap().len(), 2);
             assert_eq!(ds.samples[0].aoi, aoi0);
 
             // A missing dataset names the folder and how to get it; a root without planet/ or labels/ names it.
-            let msg = err_text(DynamicEarthNet::open(dir.path().join("nope"), DenLayout::default(), false));
-            assert!(msg.contains("not found") && msg.contains("nope") && msg.contains("mediatum"), "{msg}");
+            let msg = err_text(DynamicEarthNet::open(
+                dir.path().join("nope"),
+                DenLayout::default(),
+                false,
+            ));
+            assert!(
+                msg.contains("not found") && msg.contains("nope") && msg.contains("mediatum"),
+                "{msg}"
+            );
             std::fs::remove_dir_all(dir.path().join("labels")).unwrap();
             let msg = err_text(open());
             assert!(msg.contains("label folder `labels/` missing"), "{msg}");
@@ -1166,7 +1252,10 @@ mod tests {
             };
             let ds = DynamicEarthNet::open(dir.path(), layout, false).unwrap();
             assert_eq!(ds.len(), 2);
-            assert!(ds.samples[0].image.to_string_lossy().contains(&format!("planet.{zone0}/")));
+            assert!(ds.samples[0]
+                .image
+                .to_string_lossy()
+                .contains(&format!("planet.{zone0}/")));
         }
     }
 }

@@ -173,9 +173,10 @@ pub fn positions(entries: &[String], names: &[String], list_path: &Path, what: &
         .iter()
         .enumerate()
         .map(|(line_idx, entry)| {
-            by_name.get(entry.as_str()).copied().ok_or_else(|| {
-                Error::bad_input(list_path, format!("line {}: `{entry}` is not {what}", line_idx + 1))
-            })
+            by_name
+                .get(entry.as_str())
+                .copied()
+                .ok_or_else(|| Error::bad_input(list_path, format!("line {}: `{entry}` is not {what}", line_idx + 1)))
         })
         .collect()
 }
@@ -255,18 +256,32 @@ mod tests {
         assert_eq!((s.train.len(), s.val.len(), s.test.len()), (6, 3, 3));
         let group_of = |e: &String| entries.iter().find(|(x, _)| x == e).unwrap().1.clone();
         assert!(s.val.iter().all(|e| group_of(e) == group_of(&s.val[0])));
-        assert!(s.train.iter().all(|e| group_of(e) != group_of(&s.val[0]) && group_of(e) != group_of(&s.test[0])));
+        assert!(s
+            .train
+            .iter()
+            .all(|e| group_of(e) != group_of(&s.val[0]) && group_of(e) != group_of(&s.test[0])));
         assert_eq!(by_group(&entries, 1, 1, 42, "scene").unwrap(), s);
         assert!((0..20).any(|seed| by_group(&entries, 1, 1, seed, "scene").unwrap() != s));
         let msg = by_group(&entries, 2, 2, 0, "scene").unwrap_err().to_string();
         assert!(msg.contains("2 val + 2 test scenes leave none of 4"), "{msg}");
 
         let names: Vec<String> = entries.iter().map(|(e, _)| e.clone()).collect();
-        assert_eq!(positions(&["e3".into(), "e0".into()], &names, Path::new("t.txt"), "x").unwrap(), vec![3, 0]);
-        let msg = positions(&["e0".into(), "e99".into()], &names, Path::new("t.txt"), "an entry of y")
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("t.txt") && msg.contains("line 2: `e99` is not an entry of y"), "{msg}");
+        assert_eq!(
+            positions(&["e3".into(), "e0".into()], &names, Path::new("t.txt"), "x").unwrap(),
+            vec![3, 0]
+        );
+        let msg = positions(
+            &["e0".into(), "e99".into()],
+            &names,
+            Path::new("t.txt"),
+            "an entry of y",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("t.txt") && msg.contains("line 2: `e99` is not an entry of y"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -272,14 +272,27 @@ pub fn benchmark_dynamic_earthnet(
 ) -> Result<DenseRow> {
     let resolve = |name: &str| {
         let entries = splits.get(name).unwrap_or_default();
-        dataset.indices_of(entries, &split_dir.join(format!("{name}.txt")), &den.months, den.skip_bad)
+        dataset.indices_of(
+            entries,
+            &split_dir.join(format!("{name}.txt")),
+            &den.months,
+            den.skip_bad,
+        )
     };
     let train = dense::label_subset(&resolve("train")?, config.label_fraction, config.seed);
     let train_set = load_dynamic_earthnet(dataset, &train, den)?;
     let test_set = load_dynamic_earthnet(dataset, &resolve("test")?, den)?;
     let stem = |name: &str| slug(&name.replace('/', "_"));
     let palette = den.snow_ice.palette();
-    benchmark(&train_set, &test_set, &palette, dynamic_earthnet::IGNORE_INDEX, &stem, config, options)
+    benchmark(
+        &train_set,
+        &test_set,
+        &palette,
+        dynamic_earthnet::IGNORE_INDEX,
+        &stem,
+        config,
+        options,
+    )
 }
 
 /// The benchmark on loaded images: trains on `train_set`, scores `test_set` (val is not used: the last epoch is
