@@ -24,9 +24,13 @@ pub struct CityTable {
     pub cities: Vec<City>,
 }
 
+#[cfg(feature = "gdal")]
 const NAME_FIELDS: [&str; 4] = ["name", "nameascii", "city_ascii", "city"];
+#[cfg(feature = "gdal")]
 const POPULATION_FIELDS: [&str; 3] = ["pop_max", "population", "pop"];
+#[cfg(feature = "gdal")]
 const LON_FIELDS: [&str; 3] = ["longitude", "lon", "lng"];
+#[cfg(feature = "gdal")]
 const LAT_FIELDS: [&str; 2] = ["latitude", "lat"];
 
 impl CityTable {

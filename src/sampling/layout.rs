@@ -67,6 +67,7 @@ pub fn location_dir(root: &Path, idx: usize) -> PathBuf {
     root.join(format!("{idx:06}"))
 }
 
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))]
 fn partial_dir(root: &Path, idx: usize) -> PathBuf {
     root.join(format!(".partial-{idx:06}"))
 }
