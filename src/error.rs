@@ -37,17 +37,11 @@ pub enum Error {
 
     /// A file's checksum differs from the published (or first recorded) one; the file was kept aside.
     #[error(
-        "checksum mismatch for {path} (from {source_name}): expected {algorithm} {expected}, got {actual}\n  \
-         the file was kept aside as {kept}; delete it and run again to download afresh"
+        "checksum mismatch for {} (from {}): expected {} {}, got {}\n  the file was kept aside as {}; delete it and \
+         run again to download afresh",
+        .0.path.display(), .0.source_name, .0.algorithm, .0.expected, .0.actual, .0.kept.display()
     )]
-    Checksum {
-        path: PathBuf,
-        source_name: String,
-        algorithm: String,
-        expected: String,
-        actual: String,
-        kept: PathBuf,
-    },
+    Checksum(Box<ChecksumMismatch>),
 
     /// A dataset that cannot be fetched automatically (login, no stable URL): what to do instead.
     #[error("`{dataset}` cannot be downloaded automatically: {reason}\n  what to do: {steps}")]
@@ -60,6 +54,20 @@ pub enum Error {
     /// A run stopped early on purpose (Ctrl-C or a step limit); its state was saved.
     #[error("stopped: {0}")]
     Stopped(String),
+}
+
+/// What a [`Error::Checksum`] reports (boxed, so that `Error` stays small).
+#[derive(Debug)]
+pub struct ChecksumMismatch {
+    /// The file as downloaded.
+    pub path: PathBuf,
+    /// Where it came from (its URL).
+    pub source_name: String,
+    pub algorithm: String,
+    pub expected: String,
+    pub actual: String,
+    /// Where the file was moved (`<file>.bad`).
+    pub kept: PathBuf,
 }
 
 impl Error {

@@ -283,17 +283,17 @@ fn a_corrupted_download_fails_its_published_checksum_and_is_kept_aside() {
     let root = dir.path().join("data");
     let err = fetch::download(&dataset, &options(&root, &server)).unwrap_err();
     let message = err.to_string();
-    let Error::Checksum {
+    let Error::Checksum(mismatch) = err else {
+        panic!("not a checksum error: {message}");
+    };
+    let caco::error::ChecksumMismatch {
         path: file,
         kept,
         expected,
         actual,
         algorithm,
         ..
-    } = err
-    else {
-        panic!("not a checksum error: {message}");
-    };
+    } = *mismatch;
     assert_eq!(
         (algorithm.as_str(), expected.as_str()),
         ("md5", "5ac12b3b2557aa56e1826e981e8e200e")

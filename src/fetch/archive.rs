@@ -353,9 +353,10 @@ mod tests {
         std::fs::write(nested.join("f.txt"), "f").unwrap();
         std::fs::create_dir_all(dir.path().join("x/__MACOSX")).unwrap();
         assert_eq!(content_root(&dir.path().join("x"), |_| false).unwrap(), nested);
-        let keep_only = |p: &Path| p.ends_with("only");
+        // A folder that belongs to the layout is not descended into.
+        let keep_inner = |p: &Path| p.ends_with("inner");
         assert_eq!(
-            content_root(&dir.path().join("x"), keep_only).unwrap(),
+            content_root(&dir.path().join("x"), keep_inner).unwrap(),
             dir.path().join("x/only")
         );
     }

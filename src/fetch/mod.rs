@@ -121,8 +121,8 @@ pub fn download(dataset: &Dataset, options: &Options) -> Result<Outcome> {
             ));
         }
     }
+    // The completion record is rewritten only after success, so a failed `--force` run leaves the old folder ours.
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
-    let _ = std::fs::remove_file(&done);
 
     let client = Client::new(options.policy.clone());
     let mut messages = Vec::new();

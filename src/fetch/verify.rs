@@ -11,6 +11,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::registry::Checksum;
+use crate::error::ChecksumMismatch;
 use crate::{Error, Result};
 
 /// Hex digest of a file with the algorithm `"md5"` or `"sha256"`.
@@ -118,14 +119,14 @@ fn keep_aside(path: &Path, origin: &str, algorithm: &str, expected: &str, actual
     if let Err(e) = std::fs::rename(path, &kept) {
         return Error::io(&kept, e);
     }
-    Error::Checksum {
+    Error::Checksum(Box::new(ChecksumMismatch {
         path: path.to_path_buf(),
         source_name: origin.to_string(),
         algorithm: algorithm.to_string(),
         expected: expected.to_string(),
         actual: actual.to_string(),
         kept,
-    }
+    }))
 }
 
 #[cfg(test)]
