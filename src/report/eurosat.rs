@@ -226,6 +226,8 @@ mod tests {
                 probe_final_loss: 0.7,
                 feature_seconds: 1.0,
                 probe_seconds: 2.0,
+                fraction_accuracy: vec![(0.1, 0.5)],
+                retrieval_examples: vec![],
             }],
             wall_seconds: 3.0,
         }

@@ -360,9 +360,9 @@ mod tests {
     #[test]
     fn search_request_round_trips_through_its_query_string() {
         let window = (Date::new(2021, 3, 3).unwrap(), Date::new(2021, 3, 17).unwrap());
-        let request = SearchRequest::new("sentinel-2-l2a", 2.35, 48.85, window, 20.0);
+        let request = SearchRequest::new("sentinel-2-l2a", [2.3, 48.8, 2.4, 48.9], window, 20.0);
         let json = serde_json::to_value(&request).unwrap();
-        assert_eq!(json["intersects"]["coordinates"], serde_json::json!([2.35, 48.85]));
+        assert_eq!(json["bbox"], serde_json::json!([2.3, 48.8, 2.4, 48.9]));
         assert_eq!(json["datetime"], "2021-03-03T00:00:00Z/2021-03-17T23:59:59Z");
         assert_eq!(json["query"]["eo:cloud_cover"]["lte"], 20.0);
         let back: SearchRequest = serde_json::from_value(json).unwrap();
