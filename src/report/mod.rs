@@ -5,6 +5,7 @@ pub mod dense;
 pub mod eurosat;
 pub mod figures;
 pub mod paper;
+pub mod paper_figures;
 pub mod table;
 
 use std::sync::Once;
