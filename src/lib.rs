@@ -35,6 +35,8 @@ pub mod config;
 #[cfg(feature = "torch")]
 pub mod models;
 #[cfg(feature = "torch")]
+pub mod reproduce;
+#[cfg(feature = "torch")]
 pub mod ssl;
 #[cfg(feature = "torch")]
 pub mod train;

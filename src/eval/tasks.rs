@@ -24,6 +24,9 @@ pub struct TaskData {
     pub derived_dir: PathBuf,
     /// Split lists; `None`: the dataset's own, else `experiments/splits/<dataset>` (written if absent).
     pub split_dir: Option<PathBuf>,
+    /// `eurosat-seasons-change` is exported from `seasons_dir` into `derived_dir` (default); `false` reads it from
+    /// the data root like any change set (generated test data).
+    pub export_seasons: bool,
 }
 
 impl Default for TaskData {
@@ -33,6 +36,7 @@ impl Default for TaskData {
             seasons_dir: PathBuf::from("derived/eurosat-seasons"),
             derived_dir: PathBuf::from("derived"),
             split_dir: None,
+            export_seasons: true,
         }
     }
 }
@@ -97,7 +101,7 @@ pub fn change_detection(
         return Ok((template, row));
     }
     let mut notes = Vec::new();
-    let root = if dataset == SEASONS_CHANGE {
+    let root = if dataset == SEASONS_CHANGE && data.export_seasons {
         let root = data.derived_dir.join(SEASONS_CHANGE);
         let export = SeasonsExport::default();
         if !change::seasons_export_is_built(&root, &export) {

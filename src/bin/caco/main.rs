@@ -18,9 +18,12 @@ const USAGE: &str = "\
 usage: caco <command> [flags]
 
 commands:
-  reproduce-table   EuroSAT linear probe + kNN table and confusion figure
-      --scale <smoke|cpu|...>   preset from the config's [scales] (default: cpu)
-      --config <toml>           table config (default: experiments/eurosat.toml)
+  reproduce-table   pre-train every method, evaluate every task, write the comparison table and its figures
+      --scale <smoke|cpu|paper> preset from the table's [scales] (default: cpu)
+      --table <toml>            table definition (default: experiments/tables/main.toml)
+      --config <toml>           instead: only the EuroSAT probe + kNN table of an experiments/eurosat.toml-style config
+      --runs-dir <dir>          pre-training runs, one per resolved config (default: runs/reproduce)
+      --force                   redo every pre-training and evaluation instead of reusing finished ones
       --data-dir <dir>          data root (default: $CACO_DATA, else ./data)
       --out-dir <dir>           outputs (default: results for cpu/paper, runs/<scale> otherwise)
       --cache-dir <dir>         feature cache (default: cache)
@@ -36,7 +39,9 @@ commands:
   import-weights    map a published checkpoint's query encoder (SeCo/CACo `encoder_q.*`) to torchvision names
       --npz <file> --out <file.safetensors> [--prefix encoder_q]   (cargo xtask import-weights converts .ckpt/.pth)
   report            regenerate tables and figures from stored metrics, without training
-      --metrics <file>          e.g. results/tables/eurosat.metrics.toml
+      --metrics <file>          one file, e.g. results/tables/main.metrics.toml (default: every
+                                <results>/tables/*.metrics.toml)
+      --results <dir>           (default: results)
       --out-dir <dir>           (default: the results folder holding the metrics)
   simulate-seasons  build the simulated time series eurosat-seasons (CACo layout) from EuroSAT RGB train tiles
       --data-dir <dir>          data root holding eurosat-rgb/ (default: $CACO_DATA, else ./data)
@@ -50,6 +55,13 @@ commands:
       --root <dir>              (default: derived/eurosat-seasons)
       --batch-size <n> --batches <n> --workers <n> --size <px>   (defaults: 64, 30, 2, 64)
       --skip-bad                skip bad locations (counted and reported) instead of failing
+      --method <m>              moco | seco | teco | caco | gassl (config: experiments/pretrain/<m>-r18-cpu.toml)
+      --size <px> --batch-size <n> --queue-size <n> --workers <n>   (defaults: the config's)
+      --steps <n> --warmup <n>  timed steps after untimed ones (defaults: 20, 3)
+      --amp <off|bf16> --channels-last <on|off> --device <auto|cpu|cuda> --root <dir>
+      --threads <n>             libtorch intra-op threads (default: libtorch's, one per physical core)
+      --data-dir <dir> --n-images <n> --batch-size <n> --workers <n> --threads <n> --device <d>
+                                (defaults: $CACO_DATA, 5400, 256, 2, libtorch's, cpu)
   sample            sample Sentinel-2 L2A time series (SeCo or CACo layout) from a public STAC API; needs internet;
                     re-running continues where it stopped
       --out <dir>               (default: derived/sample-<layout>)
@@ -192,9 +204,10 @@ fn parse_device(name: &str) -> Result<Device> {
 
 fn reproduce_table(mut args: Args) -> Result<()> {
     let scale = args.value("--scale")?.unwrap_or_else(|| "cpu".into());
-    let config_path = PathBuf::from(
-        args.value("--config")?
-            .unwrap_or_else(|| "experiments/eurosat.toml".into()),
+    let eurosat_only = args.value("--config")?.map(PathBuf::from);
+    let table_path = PathBuf::from(
+        args.value("--table")?
+            .unwrap_or_else(|| "experiments/tables/main.toml".into()),
     );
     let data_dir = args.value("--data-dir")?.map(PathBuf::from);
     let out_dir = args
@@ -205,11 +218,56 @@ fn reproduce_table(mut args: Args) -> Result<()> {
             other => PathBuf::from("runs").join(other),
         });
     let cache_dir = PathBuf::from(args.value("--cache-dir")?.unwrap_or_else(|| "cache".into()));
+    let runs_dir = PathBuf::from(args.value("--runs-dir")?.unwrap_or_else(|| "runs/reproduce".into()));
     let device = parse_device(&args.value("--device")?.unwrap_or_else(|| "auto".into()))?;
     let quiet = args.switch("--quiet");
+    let force = args.switch("--force");
     args.finish()?;
+    if let Some(config_path) = eurosat_only {
+        return eurosat_table(&config_path, &scale, data_dir, out_dir, cache_dir, device, quiet);
+    }
+    let config = caco::reproduce::TableConfig::load(&table_path)?;
+    let ctx = caco::reproduce::ReproduceContext {
+        data_root: data_root(data_dir.as_deref()),
+        cache_dir,
+        runs_dir,
+        out_dir: out_dir.clone(),
+        device,
+        quiet,
+        force,
+    };
+    if !quiet {
+        eprintln!(
+            "table `{}` at scale `{scale}` on {device:?}, data root {}",
+            config.name,
+            ctx.data_root.display()
+        );
+    }
+    let table = caco::reproduce::reproduce(&config, &scale, &ctx)?;
+    let written = caco::reproduce::output::write(&table, &out_dir)?;
+    if !quiet {
+        print!("{}", caco::reproduce::output::markdown(&table));
+        eprintln!(
+            "wrote {} files under {} in {:.0} s",
+            written.len(),
+            out_dir.display(),
+            table.wall_seconds
+        );
+    }
+    Ok(())
+}
 
-    let config = EurosatTableConfig::load(&config_path)?;
+/// The EuroSAT-only table of an `experiments/eurosat.toml`-style config (`reproduce-table --config <toml>`).
+fn eurosat_table(
+    config_path: &std::path::Path,
+    scale: &str,
+    data_dir: Option<PathBuf>,
+    out_dir: PathBuf,
+    cache_dir: PathBuf,
+    device: Device,
+    quiet: bool,
+) -> Result<()> {
+    let config = EurosatTableConfig::load(config_path)?;
     let ctx = RunContext {
         data_root: data_root(data_dir.as_deref()),
         cache_dir,
@@ -224,8 +282,8 @@ fn reproduce_table(mut args: Args) -> Result<()> {
             ctx.data_root.display()
         );
     }
-    let table = eurosat::run(&config, &scale, &ctx)?;
-    let (resolved, _) = config.with_scale(&scale)?;
+    let table = eurosat::run(&config, scale, &ctx)?;
+    let (resolved, _) = config.with_scale(scale)?;
     let written = table.write(&resolved.to_toml(), &out_dir)?;
     if !quiet {
         print!(
@@ -243,18 +301,46 @@ fn reproduce_table(mut args: Args) -> Result<()> {
 }
 
 fn report(mut args: Args) -> Result<()> {
-    let metrics = PathBuf::from(args.value("--metrics")?.context("report needs --metrics <file>")?);
-    let out_dir = match args.value("--out-dir")? {
-        Some(dir) => PathBuf::from(dir),
-        // <out>/tables/<name>.metrics.toml -> <out>
-        None => metrics
-            .parent()
-            .and_then(|p| p.parent())
-            .map(PathBuf::from)
-            .unwrap_or_default(),
-    };
+    let metrics = args.value("--metrics")?.map(PathBuf::from);
+    let results = PathBuf::from(args.value("--results")?.unwrap_or_else(|| "results".into()));
+    let out_dir = args.value("--out-dir")?.map(PathBuf::from);
     args.finish()?;
-    let table = EurosatTable::read_metrics(&metrics)?;
+    let files = match metrics {
+        Some(file) => vec![file],
+        None => {
+            let tables = results.join("tables");
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&tables)
+                .with_context(|| format!("no stored metrics: {} cannot be read", tables.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(".metrics.toml"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                bail!("no *.metrics.toml in {}", tables.display());
+            }
+            files
+        }
+    };
+    for file in files {
+        // <out>/tables/<name>.metrics.toml -> <out>
+        let out = out_dir
+            .clone()
+            .unwrap_or_else(|| file.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default());
+        let written = report_one(&file, &out)?;
+        eprintln!("{}: regenerated {} files under {}", file.display(), written, out.display());
+    }
+    Ok(())
+}
+
+/// Regenerates the outputs of one metrics file, whichever table kind wrote it.
+fn report_one(metrics: &std::path::Path, out_dir: &std::path::Path) -> Result<usize> {
+    if let Ok(table) = caco::report::paper::PaperTable::read_metrics(metrics) {
+        return Ok(caco::reproduce::output::write(&table, out_dir)?.len());
+    }
+    if let Ok(table) = caco::report::dense::DenseTable::read_metrics(metrics) {
+        return Ok(table.write(out_dir)?.len());
+    }
+    let table = EurosatTable::read_metrics(metrics)?;
     let config_path = metrics.with_file_name(format!("{}.toml", table.name));
     let config = std::fs::read_to_string(&config_path).with_context(|| {
         format!(
@@ -268,9 +354,7 @@ fn report(mut args: Args) -> Result<()> {
         .skip_while(|l| l.starts_with('#'))
         .map(|l| format!("{l}\n"))
         .collect();
-    let written = table.write(&body, &out_dir)?;
-    eprintln!("regenerated {} files under {}", written.len(), out_dir.display());
-    Ok(())
+    Ok(table.write(&body, out_dir)?.len())
 }
 
 fn simulate_seasons(mut args: Args) -> Result<()> {

@@ -1,0 +1,302 @@
+//! Table definitions (`experiments/tables/*.toml`): rows are initialisations (random, a method pre-trained by the
+//! table, or a weights file such as an imported official checkpoint), tasks are downstream benchmarks, scales are
+//! presets (`smoke`, `cpu`, `paper`). Unknown keys, methods and tasks are errors naming them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ExperimentConfig;
+use crate::ssl::Method;
+use crate::{Error, Result};
+
+/// A downstream task of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskKind {
+    /// EuroSAT linear probe accuracy and kNN P@20 (`eurosat_config`'s dataset and protocol).
+    Eurosat,
+    ChangeDetection,
+    Segmentation,
+    Bigearthnet,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRow {
+    /// Row label, e.g. "CACo".
+    pub name: String,
+    /// Pre-trained by the table with the scale's pre-training config of this method.
+    #[serde(default)]
+    pub method: Option<Method>,
+    /// `"random"` or a `.safetensors` backbone (e.g. from `cargo xtask import-weights`).
+    #[serde(default)]
+    pub weights: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub kind: TaskKind,
+    /// Dataset folder (change detection, segmentation).
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// Skipped, with a note, when its data are missing (BigEarthNet is not on every machine).
+    #[serde(default)]
+    pub optional: bool,
+    /// Overrides of the task's evaluation config (`DenseConfig` keys, or `BigEarthNetConfig` keys).
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+/// A scale preset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableScale {
+    /// What the scale is for (printed in the table's notes).
+    #[serde(default)]
+    pub description: String,
+    /// Run on generated data in the real layouts (CI) instead of the data root.
+    #[serde(default)]
+    pub generated_data: bool,
+    /// Pre-training config of a method row; `{method}` is replaced by the method's name.
+    pub pretrain: String,
+    /// Merged into every pre-training config (e.g. `optim = { epochs = 1 }`).
+    #[serde(default)]
+    pub pretrain_overrides: toml::Table,
+    /// Merged into the evaluation config of every change-detection and segmentation task (after the task's own
+    /// `config`).
+    #[serde(default)]
+    pub dense: toml::Table,
+    /// Per dataset, merged last into that task's evaluation config (e.g. fewer epochs for a large set).
+    #[serde(default)]
+    pub datasets: BTreeMap<String, toml::Table>,
+    /// Merged into the BigEarthNet evaluation config.
+    #[serde(default)]
+    pub bigearthnet: toml::Table,
+    /// One run per seed (pre-training and evaluation); tables show mean and standard deviation.
+    #[serde(default = "one_seed")]
+    pub seeds: Vec<u64>,
+}
+
+fn one_seed() -> Vec<u64> {
+    vec![0]
+}
+
+fn default_eurosat() -> PathBuf {
+    PathBuf::from("experiments/eurosat.toml")
+}
+
+fn default_published() -> PathBuf {
+    PathBuf::from("experiments/tables/published.toml")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// File stem of the outputs.
+    pub name: String,
+    pub title: String,
+    /// The EuroSAT dataset, split and probe protocol (its own `[scales]` must have this table's scale names).
+    #[serde(default = "default_eurosat")]
+    pub eurosat_config: PathBuf,
+    /// Published numbers, shown in their own columns.
+    #[serde(default = "default_published")]
+    pub published: PathBuf,
+    pub rows: Vec<TableRow>,
+    pub tasks: Vec<TaskSpec>,
+    pub scales: BTreeMap<String, TableScale>,
+}
+
+impl ExperimentConfig for TableConfig {
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(format!("table `{}`: {m}", self.name)));
+        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+            return bad("name must be a plain file stem".into());
+        }
+        if self.rows.is_empty() || self.tasks.is_empty() || self.scales.is_empty() {
+            return bad("needs at least one row, one task and one scale".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for row in &self.rows {
+            if !names.insert(&row.name) {
+                return bad(format!("row name `{}` appears twice", row.name));
+            }
+            match (&row.method, &row.weights) {
+                (Some(_), None) => {}
+                (None, Some(w)) if w == "random" || w.ends_with(".safetensors") => {}
+                (None, Some(w)) => {
+                    return bad(format!(
+                        "row `{}`: weights must be \"random\" or a .safetensors file, got `{w}`",
+                        row.name
+                    ))
+                }
+                _ => return bad(format!("row `{}`: give exactly one of `method` or `weights`", row.name)),
+            }
+        }
+        for task in &self.tasks {
+            let needs_dataset = matches!(task.kind, TaskKind::ChangeDetection | TaskKind::Segmentation);
+            if needs_dataset != task.dataset.is_some() {
+                return bad(format!(
+                    "task {:?}: `dataset` is {} for this kind",
+                    task.kind,
+                    if needs_dataset { "required" } else { "not used" }
+                ));
+            }
+        }
+        for (name, scale) in &self.scales {
+            if scale.seeds.is_empty() {
+                return bad(format!("scale `{name}`: seeds must not be empty"));
+            }
+            if !scale.pretrain.contains("{method}") {
+                return bad(format!("scale `{name}`: pretrain must contain `{{method}}`, got `{}`", scale.pretrain));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TableConfig {
+    pub fn scale(&self, scale: &str) -> Result<&TableScale> {
+        self.scales.get(scale).ok_or_else(|| {
+            Error::Config(format!(
+                "unknown scale `{scale}` for table `{}`; known: {}",
+                self.name,
+                self.scales.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+/// The metric columns a task contributes: (id, label).
+pub fn metric_columns(task: &TaskSpec) -> Vec<(String, String)> {
+    let dataset = task.dataset.clone().unwrap_or_default();
+    match task.kind {
+        TaskKind::Eurosat => vec![
+            ("eurosat_probe".into(), "EuroSAT probe acc.".into()),
+            ("eurosat_knn20".into(), "EuroSAT kNN P@20".into()),
+        ],
+        TaskKind::ChangeDetection => vec![(format!("change_{dataset}_f1"), format!("{dataset} change F1"))],
+        TaskKind::Segmentation => vec![(format!("seg_{dataset}_miou"), format!("{dataset} mIoU"))],
+        TaskKind::Bigearthnet => vec![("bigearthnet_map".into(), "BigEarthNet mAP".into())],
+    }
+}
+
+/// Published numbers (`experiments/tables/published.toml`): one entry per method and metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    pub values: Vec<PublishedEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedEntry {
+    pub method: Method,
+    pub metric: String,
+    pub value: f64,
+    pub source: String,
+}
+
+impl Published {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+/// `base` with `overrides` merged in, tables recursively (an override value replaces a non-table value).
+pub fn merge(base: &mut toml::Table, overrides: &toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = r#"
+name = "t"
+title = "T"
+[[rows]]
+name = "Random init"
+weights = "random"
+[[rows]]
+name = "CACo"
+method = "caco"
+[[tasks]]
+kind = "eurosat"
+[[tasks]]
+kind = "change-detection"
+dataset = "levir-cd-samples"
+[scales.smoke]
+pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
+pretrain_overrides = { optim = { epochs = 1 } }
+"#;
+
+    fn parse(text: &str) -> Result<TableConfig> {
+        TableConfig::from_toml(text, Path::new("t.toml"))
+    }
+
+    #[test]
+    fn committed_tables_parse_and_validate() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/tables");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "published.toml") {
+                Published::load(&path).unwrap();
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                let table = TableConfig::load(&path).unwrap();
+                assert!(table.scales.contains_key("smoke") && table.scales.contains_key("cpu"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn a_small_table_parses_with_defaults() {
+        let t = parse(TABLE).unwrap();
+        assert_eq!(t.rows[1].method, Some(Method::Caco));
+        assert_eq!(t.scale("smoke").unwrap().seeds, vec![0]);
+        assert_eq!(t.eurosat_config, PathBuf::from("experiments/eurosat.toml"));
+        let err = t.scale("huge").unwrap_err().to_string();
+        assert!(err.contains("huge") && err.contains("smoke"), "{err}");
+        let cols: Vec<String> = t.tasks.iter().flat_map(metric_columns).map(|c| c.0).collect();
+        assert_eq!(cols, ["eurosat_probe", "eurosat_knn20", "change_levir-cd-samples_f1"]);
+    }
+
+    #[test]
+    fn unknown_method_task_and_key_are_errors_naming_them() {
+        let err = parse(&TABLE.replace("method = \"caco\"", "method = \"simclr\"")).unwrap_err().to_string();
+        assert!(err.contains("simclr"), "{err}");
+        let err = parse(&TABLE.replace("kind = \"eurosat\"", "kind = \"imagenet\"")).unwrap_err().to_string();
+        assert!(err.contains("imagenet"), "{err}");
+        let err = parse(&TABLE.replace("title = \"T\"", "title = \"T\"\ncolour = 1")).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        let err = parse(&TABLE.replace("weights = \"random\"", "weights = \"random\"\nmethod = \"seco\"")).unwrap_err();
+        assert!(err.to_string().contains("exactly one"), "{err}");
+        let err = parse(&TABLE.replace("dataset = \"levir-cd-samples\"", "")).unwrap_err().to_string();
+        assert!(err.contains("dataset") && err.contains("required"), "{err}");
+        let err = parse(&TABLE.replace("{method}-r18", "caco-r18")).unwrap_err().to_string();
+        assert!(err.contains("{method}"), "{err}");
+    }
+
+    #[test]
+    fn merge_is_recursive_and_replaces_leaves() {
+        let mut base: toml::Table = toml::from_str("a = 1\n[optim]\nlr = 0.03\nepochs = 5").unwrap();
+        let over: toml::Table = toml::from_str("b = 2\n[optim]\nepochs = 1").unwrap();
+        merge(&mut base, &over);
+        assert_eq!(base["optim"]["epochs"].as_integer(), Some(1));
+        assert_eq!(base["optim"]["lr"].as_float(), Some(0.03));
+        assert_eq!((base["a"].as_integer(), base["b"].as_integer()), (Some(1), Some(2)));
+    }
+}
