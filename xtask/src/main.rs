@@ -13,22 +13,26 @@ usage: cargo xtask <task> [flags]
 tasks:
   setup [--full-torch]        create .venv with libtorch (torch==2.11.0 from PyPI) and check/install GDAL
   test [args]                 run every test (cargo nextest if installed, else cargo test); args go to the runner
-  reproduce-table [flags]     data -> features -> probe/kNN -> results/tables + results/figures
-                              (--scale smoke|cpu, --data-dir, --out-dir, ...; see `cargo xtask caco --help`)
+  reproduce-table [flags]     pre-train every method, evaluate every task -> results/tables + results/figures
+                              (--scale smoke|cpu|paper, --table, --force, --data-dir, ...; see `cargo xtask caco --help`)
   pretrain <config> [flags]   pre-train a backbone (experiments/pretrain/*.toml); --resume, --max-steps, --run-dir
   change-check --run <dir>    CACo's change estimate against eurosat-seasons' truth
   import-weights <ckpt> --out <file.safetensors>   SeCo/CACo checkpoint -> backbone with torchvision names
-  report --metrics <file>     regenerate tables and figures from stored metrics, without training
+  report [--metrics <file>]   regenerate every table and figure from results/tables/*.metrics.toml, without training
   data simulate [flags]       build the simulated time series derived/eurosat-seasons from $CACO_DATA/eurosat-rgb
   data download <name>        download or import (--from) a dataset into $CACO_DATA: eurosat-rgb, eurosat-ms,
                               seco-100k, seco-1m, caco-10k, caco-1m, levir-cd, oscd, bigearthnet, world-cities
                               (--list, --jobs, --force, ...; see `cargo xtask caco --help`)
   sample [flags]              sample Sentinel-2 L2A time series (SeCo/CACo layout) from a public STAC API
                               (--layout, --sampler, --n-locations, --stac-url, ...; see `cargo xtask caco --help`)
-  eval <task> [flags]         dense benchmarks: change-detection (--dataset levir-cd-samples|eurosat-seasons-change)
-                              or segmentation (dubai-aerial-seg); --weights random|<file.safetensors>, --epochs, ...
+  eval <task> [flags]         downstream tasks: change-detection (--dataset levir-cd-samples|eurosat-seasons-change|
+                              oscd), segmentation (dubai-aerial-seg|dynamic-earthnet), eurosat (probe or --finetune,
+                              --label-fraction), bigearthnet; --weights random|<file.safetensors>, --epochs, ...
                               (see `cargo xtask caco --help`)
-  bench loader [--workers N]  data pipeline images/s: caco vs PIL + torchvision (results/bench/loader.*)
+  bench [all|loader|pretrain|features|report] [--runs N] [--quick] [--threads N] [--device cpu|cuda] [--no-bf16]
+                              caco vs equivalent PyTorch scripts (bench/*.py): data pipeline, pre-training step of
+                              MoCo-v2/SeCo/CACo at 64 and 224 px, EuroSAT feature extraction; medians and ratios
+                              in results/bench/*.{csv,md} and bench.{svg,png} (full run: about 35 min on 2 cores)
   caco <args>                 run the `caco` binary with any arguments (fake-data, info, ...)
 ";
 
