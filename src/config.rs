@@ -408,6 +408,15 @@ pub struct RunConfig {
     /// Mixed precision: `off` or `bf16` (libtorch autocast on the training device; meant for CUDA GPUs with bf16,
     /// i.e. Ampere or newer; on CPUs without bf16 units it is slower than `off`).
     pub amp: crate::train::Amp,
+    /// Feed the views to the backbone in channels-last (NHWC) memory layout, which libtorch's oneDNN/cuDNN
+    /// convolutions run faster than NCHW (weights stay NCHW, so checkpoints are unchanged). Only written to a
+    /// config's TOML when off, so runs made before the key existed still resume.
+    #[serde(skip_serializing_if = "is_true")]
+    pub channels_last: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl Default for RunConfig {
@@ -418,6 +427,7 @@ impl Default for RunConfig {
             checkpoint_every: 500,
             device: "auto".into(),
             amp: crate::train::Amp::Off,
+            channels_last: true,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Tables (Polars) and figures (Plotters). Builds without libtorch (`--no-default-features`), so notebooks that only
 //! read results compile fast.
 
+pub mod bench;
 pub mod dense;
 pub mod eurosat;
 pub mod figures;

@@ -50,6 +50,17 @@ pub struct PretrainSummary {
     pub images_per_s: f64,
     /// `<run>/backbone.safetensors` (torchvision names), usable as `weights` of a table row.
     pub backbone: PathBuf,
+    /// Per step of this call, in order: (batch items, seconds waiting for the loader, seconds of the step itself).
+    /// The two durations add up to the wall time between the ends of consecutive steps (benchmarks, profiling).
+    pub step_times: Vec<StepTime>,
+}
+
+/// Wall time of one step, split into waiting for the batch and the step (transfer, forward, backward, update, log).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepTime {
+    pub n_items: usize,
+    pub data_wait_s: f64,
+    pub step_s: f64,
 }
 
 pub fn parse_device(name: &str) -> Result<Device> {
@@ -199,6 +210,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
     };
     let caco_dir = run_dir.join("caco");
     let mut stopped_early = false;
+    let mut step_times = Vec::new();
 
     while position.epoch < config.optim.epochs {
         let epoch = position.epoch;
@@ -210,10 +222,18 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
             epoch as u64,
             &loader_config,
             |batch| {
+                let got_batch = Instant::now();
                 let lr = config
                     .optim
                     .lr_at(epoch as f64 + position.batch_in_epoch as f64 / n_batches as f64);
-                let tensors: Vec<Tensor> = batch.views.iter().map(|v| v.to_tensor().to_device(device)).collect();
+                let tensors: Vec<Tensor> = batch
+                    .views
+                    .iter()
+                    .map(|v| match config.run.channels_last {
+                        true => v.to_tensor_channels_last().to_device(device),
+                        false => v.to_tensor().to_device(device),
+                    })
+                    .collect();
                 let input = StepInput {
                     views: &tensors,
                     items: &batch.items,
@@ -226,6 +246,11 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                 position.batch_in_epoch += 1;
                 let now = Instant::now();
                 let images_per_s = batch.items.len() as f64 / now.duration_since(last).as_secs_f64().max(1e-9);
+                step_times.push(StepTime {
+                    n_items: batch.items.len(),
+                    data_wait_s: got_batch.duration_since(last).as_secs_f64(),
+                    step_s: now.duration_since(got_batch).as_secs_f64(),
+                });
                 last = now;
                 let loss_value = parts.iter().sum();
                 log.records.push(StepRecord {
@@ -286,5 +311,6 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         stopped_early,
         images_per_s: rates.get(rates.len() / 2).copied().unwrap_or(f64::NAN),
         backbone,
+        step_times,
     })
 }

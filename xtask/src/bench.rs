@@ -1,7 +1,11 @@
-//! `cargo xtask bench loader`: the CACo data pipeline (decode + augment, 4 views per item) of `caco` against the
-//! same pipeline written with PIL + torchvision + torch DataLoader (bench/loader_reference.py), on the same
-//! eurosat-seasons folder and machine; medians of repeated runs go to results/bench/loader.{csv,md}.
+//! `cargo xtask bench [all|loader|pretrain|features|report]`: caco against equivalent PyTorch pipelines (bench/*.py,
+//! PIL + torchvision + DataLoader, run in .venv-bench) on the same machine, sides alternating run by run:
+//! the data pipeline alone (loader), the pre-training step of MoCo-v2, SeCo and CACo with data loading included
+//! (pretrain), EuroSAT feature extraction (features). Raw runs go to results/bench/<bench>_runs.csv and the machine
+//! description to results/bench/machine.md; `caco bench-report` (the library links Polars and Plotters, xtask does
+//! not) turns them into medians, ratios, <bench>.{csv,md} and the figure bench.{svg,png}.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -9,22 +13,285 @@ use xshell::{cmd, Shell};
 
 use crate::setup::{ensure, project_root, TORCH_VERSION};
 
-const RUNS: usize = 5;
 const TORCHVISION: &str = "torchvision==0.26.0";
+const SEASONS: &str = "derived/eurosat-seasons";
+const USAGE: &str = "usage: cargo xtask bench [all|loader|pretrain|features|report] [--runs N] [--quick] \
+                     [--threads N] [--device cpu|cuda] [--no-bf16]";
 
-pub fn run(args: &[String]) -> Result<()> {
-    match args.split_first() {
-        Some((what, rest)) if what == "loader" => loader(rest),
-        _ => bail!("usage: cargo xtask bench loader [--workers N] [--batches N]"),
-    }
+/// Flags shared by every benchmark.
+#[derive(Debug, Clone, PartialEq)]
+struct Options {
+    runs: usize,
+    /// Tiny batches and few steps: checks that everything runs, numbers meaningless.
+    quick: bool,
+    /// libtorch intra-op threads for both sides (default: caco's libtorch default, one per physical core).
+    threads: Option<usize>,
+    device: String,
+    bf16: bool,
 }
 
-fn flag(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.into())
+fn parse_options(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        runs: 3,
+        quick: false,
+        threads: None,
+        device: "cpu".into(),
+        bf16: true,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--runs" => options.runs = value("--runs")?.parse().context("--runs: a number")?,
+            "--threads" => options.threads = Some(value("--threads")?.parse().context("--threads: a number")?),
+            "--device" => options.device = value("--device")?.clone(),
+            "--quick" => options.quick = true,
+            "--no-bf16" => options.bf16 = false,
+            other => bail!("unknown flag `{other}`\n{USAGE}"),
+        }
+    }
+    if options.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    if !matches!(options.device.as_str(), "cpu" | "cuda") {
+        bail!("--device must be cpu or cuda, got `{}`", options.device);
+    }
+    Ok(options)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let (what, rest) = match args.split_first() {
+        Some((w, rest)) if !w.starts_with("--") => (w.as_str(), rest),
+        _ => ("all", args),
+    };
+    let options = parse_options(rest)?;
+    if what == "report" {
+        let sh = bench_shell()?;
+        return report(&sh);
+    }
+    let benches: &[&str] = match what {
+        "all" => &["loader", "pretrain", "features"],
+        "loader" => &["loader"],
+        "pretrain" => &["pretrain"],
+        "features" => &["features"],
+        other => bail!("unknown benchmark `{other}`\n{USAGE}"),
+    };
+    let sh = bench_shell()?;
+    cmd!(sh, "cargo build --quiet --bin caco").run()?;
+    if !project_root().join(SEASONS).join("truth.csv").is_file() {
+        eprintln!("bench: building {SEASONS} first");
+        cmd!(sh, "target/debug/caco simulate-seasons").run()?;
+    }
+    let python = bench_python(&sh)?;
+    let threads = match options.threads {
+        Some(t) => t.to_string(),
+        None => libtorch_threads(&sh)?,
+    };
+    let dir = project_root().join("results/bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("machine.md"), machine(&sh, &python, &threads, &options)?)?;
+    let start = std::time::Instant::now();
+    for bench in benches {
+        let cases = match *bench {
+            "loader" => loader_cases(&options),
+            "pretrain" => pretrain_cases(&options),
+            _ => features_cases(&options)?,
+        };
+        let mut csv = format!("{RUNS_HEADER}\n");
+        for run in 1..=options.runs {
+            for case in &cases {
+                for side in ["caco", "pytorch"] {
+                    let argv = if side == "caco" { &case.caco } else { &case.pytorch };
+                    let (program, argv) = argv.split_first().expect("a command");
+                    let program = if program == "python" { python.as_str() } else { program.as_str() };
+                    let mut argv = argv.to_vec();
+                    if case.takes_threads {
+                        argv.extend(["--threads".to_string(), threads.clone()]);
+                    }
+                    let out = cmd!(sh, "{program} {argv...}")
+                        .read()
+                        .with_context(|| format!("{bench} {} ({side}) failed", case.name))?;
+                    let fields = parse_fields(&out);
+                    let rate = fields
+                        .get("images_per_s")
+                        .with_context(|| format!("no images_per_s in `{out}`"))?;
+                    eprintln!(
+                        "[{:>5.0} s] {bench} {} run {run}/{}: {side} {rate} images/s",
+                        start.elapsed().as_secs_f64(),
+                        case.name,
+                        options.runs
+                    );
+                    csv += &runs_row(&case.name, &options.device, side, run, &fields);
+                }
+            }
+        }
+        std::fs::write(dir.join(format!("{bench}_runs.csv")), csv)?;
+    }
+    report(&sh)?;
+    eprintln!("bench: done in {:.0} s; see results/bench/*.md", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A shell in the repository root with LIBTORCH set (what the caco binary was built against).
+fn bench_shell() -> Result<Shell> {
+    let setup = ensure(false)?;
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    sh.set_var("LIBTORCH", &setup.libtorch);
+    Ok(sh)
+}
+
+fn report(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo run --quiet --bin caco -- bench-report --dir results/bench").run()?;
+    Ok(())
+}
+
+/// The same header as `caco::report::bench::RUNS_HEADER` (xtask does not link the library).
+const RUNS_HEADER: &str = "case,device,side,run,images_per_s,peak_rss_mb,peak_rss_total_mb,data_wait_s,step_s";
+
+fn runs_row(case: &str, device: &str, side: &str, run: usize, fields: &BTreeMap<String, String>) -> String {
+    let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
+    format!(
+        "{case},{device},{side},{run},{},{},{},{},{}\n",
+        get("images_per_s"),
+        get("peak_rss_mb"),
+        get("peak_rss_total_mb"),
+        get("data_wait_s"),
+        get("step_s")
+    )
+}
+
+/// `key=value` words of a benchmark's output.
+fn parse_fields(output: &str) -> BTreeMap<String, String> {
+    output
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One case: the two command lines (`python` stands for .venv-bench's interpreter).
+#[derive(Debug, Clone, PartialEq)]
+struct Case {
+    name: String,
+    caco: Vec<String>,
+    pytorch: Vec<String>,
+    takes_threads: bool,
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+fn loader_cases(o: &Options) -> Vec<Case> {
+    let batches = if o.quick { 3 } else { 60 };
+    let common = format!("--batch-size 64 --batches {batches} --workers 2 --size 64");
+    vec![Case {
+        name: "caco-views-64px-b64".into(),
+        caco: words(&format!("target/debug/caco bench-loader --root {SEASONS} {common}")),
+        pytorch: words(&format!("python bench/loader_reference.py {SEASONS} {common}")),
+        takes_threads: false,
+    }]
+}
+
+/// MoCo-v2, SeCo, CACo at 64 px (batch 64, 20 timed steps) and 224 px (batch 32, 5 timed steps), float32; bf16
+/// autocast at 64 px as extra rows.
+fn pretrain_cases(o: &Options) -> Vec<Case> {
+    let mut settings = vec![(64, "off", 64, 20, 3), (224, "off", 32, 5, 2)];
+    if o.bf16 {
+        settings.push((64, "bf16", 64, 20, 3));
+    }
+    let mut cases = Vec::new();
+    for (size, amp, batch, steps, warmup) in settings {
+        let (batch, steps, warmup) = if o.quick { (8, 2, 1) } else { (batch, steps, warmup) };
+        for method in ["moco", "seco", "caco"] {
+            let precision = if amp == "off" { "fp32" } else { "bf16" };
+            let common = format!(
+                "--method {method} --size {size} --batch-size {batch} --queue-size 4096 --workers 2 --steps {steps} \
+                 --warmup {warmup} --amp {amp} --device {}",
+                o.device
+            );
+            cases.push(Case {
+                name: format!("{method}-{size}px-{precision}-b{batch}"),
+                caco: words(&format!("target/debug/caco bench-pretrain --root {SEASONS} {common}")),
+                pytorch: words(&format!("python bench/pretrain_reference.py {SEASONS} {common}")),
+                takes_threads: true,
+            });
+        }
+    }
+    cases
+}
+
+fn features_cases(o: &Options) -> Result<Vec<Case>> {
+    let data = std::env::var("CACO_DATA").unwrap_or_else(|_| "data".into());
+    let root = Path::new(&data).join("eurosat-rgb");
+    if !project_root().join(&root).is_dir() && !root.is_dir() {
+        bail!("features: {} not found (set CACO_DATA to the folder holding eurosat-rgb/)", root.display());
+    }
+    let n = if o.quick { 512 } else { 5400 };
+    let common = format!("--n-images {n} --batch-size 256 --workers 2 --device {}", o.device);
+    Ok(vec![Case {
+        name: format!("eurosat-rgb-r18-{n}img-b256"),
+        caco: words(&format!("target/debug/caco bench-features --data-dir {data} {common}")),
+        pytorch: words(&format!("python bench/features_reference.py {} {common}", root.display())),
+        takes_threads: true,
+    }])
+}
+
+/// libtorch's default intra-op thread count as caco sees it (`caco info`).
+fn libtorch_threads(sh: &Shell) -> Result<String> {
+    let info = cmd!(sh, "target/debug/caco info").read()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("libtorch threads:"))
+        .map(|t| t.trim().to_string())
+        .context("`caco info` printed no libtorch thread count")
+}
+
+fn machine(sh: &Shell, python: &str, threads: &str, o: &Options) -> Result<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU".to_string(), |s| s.trim().to_string());
+    let bf16 = cpuinfo.contains("avx512_bf16") || cpuinfo.contains("amx_bf16");
+    let n_cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let torch = cmd!(sh, "{python} -c 'import torch, torchvision, PIL; print(torch.__version__, torchvision.__version__, PIL.__version__)'")
+        .read()
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let gpu = if o.device == "cuda" {
+        cmd!(sh, "nvidia-smi --query-gpu=name,memory.total --format=csv,noheader")
+            .read()
+            .unwrap_or_else(|_| "nvidia-smi unavailable".into())
+    } else {
+        "none used".into()
+    };
+    Ok(format!(
+        "- CPU: {cpu}, {n_cpus} logical CPUs available to the process{}; memory {mem_gib:.0} GiB; Linux {}\n\
+         - GPU: {gpu}; device benchmarked: {}\n\
+         - caco: libtorch {TORCH_VERSION} (tch 0.24), `target/debug/caco` (opt-level 2); PyTorch side: torch, \
+         torchvision, Pillow = {} (.venv-bench)\n\
+         - libtorch intra-op threads on both sides: {threads} (torch.set_num_threads / tch::set_num_threads); data \
+         workers: 2 on both sides (caco threads, PyTorch DataLoader processes)\n\
+         - runs per side: {}{}; load average when the bench started: {}\n",
+        if bf16 { ", AVX512_BF16" } else { "" },
+        kernel.trim(),
+        o.device,
+        torch.trim().replace(' ', ", "),
+        o.runs,
+        if o.quick { " (--quick: tiny batches, numbers not meaningful)" } else { "" },
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    ))
 }
 
 /// A venv with the complete torch wheel (the project venv holds only libtorch, which Python cannot import).
@@ -47,84 +314,40 @@ pub fn bench_python(sh: &Shell) -> Result<String> {
     Ok(python.display().to_string())
 }
 
-fn parse_rate(output: &str) -> Result<f64> {
-    let field = output
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("images_per_s="))
-        .with_context(|| format!("no images_per_s in `{output}`"))?;
-    Ok(field.parse()?)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
+    fn args(s: &str) -> Vec<String> {
+        words(s)
+    }
 
-fn loader(args: &[String]) -> Result<()> {
-    let setup = ensure(false)?;
-    let sh = Shell::new()?;
-    sh.change_dir(project_root());
-    sh.set_var("LIBTORCH", &setup.libtorch);
-    let workers = flag(args, "--workers", "2");
-    let batches = flag(args, "--batches", "60");
-    let root = "derived/eurosat-seasons";
-    if !Path::new(&project_root()).join(root).join("truth.csv").is_file() {
-        eprintln!("bench: building {root} first");
-        cmd!(sh, "cargo run --quiet --bin caco -- simulate-seasons").run()?;
+    #[test]
+    fn options_parse_and_reject_bad_flags() {
+        let o = parse_options(&args("--runs 5 --threads 2 --quick --no-bf16")).unwrap();
+        assert_eq!((o.runs, o.threads, o.quick, o.bf16, o.device.as_str()), (5, Some(2), true, false, "cpu"));
+        assert!(parse_options(&args("--runs 0")).is_err());
+        assert!(parse_options(&args("--device tpu")).is_err());
+        assert!(parse_options(&args("--fast")).unwrap_err().to_string().contains("--fast"));
     }
-    cmd!(sh, "cargo build --quiet --bin caco").run()?;
-    let python = bench_python(&sh)?;
-    let common = [
-        "--batch-size",
-        "64",
-        "--batches",
-        batches.as_str(),
-        "--workers",
-        workers.as_str(),
-        "--size",
-        "64",
-    ];
-    let (mut ours, mut reference) = (Vec::new(), Vec::new());
-    for run in 0..RUNS {
-        let out = cmd!(sh, "target/debug/caco bench-loader --root {root} {common...}").read()?;
-        ours.push(parse_rate(&out)?);
-        let out = cmd!(sh, "{python} bench/loader_reference.py {root} {common...}").read()?;
-        reference.push(parse_rate(&out)?);
-        eprintln!(
-            "run {}: caco {:.0} images/s, PIL+torchvision {:.0} images/s",
-            run + 1,
-            ours[run],
-            reference[run]
-        );
-    }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let n_cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let dir = project_root().join("results/bench");
-    std::fs::create_dir_all(&dir)?;
-    let mut csv = String::from("pipeline,run,images_per_s,workers,batch_size,size,cpus\n");
-    for (name, rates) in [("caco", &ours), ("pil_torchvision", &reference)] {
-        for (run, rate) in rates.iter().enumerate() {
-            csv += &format!("{name},{},{rate:.1},{workers},64,64,{n_cpus}\n", run + 1);
+
+    #[test]
+    fn both_sides_of_a_pretrain_case_get_the_same_settings() {
+        let o = parse_options(&[]).unwrap();
+        let cases = pretrain_cases(&o);
+        assert_eq!(cases.len(), 9);
+        for case in &cases {
+            let tail = |v: &[String]| v.iter().skip_while(|w| *w != "--method").cloned().collect::<Vec<_>>();
+            assert_eq!(tail(&case.caco), tail(&case.pytorch), "{}", case.name);
         }
+        assert_eq!(cases[3].name, "moco-224px-fp32-b32");
+        assert_eq!(pretrain_cases(&Options { bf16: false, ..o }).len(), 6);
     }
-    std::fs::write(dir.join("loader.csv"), csv)?;
-    let (m_ours, m_ref) = (median(ours), median(reference));
-    let md = format!(
-        "# Data pipeline: decode + augment (CACo views, 4 per item)\n\n\
-         Command: `cargo xtask bench loader` (workers {workers}, batch 64, 64 px, {batches} batches after the first, \
-         {RUNS} runs, medians) on {cpu}, {n_cpus} CPUs, eurosat-seasons (simulated).\n\n\
-         | pipeline | images/s (median) |\n|---|---|\n| caco (Rust, {workers} threads) | {m_ours:.0} |\n\
-         | PIL + torchvision + DataLoader ({workers} workers) | {m_ref:.0} |\n| ratio caco / PyTorch | {:.2} |\n",
-        m_ours / m_ref
-    );
-    std::fs::write(dir.join("loader.md"), &md)?;
-    print!("{md}");
-    Ok(())
+
+    #[test]
+    fn output_fields_become_a_runs_row() {
+        let fields = parse_fields("images_per_s=12.5 peak_rss_mb=700 threads=2\n");
+        assert_eq!(runs_row("moco", "cpu", "caco", 1, &fields), "moco,cpu,caco,1,12.5,700,,,\n");
+        assert_eq!(RUNS_HEADER.split(',').count(), 9);
+    }
 }

@@ -1,5 +1,6 @@
 //! `caco`: the command line behind `cargo xtask`. Flags are parsed here and work is dispatched to the library.
 
+mod bench;
 mod download;
 mod eval;
 mod pretrain;
@@ -62,6 +63,16 @@ commands:
       --threads <n>             libtorch intra-op threads (default: libtorch's, one per physical core)
       --data-dir <dir> --n-images <n> --batch-size <n> --workers <n> --threads <n> --device <d>
                                 (defaults: $CACO_DATA, 5400, 256, 2, libtorch's, cpu)
+  bench-pretrain    images/s of pre-training steps (data loading included) through the library's training loop
+      --method <m>              moco | seco | teco | caco | gassl (config: experiments/pretrain/<m>-r18-cpu.toml)
+      --size <px> --batch-size <n> --queue-size <n> --workers <n>   (defaults: the config's)
+      --steps <n> --warmup <n>  timed steps after untimed ones (defaults: 20, 3)
+      --amp <off|bf16> --channels-last <on|off> --device <auto|cpu|cuda> --root <dir>
+      --threads <n>             libtorch intra-op threads (default: libtorch's, one per physical core)
+  bench-features    images/s of EuroSAT RGB feature extraction (frozen random ResNet-18, eval, no_grad)
+      --data-dir <dir> --n-images <n> --batch-size <n> --workers <n> --threads <n> --device <d>
+                                (defaults: $CACO_DATA, 5400, 256, 2, libtorch's, cpu)
+  bench-report      results/bench/<bench>_runs.csv -> <bench>.csv/.md + bench.svg/png  [--dir results/bench]
   sample            sample Sentinel-2 L2A time series (SeCo or CACo layout) from a public STAC API; needs internet;
                     re-running continues where it stopped
       --out <dir>               (default: derived/sample-<layout>)
@@ -167,6 +178,8 @@ fn main() {
 }
 
 fn run() -> Result<()> {
+    // Large tensors from the heap, freed memory kept: no page faults per training step (src/train/allocator.rs).
+    caco::train::allocator::retain_freed_memory();
     let mut args = Args {
         rest: std::env::args().skip(1).collect(),
     };
@@ -182,6 +195,9 @@ fn run() -> Result<()> {
         Some("report") => report(args),
         Some("simulate-seasons") => simulate_seasons(args),
         Some("bench-loader") => bench_loader(args),
+        Some("bench-pretrain") => bench::pretrain_cmd(args),
+        Some("bench-features") => bench::features_cmd(args),
+        Some("bench-report") => bench::report_cmd(args),
         Some("fake-data") => fake_data(args),
         Some("info") => info(args),
         Some("sample") => sample::run(args),
