@@ -2,16 +2,12 @@
 //! report regeneration, and the missing-dataset error.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use caco::data::fake::{self, FakeEurosat};
 
-fn caco(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_caco"))
-        .args(args)
-        .output()
-        .expect("caco runs")
-}
+mod common;
+use common::caco;
+
 
 /// The committed experiment config with the split lists redirected into `dir` (the committed lists are for the real
 /// dataset).

@@ -4,23 +4,15 @@
 //! errors), and the real levir-cd-samples and dubai-aerial-seg in $CACO_DATA (skipped with the reason when absent).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use caco::data::aerial_seg::{self, AerialSeg, FakeAerial, AERIAL_CLASSES, IGNORE_INDEX};
 use caco::data::change::{self, ChangeDataset, ChangeLayout, FakeChange};
 use caco::data::data_root;
 
-fn caco(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_caco"))
-        .args(args)
-        .output()
-        .expect("caco runs")
-}
+mod common;
+use common::{caco, ok};
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
+
 
 #[test]
 fn change_detection_command_on_fake_pairs_writes_table_rows_and_overlays() {

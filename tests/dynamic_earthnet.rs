@@ -4,22 +4,14 @@
 //! $CACO_DATA, if there, is read once (skipped with the reason when absent).
 
 use std::path::Path;
-use std::process::Command;
 
 use caco::data::data_root;
 use caco::data::dynamic_earthnet::{self, DenLayout, DynamicEarthNet, SnowIce, RGB_BANDS};
 
-fn caco(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_caco"))
-        .args(args)
-        .output()
-        .expect("caco runs")
-}
+mod common;
+use common::{caco, ok};
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
+
 
 fn failure(out: &std::process::Output) -> String {
     assert!(!out.status.success(), "expected a failure");

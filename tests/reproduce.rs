@@ -3,24 +3,11 @@
 //! regenerating the outputs from the stored metrics alone.
 
 use std::path::Path;
-use std::process::Command;
 
-fn caco(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_caco"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("caco runs")
-}
+mod common;
+use common::{caco, ok_both};
 
-fn ok(out: &std::process::Output) -> (String, String) {
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "caco failed:\n{stdout}\n{stderr}");
-    (stdout, stderr)
-}
+
 
 fn png_size(path: &Path) -> (u32, u32) {
     let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -53,7 +40,7 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
     };
     let run = |extra: &[&str]| {
         let a = args(extra);
-        ok(&caco(&a.iter().map(String::as_str).collect::<Vec<_>>()))
+        ok_both(&caco(&a.iter().map(String::as_str).collect::<Vec<_>>()))
     };
 
     let (stdout, stderr) = run(&[]);
@@ -111,7 +98,7 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
     // `report` regenerates the table and figures from the metrics alone.
     std::fs::remove_file(out.join("tables/main.md")).unwrap();
     std::fs::remove_file(out.join("figures/main_bars.png")).unwrap();
-    ok(&caco(&["report", "--metrics", out.join("tables/main.metrics.toml").to_str().unwrap()]));
+    ok_both(&caco(&["report", "--metrics", out.join("tables/main.metrics.toml").to_str().unwrap()]));
     assert_eq!(md_second, std::fs::read_to_string(out.join("tables/main.md")).unwrap());
     assert!(out.join("figures/main_bars.png").is_file());
 

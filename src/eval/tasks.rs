@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::dense::{BenchmarkOptions, DenseConfig};
 use super::{change_detection, segmentation};
 use crate::data::aerial_seg::{self, AerialSeg};
+use crate::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, SnowIce};
 use crate::data::change::{self, ChangeDataset, ChangeLayout, ChangePair, SeasonsExport};
 use crate::data::oscd::{self, Oscd};
 use crate::data::split;
@@ -188,5 +189,84 @@ pub fn segmentation_aerial(
         rows: vec![],
     };
     let row = segmentation::benchmark_aerial(&ds, &splits, &split_dir, config, &options)?;
+    Ok((template, row))
+}
+
+/// Semantic segmentation on DynamicEarthNet: monthly labels with the PlanetFusion image of their date (`den.bands`),
+/// the official split lists if the dataset has them, else a seeded split by AOI in
+/// `experiments/splits/dynamic-earthnet` (or `data.split_dir`).
+pub fn segmentation_dynamic_earthnet(
+    data: &TaskData,
+    den: &DenOptions,
+    config: &DenseConfig,
+    options: &BenchmarkOptions,
+) -> Result<(DenseTable, DenseRow)> {
+    let root = data.data_root.join(dynamic_earthnet::DATASET_DIR);
+    let ds = DynamicEarthNet::open(&root, DenLayout::default(), den.skip_bad)?;
+    if !ds.skipped.is_empty() && !options.quiet {
+        eprintln!(
+            "skipped {} labels without an image, e.g. {}",
+            ds.skipped.len(),
+            ds.skipped[0].1
+        );
+    }
+    let default_dir = PathBuf::from("experiments/splits").join(dynamic_earthnet::DATASET_DIR);
+    let (splits, split_dir) = ds.load_or_create_split(data.split_dir.as_deref(), &default_dir, 42)?;
+    let name = format!("segmentation_{}", dynamic_earthnet::DATASET_DIR);
+    let mut options = options.clone();
+    options.overlay_dir = options.overlay_dir.map(|d| d.join(&name));
+    let split_source = if split_dir == ds.official_split_dir() {
+        "dynnet's official lists"
+    } else {
+        "seeded by AOI"
+    };
+    let bands: Vec<&str> = den.bands.iter().map(|b| b.name()).collect();
+    let scaling = if den.bands == dynamic_earthnet::RGB_BANDS {
+        "ImageNet mean/std"
+    } else {
+        "x / 255"
+    };
+    let months = if den.months.is_empty() {
+        "all".to_string()
+    } else {
+        den.months.join(", ")
+    };
+    let snow = match den.snow_ice {
+        SnowIce::Ignored => " and snow & ice (as in dynnet's code)",
+        SnowIce::Class => "",
+    };
+    let mut notes = vec![
+        format!(
+            "Split lists: {} ({} / {} / {} monthly samples listed; {split_source}).",
+            split_dir.display(),
+            splits.train.len(),
+            splits.val.len(),
+            splits.test.len(),
+        ),
+        format!(
+            "Input: PlanetFusion {} of the label's date, mean ± 2 std stretch to 0-255 (dynnet's band statistics), \
+             then {scaling}. Months: {months}. Ignored: pixels with no class or several{snow}.",
+            bands.join(", "),
+        ),
+        "Published, for context (a pre-trained backbone; its fine-tuning recipe is not published):".into(),
+        String::new(),
+        "- CACo, DynamicEarthNet mIoU 51.29 (CACo issue thread)".into(),
+    ];
+    if !ds.skipped.is_empty() {
+        notes.push(format!(
+            "{} labels without an image were skipped (--skip-bad).",
+            ds.skipped.len()
+        ));
+    }
+    let template = DenseTable {
+        name,
+        title: "Semantic segmentation on DynamicEarthNet".into(),
+        task: DenseTask::Segmentation,
+        dataset: root.display().to_string(),
+        classes: den.snow_ice.class_names(),
+        notes,
+        rows: vec![],
+    };
+    let row = segmentation::benchmark_dynamic_earthnet(&ds, &splits, &split_dir, den, config, &options)?;
     Ok((template, row))
 }

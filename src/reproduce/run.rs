@@ -12,7 +12,7 @@ use super::config::{merge, metric_columns, Published, TableConfig, TableRow, Tab
 use crate::config::{EurosatTableConfig, ExperimentConfig, PretrainConfig, RowConfig};
 use crate::data::fake::{self, FakeEurosat, FakeTimeSeries};
 use crate::data::timeseries::{Layout, RGB_BANDS};
-use crate::data::{aerial_seg, bigearthnet, change};
+use crate::data::{aerial_seg, bigearthnet, change, dynamic_earthnet};
 use crate::eval::bigearthnet::BigEarthNetConfig;
 use crate::eval::dense::{BenchmarkOptions, DenseConfig};
 use crate::eval::eurosat::{self, RunContext};
@@ -547,11 +547,19 @@ fn dense_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow
         let (template, mut row) = match task.kind {
             TaskKind::ChangeDetection => tasks::change_detection(&dataset, &data, &config, &options)?,
             _ if dataset == aerial_seg::DATASET_DIR => tasks::segmentation_aerial(&data, &config, &options)?,
+            _ if dataset == dynamic_earthnet::DATASET_DIR => {
+                let den = dynamic_earthnet::DenOptions::default();
+                let config = DenseConfig {
+                    normalization: den.normalization(),
+                    ..config.clone()
+                };
+                tasks::segmentation_dynamic_earthnet(&data, &den, &config, &options)?
+            }
             _ => {
                 return Err(Error::Config(format!(
-                    "segmentation on `{dataset}` is not available in tables (use `caco eval segmentation`); \
-                     tables support {}",
-                    aerial_seg::DATASET_DIR
+                    "segmentation on `{dataset}`: tables support {} and {}",
+                    aerial_seg::DATASET_DIR,
+                    dynamic_earthnet::DATASET_DIR
                 )))
             }
         };

@@ -8,12 +8,11 @@ use anyhow::{bail, Result};
 use caco::config::{EurosatTableConfig, ExperimentConfig};
 use caco::data::aerial_seg;
 use caco::data::bigearthnet;
-use caco::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, PlanetBand, SnowIce};
+use caco::data::dynamic_earthnet::{self, DenOptions, PlanetBand, SnowIce};
 use caco::data::data_root;
 use caco::eval::bigearthnet::BigEarthNetConfig;
 use caco::eval::dense::{BenchmarkOptions, DenseConfig};
 use caco::eval::multilabel_probe::MultiLabelProbeConfig;
-use caco::eval::segmentation;
 use caco::eval::tasks::{self, TaskData};
 use caco::report::dense::{DenseTable, DenseTask};
 
@@ -163,73 +162,14 @@ fn segmentation_dynamic_earthnet(mut args: Args) -> Result<()> {
     args.finish()?;
     c.config.normalization = den.normalization();
     c.config.validate(den.bands.len())?;
-    let root = c.data_root.join(dynamic_earthnet::DATASET_DIR);
-    let ds = DynamicEarthNet::open(&root, DenLayout::default(), den.skip_bad)?;
-    if !ds.skipped.is_empty() && !c.options.quiet {
-        eprintln!(
-            "skipped {} labels without an image, e.g. {}",
-            ds.skipped.len(),
-            ds.skipped[0].1
-        );
-    }
-    let default_dir = PathBuf::from("experiments/splits").join(dynamic_earthnet::DATASET_DIR);
-    let (splits, split_dir) = ds.load_or_create_split(c.split_dir.as_deref(), &default_dir, 42)?;
-    let name = format!("segmentation_{}", dynamic_earthnet::DATASET_DIR);
-    c.options.overlay_dir = Some(c.out_dir.join("figures").join(&name));
-    let split_source = if split_dir == ds.official_split_dir() {
-        "dynnet's official lists"
-    } else {
-        "seeded by AOI"
+    let data = TaskData {
+        data_root: c.data_root.clone(),
+        split_dir: c.split_dir.take(),
+        ..Default::default()
     };
-    let bands: Vec<&str> = den.bands.iter().map(|b| b.name()).collect();
-    let scaling = if den.bands == dynamic_earthnet::RGB_BANDS {
-        "ImageNet mean/std"
-    } else {
-        "x / 255"
-    };
-    let months = if den.months.is_empty() {
-        "all".to_string()
-    } else {
-        den.months.join(", ")
-    };
-    let snow = match den.snow_ice {
-        SnowIce::Ignored => " and snow & ice (as in dynnet's code)",
-        SnowIce::Class => "",
-    };
-    let mut notes = vec![
-        format!(
-            "Split lists: {} ({} / {} / {} monthly samples listed; {split_source}).",
-            split_dir.display(),
-            splits.train.len(),
-            splits.val.len(),
-            splits.test.len(),
-        ),
-        format!(
-            "Input: PlanetFusion {} of the label's date, mean ± 2 std stretch to 0-255 (dynnet's band statistics), \
-             then {scaling}. Months: {months}. Ignored: pixels with no class or several{snow}.",
-            bands.join(", "),
-        ),
-        "Published, for context (a pre-trained backbone; its fine-tuning recipe is not published):".into(),
-        String::new(),
-        "- CACo, DynamicEarthNet mIoU 51.29 (CACo issue thread)".into(),
-    ];
-    if !ds.skipped.is_empty() {
-        notes.push(format!(
-            "{} labels without an image were skipped (--skip-bad).",
-            ds.skipped.len()
-        ));
-    }
-    let template = DenseTable {
-        name,
-        title: "Semantic segmentation on DynamicEarthNet".into(),
-        task: DenseTask::Segmentation,
-        dataset: root.display().to_string(),
-        classes: den.snow_ice.class_names(),
-        notes,
-        rows: vec![],
-    };
-    announce(&c, &template.title);
-    let row = segmentation::benchmark_dynamic_earthnet(&ds, &splits, &split_dir, &den, &c.config, &c.options)?;
+    c.options.overlay_dir = Some(c.out_dir.join("figures"));
+    announce(&c, "Semantic segmentation on DynamicEarthNet");
+    let (template, row) = tasks::segmentation_dynamic_earthnet(&data, &den, &c.config, &c.options)?;
     finish(template, row, &c)
 }
 

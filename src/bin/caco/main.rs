@@ -252,25 +252,25 @@ fn reproduce_table(mut args: Args) -> Result<()> {
         quiet,
         force,
     };
-    if !quiet {
-        eprintln!(
-            "table `{}` at scale `{scale}` on {device:?}, data root {}",
-            config.name,
-            ctx.data_root.display()
-        );
-    }
+    table_started(quiet, &config.name, &scale, device, &ctx.data_root);
     let table = caco::reproduce::reproduce(&config, &scale, &ctx)?;
     let written = caco::reproduce::output::write(&table, &out_dir)?;
-    if !quiet {
-        print!("{}", caco::reproduce::output::markdown(&table));
-        eprintln!(
-            "wrote {} files under {} in {:.0} s",
-            written.len(),
-            out_dir.display(),
-            table.wall_seconds
-        );
-    }
+    table_done(quiet, &caco::reproduce::output::markdown(&table), written.len(), &out_dir, table.wall_seconds);
     Ok(())
+}
+
+fn table_started(quiet: bool, name: &str, scale: &str, device: Device, data_root: &std::path::Path) {
+    if !quiet {
+        eprintln!("table `{name}` at scale `{scale}` on {device:?}, data root {}", data_root.display());
+    }
+}
+
+/// Prints the table and where its files went.
+fn table_done(quiet: bool, markdown: &str, n_written: usize, out_dir: &std::path::Path, seconds: f64) {
+    if !quiet {
+        print!("{markdown}");
+        eprintln!("wrote {n_written} files under {} in {seconds:.0} s", out_dir.display());
+    }
 }
 
 /// The EuroSAT-only table of an `experiments/eurosat.toml`-style config (`reproduce-table --config <toml>`).
@@ -290,29 +290,12 @@ fn eurosat_table(
         device,
         quiet,
     };
-    if !quiet {
-        eprintln!(
-            "table `{}` at scale `{scale}` on {:?}, data root {}",
-            config.name,
-            device,
-            ctx.data_root.display()
-        );
-    }
+    table_started(quiet, &config.name, scale, device, &ctx.data_root);
     let table = eurosat::run(&config, scale, &ctx)?;
     let (resolved, _) = config.with_scale(scale)?;
     let written = table.write(&resolved.to_toml(), &out_dir)?;
-    if !quiet {
-        print!(
-            "{}",
-            std::fs::read_to_string(out_dir.join("tables").join(format!("{}.md", table.name)))?
-        );
-        eprintln!(
-            "wrote {} files under {} in {:.0} s",
-            written.len(),
-            out_dir.display(),
-            table.wall_seconds
-        );
-    }
+    let markdown = std::fs::read_to_string(out_dir.join("tables").join(format!("{}.md", table.name)))?;
+    table_done(quiet, &markdown, written.len(), &out_dir, table.wall_seconds);
     Ok(())
 }
 
