@@ -11,7 +11,8 @@
 //! - `ssl`, `train`: pre-training methods and the training loop (to come).
 //! - [`eval`]: feature extraction, linear probe, kNN retrieval, metrics; the EuroSAT benchmark.
 //! - [`fetch`]: dataset downloads (HTTP with resume, checksums, extraction) and a loopback HTTP server for tests.
-//! - [`report`]: Polars tables and Plotters figures; builds without libtorch.
+//! - [`report`]: Polars tables and Plotters figures, the `reproduce-table` outputs and the notebooks' helpers
+//!   (`report::notebook`); builds without libtorch, so the evcxr notebooks in `notebooks/` compile fast.
 //! - [`sampling`]: the open Sentinel-2 time-series sampler (`caco sample`): cities, location samplers, date
 //!   schedules, STAC search, windowed COG reads through GDAL, the SeCo/CACo layout writer. Never touches a VarStore.
 //! - [`config`]: experiment TOMLs (`experiments/`), unknown keys rejected, scale presets.

@@ -5,8 +5,10 @@ pub mod bench;
 pub mod dense;
 pub mod eurosat;
 pub mod figures;
+pub mod notebook;
 pub mod paper;
 pub mod paper_figures;
+pub mod paper_output;
 pub mod table;
 
 use std::sync::Once;

@@ -408,21 +408,21 @@ fn normal_pdf(x: f64, mean: f64, var: f64) -> f64 {
     (-(x - mean).powi(2) / (2.0 * var)).exp() / (2.0 * std::f64::consts::PI * var).sqrt()
 }
 
-fn valid_gmm(g: &GmmParams) -> bool {
+pub(crate) fn valid_gmm(g: &GmmParams) -> bool {
     (0..2).all(|k| {
         g.weights[k].is_finite() && g.means[k].is_finite() && g.variances[k].is_finite() && g.variances[k] > 0.0
     })
 }
 
 /// Posterior probability of the higher-mean component (component 1), as `ssl::gmm::Gmm2::p_high`.
-fn p_high(g: &GmmParams, x: f64) -> f64 {
+pub(crate) fn p_high(g: &GmmParams, x: f64) -> f64 {
     let p0 = g.weights[0] * normal_pdf(x, g.means[0], g.variances[0]);
     let p1 = g.weights[1] * normal_pdf(x, g.means[1], g.variances[1]);
     p1 / (p0 + p1).max(1e-300)
 }
 
 /// Every x in `[lo, hi]` where `p_high` crosses 0.5 (scan, then bisection).
-fn thresholds(g: &GmmParams, lo: f64, hi: f64) -> Vec<f64> {
+pub(crate) fn thresholds(g: &GmmParams, lo: f64, hi: f64) -> Vec<f64> {
     let f = |x: f64| p_high(g, x) - 0.5;
     let n = 1000;
     let xs: Vec<f64> = (0..=n).map(|i| lo + (hi - lo) * i as f64 / n as f64).collect();

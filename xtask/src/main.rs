@@ -2,6 +2,7 @@
 //! dispatches; each task lives in its own file. xtask does not link libtorch, so it can install it.
 
 mod bench;
+mod notebooks;
 mod setup;
 mod tasks;
 
@@ -33,6 +34,10 @@ tasks:
                               caco vs equivalent PyTorch scripts (bench/*.py): data pipeline, pre-training step of
                               MoCo-v2/SeCo/CACo at 64 and 224 px, EuroSAT feature extraction; medians and ratios
                               in results/bench/*.{csv,md} and bench.{svg,png} (full run: about 35 min on 2 cores)
+  notebooks [--check|--strip|--install]
+                              install evcxr_jupyter, Jupyter (nbconvert, into .venv) and the caco-rust kernel spec,
+                              then execute notebooks/*.ipynb headless into target/notebooks/executed/, failing on
+                              any cell error (first run about 25 min, later runs a few minutes; see the README)
   caco <args>                 run the `caco` binary with any arguments (fake-data, info, ...)
 ";
 
@@ -59,6 +64,7 @@ fn run() -> Result<()> {
         Some("eval") => tasks::caco("eval", &rest),
         Some("sample") => tasks::caco("sample", &rest),
         Some("bench") => bench::run(&rest),
+        Some("notebooks") => notebooks::run(&rest),
         Some("import-weights") => tasks::import_weights(&rest),
         Some("caco") => tasks::caco_raw(&rest),
         Some("help" | "--help" | "-h") | None => {

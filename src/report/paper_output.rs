@@ -1,6 +1,6 @@
 //! Writes a [`PaperTable`]: `tables/<name>.{csv,parquet,md,metrics.toml}` and every figure under `figures/<name>_*`.
-//! Used by the run and by `caco report` (from the stored metrics alone, plus the EuroSAT images for the sample and
-//! retrieval grids when the dataset is present).
+//! Used by the run, by `caco report` and by the notebooks (from the stored metrics alone, plus the EuroSAT images for
+//! the sample and retrieval grids when the dataset is present). No libtorch.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use polars::prelude::*;
 
 use crate::data::eurosat::{load_file, EurosatVariant};
 use crate::data::Image;
-use crate::report::paper::{mean_std, PaperTable};
+use crate::report::paper::{mean_std, PaperTable, Retrieval};
 use crate::report::{paper_figures as fig, table};
 use crate::{Error, Result};
 
@@ -160,38 +160,45 @@ pub fn write(t: &PaperTable, out_dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let root = Path::new(&t.eurosat_root);
     if root.is_dir() {
-        let load = |rel: &str| -> Result<Image> { load_file(&root.join(rel), EurosatVariant::Rgb) };
         if !t.samples.is_empty() {
-            let samples = t
-                .samples
-                .iter()
-                .map(|(p, c)| Ok((load(p)?, c.clone())))
-                .collect::<Result<Vec<_>>>()?;
+            let samples = load_samples(t, root)?;
             written.extend(fig::sample_grid(&samples, 10, "EuroSAT samples (test split)", &stem("eurosat_samples"))?);
         }
         for r in &t.retrieval {
             if r.queries.is_empty() {
                 continue;
             }
-            let queries = r
-                .queries
-                .iter()
-                .map(|q| {
-                    let near = q
-                        .neighbours
-                        .iter()
-                        .map(|(p, c)| Ok((load(p)?, c.clone())))
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok((load(&q.image)?, q.class.clone(), near))
-                })
-                .collect::<Result<Vec<_>>>()?;
             let slug = crate::report::dense::slug(&r.row);
             written.extend(fig::retrieval_grid(
-                &queries,
+                &load_retrieval(r, root)?,
                 &format!("EuroSAT val retrieval: {}", r.row),
                 &stem(&format!("retrieval_{slug}")),
             )?);
         }
     }
     Ok(written)
+}
+
+/// The table's EuroSAT sample images, read from `root` (the EuroSAT RGB folder), with their classes.
+pub fn load_samples(t: &PaperTable, root: &Path) -> Result<Vec<(Image, String)>> {
+    t.samples
+        .iter()
+        .map(|(p, c)| Ok((load_file(&root.join(p), EurosatVariant::Rgb)?, c.clone())))
+        .collect()
+}
+
+/// One row's retrieval examples (query, class, neighbours nearest first), images read from `root`.
+pub fn load_retrieval(r: &Retrieval, root: &Path) -> Result<Vec<fig::RetrievalExample>> {
+    let load = |rel: &str| load_file(&root.join(rel), EurosatVariant::Rgb);
+    r.queries
+        .iter()
+        .map(|q| {
+            let near = q
+                .neighbours
+                .iter()
+                .map(|(p, c)| Ok((load(p)?, c.clone())))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((load(&q.image)?, q.class.clone(), near))
+        })
+        .collect()
 }
