@@ -92,6 +92,11 @@ fn install(root: &Path) -> Result<Kernel> {
     let sh = shell(root)?;
     let evcxr = ensure_evcxr(&sh)?;
     let python = root.join(".venv/bin/python");
+    if !python.exists() {
+        // Setup makes the venv when it installs libtorch; with a LIBTORCH of the user's there may be none yet.
+        eprintln!("notebooks: creating .venv for Jupyter");
+        cmd!(sh, "python3 -m venv .venv").run().context("creating .venv")?;
+    }
     let have_jupyter = cmd!(sh, "{python} -c 'import nbconvert, nbclient'")
         .quiet()
         .ignore_stderr()
