@@ -582,7 +582,7 @@ mod tests {
         // tp 2, fp 1, fn 1: F1 = 4/6, IoU = 2/4, precision = recall = 2/3.
         let md = std::fs::read_to_string(dir.path().join("tables/change_fake.md")).unwrap();
         assert!(
-            md.contains("| random init | resnet18 | frozen | 66.67 | 50.00 | 66.67 | 66.67 | 3 | 12 | 1 | 2 | 32 |"),
+            md.contains("| random init | resnet18 | frozen | 66.67 | 50.00 | 66.67 | 66.67 | 1.00 | 3 | 12 | 1 | 2 | 32 |"),
             "{md}"
         );
         assert!(md.contains("46.94"), "{md}");

@@ -99,6 +99,11 @@ pub fn file_identity(path: &Path) -> Result<String> {
 mod tests {
     use super::*;
 
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Score {
+        value: f64,
+    }
+
     #[test]
     fn hit_after_put_miss_on_change_and_force() {
         let dir = tempfile::tempdir().unwrap();
@@ -107,27 +112,27 @@ mod tests {
         assert_ne!(k1, key("eval", "config B"));
         assert_eq!(k1, key("eval", "config A"));
         let mut computed = 0;
-        let v: Vec<f64> = cache
+        let v: Score = cache
             .get_or(&k1, || {
                 computed += 1;
-                Ok(vec![1.5])
+                Ok(Score { value: 1.5 })
             })
             .unwrap();
-        let again: Vec<f64> = cache
+        let again: Score = cache
             .get_or(&k1, || {
                 computed += 1;
-                Ok(vec![9.0])
+                Ok(Score { value: 9.0 })
             })
             .unwrap();
-        assert_eq!((v, again, computed), (vec![1.5], vec![1.5], 1));
+        assert_eq!((v.value, again.value, computed), (1.5, 1.5, 1));
         assert_eq!(cache.counts(), (1, 1));
         // Another config misses.
-        assert!(cache.get::<Vec<f64>>(&key("eval", "config B")).is_none());
+        assert!(cache.get::<Score>(&key("eval", "config B")).is_none());
         // A forced cache recomputes even what is stored.
         let forced = WorkCache::new(dir.path(), true);
-        assert!(forced.get::<Vec<f64>>(&k1).is_none());
+        assert!(forced.get::<Score>(&k1).is_none());
         // A corrupt entry is a miss, not an error.
         std::fs::write(dir.path().join(format!("{k1}.toml")), "not = [toml").unwrap();
-        assert!(cache.get::<Vec<f64>>(&k1).is_none());
+        assert!(cache.get::<Score>(&k1).is_none());
     }
 }
