@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -91,54 +91,31 @@ pub fn train(model: &ChangeModel, train: &[ChangePair], config: &DenseConfig, qu
     let names: Vec<String> = train.iter().map(|p| p.name.clone()).collect();
     let tiles = dense::training_tiles(&sizes, &names, config.tile_size)?;
     let mut optimizer = DenseOptimizer::new(&model.decoder_vs, &model.encoder_vs, config)?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
-    tch::manual_seed(config.seed as i64);
     let t = config.tile_size;
-    let mut epoch_losses = Vec::with_capacity(config.epochs);
-    let progress = Progress::new(config.epochs as u64, "change detection", "epochs", quiet);
-    for epoch in 0..config.epochs {
-        optimizer.set_lr(config.lr_at(epoch));
-        let (mut loss_sum, mut n_seen) = (0.0, 0usize);
-        for batch in dense::epoch_batches(
-            tiles.len(),
-            config.batch_size,
-            config.max_tiles_per_epoch,
-            config.seed,
-            epoch,
-        ) {
-            let (mut xa, mut xb, mut ys) = (Vec::new(), Vec::new(), Vec::new());
-            for &i in &batch {
-                let tile = tiles[i];
-                let p = &prepared[tile.image_idx];
-                let k = if config.augment { rng.random_range(0..8u8) } else { 0 };
-                xa.push(dihedral_image(&crop(&p.a, tile.top, tile.left, t, t), k));
-                xb.push(dihedral_image(&crop(&p.b, tile.top, tile.left, t, t), k));
-                let m = dihedral_mask(&p.label.crop(tile.top, tile.left, t, t), k);
-                ys.push(Image {
-                    n_bands: 1,
-                    height: m.height,
-                    width: m.width,
-                    data: m.data.iter().map(|&v| v as f32).collect(),
-                });
-            }
-            let (xa, xb, ys) = (
-                dense::images_to_tensor(&xa, device),
-                dense::images_to_tensor(&xb, device),
-                dense::images_to_tensor(&ys, device),
-            );
-            let logits = model.net.forward_t(&xa, &xb, true);
-            let loss = logits.binary_cross_entropy_with_logits::<Tensor>(&ys, None, None, Reduction::Mean);
-            optimizer.backward_step(&loss);
-            loss_sum += loss.double_value(&[]) * batch.len() as f64;
-            n_seen += batch.len();
+    dense::train_epochs(tiles.len(), config, &mut optimizer, "change detection", quiet, |batch, rng| {
+        let (mut xa, mut xb, mut ys) = (Vec::new(), Vec::new(), Vec::new());
+        for &i in batch {
+            let tile = tiles[i];
+            let p = &prepared[tile.image_idx];
+            let k = if config.augment { rng.random_range(0..8u8) } else { 0 };
+            xa.push(dihedral_image(&crop(&p.a, tile.top, tile.left, t, t), k));
+            xb.push(dihedral_image(&crop(&p.b, tile.top, tile.left, t, t), k));
+            let m = dihedral_mask(&p.label.crop(tile.top, tile.left, t, t), k);
+            ys.push(Image {
+                n_bands: 1,
+                height: m.height,
+                width: m.width,
+                data: m.data.iter().map(|&v| v as f32).collect(),
+            });
         }
-        let mean = loss_sum / n_seen.max(1) as f64;
-        epoch_losses.push(mean);
-        progress.set_status(&format!("loss {mean:.4}"));
-        progress.inc(1);
-    }
-    progress.finish();
-    Ok(epoch_losses)
+        let (xa, xb, ys) = (
+            dense::images_to_tensor(&xa, device),
+            dense::images_to_tensor(&xb, device),
+            dense::images_to_tensor(&ys, device),
+        );
+        let logits = model.net.forward_t(&xa, &xb, true);
+        Ok(Some(logits.binary_cross_entropy_with_logits::<Tensor>(&ys, None, None, Reduction::Mean)))
+    })
 }
 
 /// Change probability of every pixel of `pair` (`[h * w]`), predicted on tiles of `config.tile_size`.

@@ -293,6 +293,46 @@ pub fn epoch_batches(
 }
 
 /// Stacks images of one size into `[n, c, h, w]`.
+/// The epoch loop every dense task trains with: ExponentialLR per epoch, the seeded tile batches of
+/// [`epoch_batches`], one optimiser step per batch whose loss `batch_loss` returns (`None` skips a batch, e.g. one
+/// with no labelled pixel), and the mean loss per epoch (NaN for an epoch without a step). `batch_loss` gets the
+/// loop's augmentation RNG, seeded with `config.seed`, as is libtorch's (dropout).
+pub fn train_epochs(
+    n_tiles: usize,
+    config: &DenseConfig,
+    optimizer: &mut DenseOptimizer,
+    label: &str,
+    quiet: bool,
+    mut batch_loss: impl FnMut(&[usize], &mut rand::rngs::StdRng) -> Result<Option<Tensor>>,
+) -> Result<Vec<f64>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
+    tch::manual_seed(config.seed as i64);
+    let mut epoch_losses = Vec::with_capacity(config.epochs);
+    let progress = crate::progress::Progress::new(config.epochs as u64, label, "epochs", quiet);
+    for epoch in 0..config.epochs {
+        optimizer.set_lr(config.lr_at(epoch));
+        let (mut loss_sum, mut n_seen) = (0.0, 0usize);
+        for batch in epoch_batches(n_tiles, config.batch_size, config.max_tiles_per_epoch, config.seed, epoch) {
+            let Some(loss) = batch_loss(&batch, &mut rng)? else {
+                continue;
+            };
+            optimizer.backward_step(&loss);
+            loss_sum += loss.double_value(&[]) * batch.len() as f64;
+            n_seen += batch.len();
+        }
+        let mean = if n_seen == 0 {
+            f64::NAN
+        } else {
+            loss_sum / n_seen as f64
+        };
+        epoch_losses.push(mean);
+        progress.set_status(&format!("loss {mean:.4}"));
+        progress.inc(1);
+    }
+    progress.finish();
+    Ok(epoch_losses)
+}
+
 pub fn images_to_tensor(images: &[Image], device: Device) -> Tensor {
     let (c, h, w) = (images[0].n_bands, images[0].height, images[0].width);
     let mut data = Vec::with_capacity(images.len() * c * h * w);

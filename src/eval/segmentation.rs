@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -88,56 +88,29 @@ pub fn train(
     let names: Vec<String> = train.iter().map(|s| s.name.clone()).collect();
     let tiles = dense::training_tiles(&sizes, &names, config.tile_size)?;
     let mut optimizer = DenseOptimizer::new(&model.decoder_vs, &model.encoder_vs, config)?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
-    tch::manual_seed(config.seed as i64);
     let t = config.tile_size;
-    let mut epoch_losses = Vec::with_capacity(config.epochs);
-    let progress = Progress::new(config.epochs as u64, "segmentation", "epochs", quiet);
-    for epoch in 0..config.epochs {
-        optimizer.set_lr(config.lr_at(epoch));
-        let (mut loss_sum, mut n_seen) = (0.0, 0usize);
-        for batch in dense::epoch_batches(
-            tiles.len(),
-            config.batch_size,
-            config.max_tiles_per_epoch,
-            config.seed,
-            epoch,
-        ) {
-            let (mut xs, mut ys) = (Vec::new(), Vec::new());
-            for &i in &batch {
-                let tile = tiles[i];
-                let k = if config.augment { rng.random_range(0..8u8) } else { 0 };
-                xs.push(dihedral_image(
-                    &crop(&prepared[tile.image_idx], tile.top, tile.left, t, t),
-                    k,
-                ));
-                let mask = dihedral_mask(&train[tile.image_idx].mask.crop(tile.top, tile.left, t, t), k);
-                ys.extend(mask.data.iter().map(|&v| v as i64));
-            }
-            if ys.iter().all(|&y| y == ignore_index as i64) {
-                continue;
-            }
-            let xs = dense::images_to_tensor(&xs, device);
-            let ys = Tensor::from_slice(&ys)
-                .view([batch.len() as i64, t as i64, t as i64])
-                .to_device(device);
-            let logits = model.net.forward_t(&xs, true);
-            let loss = logits.cross_entropy_loss::<Tensor>(&ys, None, Reduction::Mean, ignore_index as i64, 0.0);
-            optimizer.backward_step(&loss);
-            loss_sum += loss.double_value(&[]) * batch.len() as f64;
-            n_seen += batch.len();
+    dense::train_epochs(tiles.len(), config, &mut optimizer, "segmentation", quiet, |batch, rng| {
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for &i in batch {
+            let tile = tiles[i];
+            let k = if config.augment { rng.random_range(0..8u8) } else { 0 };
+            xs.push(dihedral_image(
+                &crop(&prepared[tile.image_idx], tile.top, tile.left, t, t),
+                k,
+            ));
+            let mask = dihedral_mask(&train[tile.image_idx].mask.crop(tile.top, tile.left, t, t), k);
+            ys.extend(mask.data.iter().map(|&v| v as i64));
         }
-        let mean = if n_seen == 0 {
-            f64::NAN
-        } else {
-            loss_sum / n_seen as f64
-        };
-        epoch_losses.push(mean);
-        progress.set_status(&format!("loss {mean:.4}"));
-        progress.inc(1);
-    }
-    progress.finish();
-    Ok(epoch_losses)
+        if ys.iter().all(|&y| y == ignore_index as i64) {
+            return Ok(None);
+        }
+        let xs = dense::images_to_tensor(&xs, device);
+        let ys = Tensor::from_slice(&ys)
+            .view([batch.len() as i64, t as i64, t as i64])
+            .to_device(device);
+        let logits = model.net.forward_t(&xs, true);
+        Ok(Some(logits.cross_entropy_loss::<Tensor>(&ys, None, Reduction::Mean, ignore_index as i64, 0.0)))
+    })
 }
 
 /// Predicted class of every pixel of `image` (`[h * w]`): logits of overlapping tiles averaged, then argmax.
