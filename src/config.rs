@@ -294,9 +294,10 @@ pub struct PretrainDataConfig {
     /// Skip (and report) bad locations instead of stopping.
     #[serde(default)]
     pub skip_bad: bool,
-    /// SeCo's uint8 quantile stretch, applied when images are read.
+    /// SeCo's uint8 quantile stretch, applied when images are read: `"seco-rgb"` (matched to `bands` by name;
+    /// every paper-scale RGB config sets it) or `{ lo = [...], hi = [...] }` per band.
     #[serde(default)]
-    pub stretch: Option<crate::data::timeseries::BandStretch>,
+    pub stretch: Option<crate::data::timeseries::StretchSpec>,
     pub normalization: Normalization,
 }
 
@@ -305,14 +306,14 @@ fn default_dates_per_era() -> usize {
 }
 
 impl PretrainDataConfig {
-    pub fn series_options(&self) -> crate::data::timeseries::TimeSeriesOptions {
-        crate::data::timeseries::TimeSeriesOptions {
+    pub fn series_options(&self) -> Result<crate::data::timeseries::TimeSeriesOptions> {
+        Ok(crate::data::timeseries::TimeSeriesOptions {
             layout: self.layout,
             bands: self.bands.clone(),
             dates_per_era: self.dates_per_era,
             skip_bad: self.skip_bad,
-            stretch: self.stretch.clone(),
-        }
+            stretch: self.stretch.as_ref().map(|s| s.resolve(&self.bands)).transpose()?,
+        })
     }
 }
 
@@ -326,6 +327,10 @@ pub struct SslConfig {
     pub encoder_momentum: f64,
     /// GASSL: k-means clusters of (lat, lon).
     pub geo_clusters: usize,
+    /// BatchNorm groups of the encoders' forwards: 4 emulates GASSL's 4-GPU shuffle-BN on one device (the query
+    /// batch in 4 groups; the key batch permuted, in 4 groups, un-permuted). 1 (one BatchNorm over the batch) for
+    /// the single-GPU methods.
+    pub bn_groups: usize,
 }
 
 impl Default for SslConfig {
@@ -335,6 +340,7 @@ impl Default for SslConfig {
             temperature: 0.07,
             encoder_momentum: 0.999,
             geo_clusters: 100,
+            bn_groups: 1,
         }
     }
 }
@@ -477,6 +483,13 @@ impl ExperimentConfig for PretrainConfig {
                 format!("{:?}", self.data.layout),
             );
         }
+        if s.bn_groups == 0 || o.batch_size % s.bn_groups != 0 {
+            return bad(
+                "ssl.bn_groups",
+                "> 0 and divide optim.batch_size",
+                format!("{} (batch_size {})", s.bn_groups, o.batch_size),
+            );
+        }
         if self.method == crate::ssl::Method::Gassl && s.geo_clusters == 0 {
             return bad("ssl.geo_clusters", "> 0", "0".into());
         }
@@ -489,6 +502,7 @@ impl ExperimentConfig for PretrainConfig {
         }
         self.augment.validate()?;
         self.data.normalization.validate(self.data.bands.len())?;
+        self.data.series_options()?;
         Ok(())
     }
 }

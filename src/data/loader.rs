@@ -56,7 +56,10 @@ impl ViewBatch {
     /// layout libtorch's CPU (oneDNN) and cuDNN convolutions prefer; one more copy than [`Self::to_tensor`].
     #[cfg(feature = "torch")]
     pub fn to_tensor_channels_last(&self) -> tch::Tensor {
-        self.to_tensor().permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+        self.to_tensor()
+            .permute([0, 2, 3, 1])
+            .contiguous()
+            .permute([0, 3, 1, 2])
     }
 }
 
@@ -145,7 +148,7 @@ mod tests {
     use crate::data::augment::AugmentConfig;
     use crate::data::fake::{write_timeseries, FakeTimeSeries};
     use crate::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};
-    use crate::data::views::{paired_batches, DateDraw, SeasonalViews};
+    use crate::data::views::{paired_batches, DateDraw, SamplingUnit, SeasonalViews, Units};
     use crate::data::Normalization;
 
     fn series(dir: &std::path::Path) -> TimeSeries {
@@ -184,7 +187,13 @@ mod tests {
             out_size: 16,
             ..Default::default()
         };
-        let views = SeasonalViews::new(&ts, aug, Normalization::Imagenet, DateDraw::Distinct).unwrap();
+        let views = SeasonalViews::new(
+            Units::new(&ts, SamplingUnit::EraItem),
+            aug,
+            Normalization::Imagenet,
+            DateDraw::Distinct,
+        )
+        .unwrap();
         let batches = paired_batches(6, 4, 0, 3, false).unwrap();
         let one = collect(&views, &batches, 1, 7);
         assert_eq!(one.iter().map(|b| b.items.clone()).collect::<Vec<_>>(), batches);
@@ -222,7 +231,13 @@ mod tests {
             out_size: 16,
             ..Default::default()
         };
-        let views = SeasonalViews::new(&ts, aug, Normalization::Imagenet, DateDraw::Distinct).unwrap();
+        let views = SeasonalViews::new(
+            Units::new(&ts, SamplingUnit::EraItem),
+            aug,
+            Normalization::Imagenet,
+            DateDraw::Distinct,
+        )
+        .unwrap();
         // Break every date of location 2's older era: the batch holding item 4 fails.
         for p in ts.item_products(4) {
             std::fs::write(p.dir.join("B4.tif"), b"broken").unwrap();

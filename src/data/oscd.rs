@@ -264,7 +264,7 @@ mod tests {
         let stretched = ds.load("paris", &OSCD_RGB_BANDS, Some(&oscd_rgb_stretch())).unwrap();
         assert!(stretched.b.data.iter().all(|v| (0.0..=255.0).contains(v)));
         // Changed B04 pixel (6, 6) of paris (city 2): 800 + 10 * 14 + 2000.
-        let expected = 255.0 * (2940.0 - 426.0) / (3698.0 - 426.0);
+        let expected = (255.0f32 * (2940.0 - 426.0) / (3698.0 - 426.0)).floor();
         assert!(
             (stretched.b.data[24 * 6 + 6] - expected).abs() < 1e-3,
             "{}",

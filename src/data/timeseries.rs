@@ -89,7 +89,8 @@ pub struct TimeSeriesOptions {
     pub stretch: Option<BandStretch>,
 }
 
-/// Per-band linear stretch `255 * clamp((x - lo) / (hi - lo), 0, 1)`, one (lo, hi) per selected band.
+/// SeCo's uint8 stretch: per band `floor(255 * clamp((x - lo) / (hi - lo), 0, 1))` (clip, then the cast to uint8),
+/// one (lo, hi) per selected band.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BandStretch {
@@ -97,13 +98,34 @@ pub struct BandStretch {
     pub hi: Vec<f32>,
 }
 
+/// SeCo's RGB quantiles in its uint8 domain (METHODS.md): B2 3-88, B3 2-103, B4 0-129.
+const SECO_RGB_QUANTILES: [(&str, f32, f32); 3] = [("B2", 3.0, 88.0), ("B3", 2.0, 103.0), ("B4", 0.0, 129.0)];
+
 impl BandStretch {
-    /// SeCo's RGB quantiles in its uint8 domain, for bands B4, B3, B2: B4 0-129, B3 2-103, B2 3-88 (METHODS.md).
+    /// SeCo's RGB quantiles for bands B4, B3, B2 in this order.
     pub fn seco_rgb() -> Self {
-        BandStretch {
-            lo: vec![0.0, 2.0, 3.0],
-            hi: vec![129.0, 103.0, 88.0],
+        Self::seco_rgb_for(&["B4", "B3", "B2"]).expect("RGB bands")
+    }
+
+    /// SeCo's RGB quantiles matched to `bands` by name (`B4` or `B04`, any order); another band is an error.
+    pub fn seco_rgb_for<S: AsRef<str>>(bands: &[S]) -> Result<Self> {
+        let mut lo = Vec::new();
+        let mut hi = Vec::new();
+        for band in bands {
+            let name = band.as_ref();
+            let canonical = name.replacen("B0", "B", 1);
+            let (_, l, h) = SECO_RGB_QUANTILES
+                .iter()
+                .find(|(b, _, _)| *b == canonical)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "stretch \"seco-rgb\" covers B2, B3 and B4 only (SeCo's RGB quantiles); band `{name}` has none"
+                    ))
+                })?;
+            lo.push(*l);
+            hi.push(*h);
         }
+        Ok(BandStretch { lo, hi })
     }
 
     pub fn apply(&self, image: &mut Image) {
@@ -111,7 +133,28 @@ impl BandStretch {
         for (b, band) in image.data.chunks_mut(n).enumerate() {
             let (lo, hi) = (self.lo[b], self.hi[b]);
             band.iter_mut()
-                .for_each(|x| *x = 255.0 * ((*x - lo) / (hi - lo)).clamp(0.0, 1.0));
+                .for_each(|x| *x = (255.0 * ((*x - lo) / (hi - lo)).clamp(0.0, 1.0)).floor());
+        }
+    }
+}
+
+/// A stretch in a config: a named preset resolved against the selected bands (`"seco-rgb"`), or explicit bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StretchSpec {
+    Named(String),
+    Bounds(BandStretch),
+}
+
+impl StretchSpec {
+    /// The per-band stretch for `bands` (in their order).
+    pub fn resolve<S: AsRef<str>>(&self, bands: &[S]) -> Result<BandStretch> {
+        match self {
+            StretchSpec::Named(name) if name == "seco-rgb" => BandStretch::seco_rgb_for(bands),
+            StretchSpec::Named(name) => Err(Error::Config(format!(
+                "unknown stretch `{name}` (known: \"seco-rgb\", or {{ lo = [...], hi = [...] }})"
+            ))),
+            StretchSpec::Bounds(b) => Ok(b.clone()),
         }
     }
 }
@@ -645,7 +688,7 @@ mod tests {
         let stretched = ts.load(&product).unwrap();
         for (b, (lo, hi)) in [(0.0, 129.0), (2.0, 103.0), (3.0, 88.0)].into_iter().enumerate() {
             for (r, s) in raw.band(b).iter().zip(stretched.band(b)) {
-                let want = 255.0 * ((r - lo) / (hi - lo)).clamp(0.0, 1.0);
+                let want = (255.0 * ((r - lo) / (hi - lo)).clamp(0.0, 1.0)).floor();
                 assert!((s - want).abs() < 1e-3, "band {b}: raw {r} -> {s}, want {want}");
             }
         }
@@ -662,6 +705,18 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("one lo < hi per band"));
+        // Matched by band name, whatever the order; a band without a SeCo quantile is an error naming it.
+        let named = StretchSpec::Named("seco-rgb".into());
+        assert_eq!(
+            named.resolve(&["B02", "B4", "B3"]).unwrap(),
+            BandStretch {
+                lo: vec![3.0, 0.0, 2.0],
+                hi: vec![88.0, 129.0, 103.0]
+            }
+        );
+        assert_eq!(named.resolve(&["B4", "B3", "B2"]).unwrap(), BandStretch::seco_rgb());
+        assert!(named.resolve(&["B8"]).unwrap_err().to_string().contains("`B8`"));
+        assert!(StretchSpec::Named("x".into()).resolve(&["B4"]).is_err());
     }
 
     #[test]

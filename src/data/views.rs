@@ -1,10 +1,14 @@
 //! How a dataset item becomes the views of one training step, and how items are ordered into batches.
 //!
-//! - [`SeasonalViews`] (SeCo, TeCo, CACo; METHODS.md): three dates t0, t1, t2 of the item, drawn with replacement
-//!   (SeCo) or distinct within the era (CACo), give q = crop(t0), k0 = crop(aug(t1)) (season + augmentation),
-//!   k1 = crop(t2) (season only), k2 = crop(aug(t0)) (augmentation only), as SeCo's `augment` then `preprocess`.
-//! - [`TemporalViews`] (MoCo-v2, GASSL): q = aug(t_a), k = aug(t_b) with t_b another date of the place (GASSL's
-//!   temporal positive) or the same date (MoCo-v2).
+//! - [`Units`]: what one index of an epoch is (METHODS.md "The baselines on the CACo layout"): a location era
+//!   (TeCo, CACo), a location with all its dates (SeCo; GASSL on the CACo layout), or every image (MoCo-v2 on the
+//!   CACo layout). Steps per epoch follow from the number of units.
+//! - [`SeasonalViews`] (SeCo, TeCo, CACo): three dates t0, t1, t2 of the unit, drawn with replacement (SeCo, TeCo)
+//!   or distinct (CACo), give q = crop(t0), k0 = crop(aug(t1)) (season + augmentation), k1 = crop(t2) (season
+//!   only), k2 = crop(aug(t0)) (augmentation only), as SeCo's `augment` then `preprocess`.
+//! - [`TemporalViews`] (MoCo-v2, GASSL): q = aug(t_a), k = aug(t_b) with t_b the same date (MoCo-v2), another
+//!   date (GASSL on the SeCo layout) or a second draw with replacement (GASSL's temporal positive on the CACo
+//!   layout, the authors' `moco_tp`).
 //! - [`shuffled_batches`] (SeCo, MoCo, GASSL) and [`paired_batches`] (CACo: locations shuffled, the two eras of a
 //!   location adjacent, so each batch holds B/2 (older, recent) pairs).
 
@@ -12,7 +16,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::augment::{appearance_augment, augment, random_resized_crop, AugmentConfig};
-use super::timeseries::{Product, TimeSeries};
+use super::timeseries::{Layout, Product, TimeSeries};
 use super::{Image, Normalization};
 use crate::{Error, Result};
 
@@ -24,30 +28,114 @@ pub trait ItemViews: Sync {
     fn views(&self, item_idx: usize, rng: &mut rand::rngs::StdRng) -> Result<Vec<Image>>;
 }
 
+/// What one index of a pre-training epoch stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplingUnit {
+    /// One era of a location (CACo layout: index 2k older era of location k, 2k + 1 its recent era; on the SeCo
+    /// layout, a location).
+    EraItem,
+    /// A location with every date of both eras.
+    Location,
+    /// Every image (product folder) of every location.
+    Image,
+}
+
+/// The sampling units of a time series: how many there are, and the dates each one draws from.
+pub struct Units<'a> {
+    pub series: &'a TimeSeries,
+    pub unit: SamplingUnit,
+    /// Image units: (location, product) of every unit.
+    images: Vec<(usize, usize)>,
+}
+
+impl<'a> Units<'a> {
+    pub fn new(series: &'a TimeSeries, unit: SamplingUnit) -> Self {
+        let images = match unit {
+            SamplingUnit::Image => series
+                .locations
+                .iter()
+                .enumerate()
+                .flat_map(|(l, loc)| (0..loc.products.len()).map(move |p| (l, p)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Units { series, unit, images }
+    }
+
+    /// Number of units (dataset indices of an epoch).
+    pub fn len(&self) -> usize {
+        match self.unit {
+            SamplingUnit::EraItem => self.series.n_items(),
+            SamplingUnit::Location => self.series.locations.len(),
+            SamplingUnit::Image => self.images.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn location_idx(&self, idx: usize) -> usize {
+        match self.unit {
+            SamplingUnit::EraItem => self.series.location_idx(idx),
+            SamplingUnit::Location => idx,
+            SamplingUnit::Image => self.images[idx].0,
+        }
+    }
+
+    /// Era of a unit: 0 older / 1 recent for era items of the CACo layout, 0 otherwise.
+    pub fn era(&self, idx: usize) -> i64 {
+        match self.unit {
+            SamplingUnit::EraItem => self.series.era(idx) as i64,
+            _ => 0,
+        }
+    }
+
+    /// The dates a unit's views are drawn from.
+    pub fn products(&self, idx: usize) -> &'a [Product] {
+        match self.unit {
+            SamplingUnit::EraItem => self.series.item_products(idx),
+            SamplingUnit::Location => &self.series.locations[idx].products,
+            SamplingUnit::Image => {
+                let (l, p) = self.images[idx];
+                std::slice::from_ref(&self.series.locations[l].products[p])
+            }
+        }
+    }
+
+    /// The unit of each method on each layout (METHODS.md): TeCo/CACo an era item; SeCo a location (3 of its
+    /// dates with replacement); GASSL a location; MoCo-v2 every image on the CACo layout. The SeCo layout has
+    /// one era, so every method's unit there is a location.
+    pub fn for_method(method_paired: bool, method_is_moco: bool, layout: Layout) -> SamplingUnit {
+        match (layout, method_paired, method_is_moco) {
+            (Layout::Seco, _, _) => SamplingUnit::Location,
+            (Layout::Caco, true, _) => SamplingUnit::EraItem,
+            (Layout::Caco, false, true) => SamplingUnit::Image,
+            (Layout::Caco, false, false) => SamplingUnit::Location,
+        }
+    }
+}
+
 /// How the three dates of a seasonal step are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateDraw {
-    /// SeCo: with replacement among all the item's dates.
+    /// SeCo and TeCo: with replacement among the unit's dates.
     WithReplacement,
-    /// CACo: three distinct dates of the item's era.
+    /// CACo: three distinct dates of the unit (an era).
     Distinct,
 }
 
-/// SeCo/CACo views from a time series.
+/// SeCo/TeCo/CACo views from a time series.
 pub struct SeasonalViews<'a> {
-    pub series: &'a TimeSeries,
+    pub units: Units<'a>,
     pub augment: AugmentConfig,
     pub normalization: Normalization,
     pub draw: DateDraw,
 }
 
 impl<'a> SeasonalViews<'a> {
-    pub fn new(
-        series: &'a TimeSeries,
-        augment: AugmentConfig,
-        normalization: Normalization,
-        draw: DateDraw,
-    ) -> Result<Self> {
+    pub fn new(units: Units<'a>, augment: AugmentConfig, normalization: Normalization, draw: DateDraw) -> Result<Self> {
+        let series = units.series;
         augment.validate()?;
         normalization.validate(series.options.bands.len())?;
         if draw == DateDraw::Distinct && series.options.dates_per_era < 3 {
@@ -57,7 +145,7 @@ impl<'a> SeasonalViews<'a> {
             )));
         }
         Ok(SeasonalViews {
-            series,
+            units,
             augment,
             normalization,
             draw,
@@ -98,9 +186,9 @@ impl ItemViews for SeasonalViews<'_> {
     }
 
     fn views(&self, item_idx: usize, rng: &mut rand::rngs::StdRng) -> Result<Vec<Image>> {
-        let products = self.series.item_products(item_idx);
+        let products = self.units.products(item_idx);
         let picks = draw_dates(products.len(), self.draw, rng);
-        let [t0, t1, t2]: [Image; 3] = load_picks(self.series, products, &picks)?
+        let [t0, t1, t2]: [Image; 3] = load_picks(self.units.series, products, &picks)?
             .try_into()
             .expect("three dates");
         let a = &self.augment;
@@ -117,13 +205,23 @@ impl ItemViews for SeasonalViews<'_> {
     }
 }
 
+/// How the key's date of a MoCo-v2 / GASSL step is chosen, given the query's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PositiveDate {
+    /// MoCo-v2: the query's image.
+    Same,
+    /// GASSL on the SeCo layout: another date of the place (the same image if there is only one).
+    Other,
+    /// GASSL's temporal positive on the CACo layout (`moco_tp`): 2 of the unit's dates drawn with replacement.
+    WithReplacement,
+}
+
 /// MoCo-v2 / GASSL views: two augmented dates of one place.
 pub struct TemporalViews<'a> {
-    pub series: &'a TimeSeries,
+    pub units: Units<'a>,
     pub augment: AugmentConfig,
     pub normalization: Normalization,
-    /// GASSL's temporal positive: the key comes from another date when the item has more than one.
-    pub temporal_positive: bool,
+    pub positive: PositiveDate,
 }
 
 impl ItemViews for TemporalViews<'_> {
@@ -132,14 +230,16 @@ impl ItemViews for TemporalViews<'_> {
     }
 
     fn views(&self, item_idx: usize, rng: &mut rand::rngs::StdRng) -> Result<Vec<Image>> {
-        let products = self.series.item_products(item_idx);
-        let a = rng.random_range(0..products.len());
-        let b = if self.temporal_positive && products.len() > 1 {
-            (a + rng.random_range(1..products.len())) % products.len()
-        } else {
-            a
+        let products = self.units.products(item_idx);
+        let n = products.len();
+        let a = rng.random_range(0..n);
+        let b = match self.positive {
+            PositiveDate::Same => a,
+            PositiveDate::Other if n > 1 => (a + rng.random_range(1..n)) % n,
+            PositiveDate::Other => a,
+            PositiveDate::WithReplacement => rng.random_range(0..n),
         };
-        let images = load_picks(self.series, products, &[a, b])?;
+        let images = load_picks(self.units.series, products, &[a, b])?;
         let mut views: Vec<Image> = images.iter().map(|img| augment(img, &self.augment, rng)).collect();
         views.iter_mut().for_each(|v| self.normalization.apply(v));
         Ok(views)
@@ -265,7 +365,13 @@ mod tests {
             out_size: 16,
             ..Default::default()
         };
-        let views = SeasonalViews::new(&ts, aug.clone(), Normalization::Imagenet, DateDraw::Distinct).unwrap();
+        let views = SeasonalViews::new(
+            Units::new(&ts, SamplingUnit::EraItem),
+            aug.clone(),
+            Normalization::Imagenet,
+            DateDraw::Distinct,
+        )
+        .unwrap();
         let v = views.views(3, &mut rng_for(0, 0, 3)).unwrap();
         assert_eq!(v.len(), 4);
         assert!(v.iter().all(|i| (i.n_bands, i.height, i.width) == (3, 16, 16)));
@@ -273,12 +379,44 @@ mod tests {
         assert!(v.iter().flat_map(|i| &i.data).all(|x| (-2.2..2.7).contains(x)));
         assert_eq!(v, views.views(3, &mut rng_for(0, 0, 3)).unwrap());
         assert_ne!(v, views.views(3, &mut rng_for(1, 0, 3)).unwrap());
-        let moco = TemporalViews {
-            series: &ts,
+        let gassl = TemporalViews {
+            units: Units::new(&ts, SamplingUnit::Location),
             augment: aug,
             normalization: Normalization::Imagenet,
-            temporal_positive: true,
+            positive: PositiveDate::WithReplacement,
         };
-        assert_eq!(moco.views(0, &mut rng_for(0, 0, 0)).unwrap().len(), 2);
+        assert_eq!(gassl.views(0, &mut rng_for(0, 0, 0)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn sampling_units_follow_the_authors_data_modes_on_the_caco_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = FakeTimeSeries {
+            layout: Layout::Caco,
+            n_locations: 3,
+            dates_per_era: 5,
+            bands: RGB_BANDS.iter().map(|b| b.to_string()).collect(),
+            size: 8,
+            seed: 2,
+        };
+        write_timeseries(dir.path(), &spec).unwrap();
+        let ts = TimeSeries::open(dir.path(), TimeSeriesOptions::new(Layout::Caco, &RGB_BANDS)).unwrap();
+        // TeCo/CACo: era items of 5 dates; SeCo/GASSL: locations of 10 dates; MoCo-v2: every image.
+        assert_eq!(Units::for_method(true, false, Layout::Caco), SamplingUnit::EraItem);
+        assert_eq!(Units::for_method(false, false, Layout::Caco), SamplingUnit::Location);
+        assert_eq!(Units::for_method(false, true, Layout::Caco), SamplingUnit::Image);
+        assert_eq!(Units::for_method(false, true, Layout::Seco), SamplingUnit::Location);
+        let era = Units::new(&ts, SamplingUnit::EraItem);
+        assert_eq!(
+            (era.len(), era.products(3).len(), era.era(3), era.location_idx(3)),
+            (6, 5, 1, 1)
+        );
+        assert_eq!(era.products(3), &ts.locations[1].products[5..]);
+        let loc = Units::new(&ts, SamplingUnit::Location);
+        assert_eq!((loc.len(), loc.products(2).len(), loc.era(1)), (3, 10, 0));
+        let img = Units::new(&ts, SamplingUnit::Image);
+        assert_eq!(img.len(), 30);
+        assert_eq!(img.products(13), std::slice::from_ref(&ts.locations[1].products[3]));
+        assert_eq!(img.location_idx(29), 2);
     }
 }

@@ -1,4 +1,5 @@
-//! Projection heads of MoCo-v2: Linear(d, d) -> ReLU -> Linear(d, out), named like `nn.Sequential` (`0`, `2`).
+//! Projection heads of MoCo-v2: Linear(d, d) -> ReLU -> Linear(d, out), named like `nn.Sequential` (`0`, `2`),
+//! with PyTorch's default Linear initialisation.
 
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -12,8 +13,8 @@ pub struct ProjectionHead {
 impl ProjectionHead {
     pub fn new(p: &nn::Path, in_dim: i64, out_dim: i64) -> Self {
         ProjectionHead {
-            fc1: nn::linear(p / "0", in_dim, in_dim, Default::default()),
-            fc2: nn::linear(p / "2", in_dim, out_dim, Default::default()),
+            fc1: super::init::linear(p / "0", in_dim, in_dim),
+            fc2: super::init::linear(p / "2", in_dim, out_dim),
         }
     }
 }

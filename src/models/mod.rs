@@ -2,6 +2,7 @@
 
 pub mod heads;
 pub mod import;
+pub mod init;
 pub mod resnet;
 pub mod siamese;
 pub mod unet;

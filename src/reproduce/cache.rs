@@ -20,9 +20,14 @@ pub struct WorkCache {
     misses: Cell<usize>,
 }
 
-/// `<kind>-<16 hex digits of the description's hash>`.
+/// The revision of the methods' and protocols' semantics (METHODS.md). It enters every key, so that results
+/// computed under earlier rules are recomputed rather than reused; bump it whenever a change alters what a
+/// config computes without changing the config's text.
+pub const SEMANTICS: &str = "methods.md 2026-12-03";
+
+/// `<kind>-<16 hex digits of the hash of the semantics revision and the description>`.
 pub fn key(kind: &str, description: &str) -> String {
-    format!("{kind}-{:016x}", stable_hash(description))
+    format!("{kind}-{:016x}", stable_hash(&format!("{SEMANTICS}\n{description}")))
 }
 
 impl WorkCache {

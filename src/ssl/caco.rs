@@ -1,6 +1,6 @@
 //! CACo's online change estimate (Mall et al. 2023, METHODS.md): per dataset index, a running ratio
 //! d_long / (d_short + 1e-4), first observation as is, then (4·old + x) / 5; after every epoch a 1-D two-component
-//! Gaussian mixture over all running ratios labels indices in the higher-mean component "changed" (1), the others 0,
+//! Gaussian mixture (scikit-learn's defaults) over all running ratios labels indices in the higher-mean component "changed" (1), the others 0,
 //! unseen ones -1. During the first epoch every label is 0.
 
 use std::path::Path;
@@ -63,6 +63,11 @@ impl ChangeState {
         }
     }
 
+    /// The current label of each of `items`: 1 changed, 0 unchanged, -1 never seen.
+    pub fn labels(&self, items: &[usize]) -> Vec<i64> {
+        items.iter().map(|&i| i64::from(self.label[i])).collect()
+    }
+
     /// Whether each of `items` is currently labelled changed.
     pub fn changed(&self, items: &[usize]) -> Vec<bool> {
         items.iter().map(|&i| self.label[i] == 1).collect()
@@ -71,7 +76,7 @@ impl ChangeState {
     /// Fits the mixture to every seen ratio and relabels (end of an epoch).
     pub fn end_epoch(&mut self, epoch: usize) -> EpochExport {
         let seen: Vec<f64> = self.ratio.iter().copied().filter(|r| r.is_finite()).collect();
-        self.gmm = Gmm2::fit(&seen, 300, 1e-7);
+        self.gmm = Gmm2::fit_sklearn(&seen);
         for (label, &r) in self.label.iter_mut().zip(&self.ratio) {
             *label = match (&self.gmm, r.is_finite()) {
                 (_, false) => -1,

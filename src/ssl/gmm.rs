@@ -1,4 +1,8 @@
-//! A 1-D two-component Gaussian mixture fitted by EM, as CACo fits its running change ratios after each epoch.
+//! A 1-D two-component Gaussian mixture fitted as CACo fits its running change ratios after each epoch:
+//! scikit-learn's `GaussianMixture(n_components=2)` with its defaults (METHODS.md): k-means initialisation,
+//! tol 1e-3 on the change of the mean log-likelihood, reg_covar 1e-6 added to every variance, at most 100 EM
+//! iterations, then `predict` (the most probable component). Checked against scikit-learn's labels and means in
+//! `tests/golden.rs`.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,62 +15,114 @@ pub struct Gmm2 {
     pub iterations: usize,
 }
 
-fn normal_pdf(x: f64, mean: f64, var: f64) -> f64 {
-    (-(x - mean).powi(2) / (2.0 * var)).exp() / (2.0 * std::f64::consts::PI * var).sqrt()
+/// scikit-learn's defaults.
+pub const TOL: f64 = 1e-3;
+pub const REG_COVAR: f64 = 1e-6;
+pub const MAX_ITER: usize = 100;
+
+fn log_normal_pdf(x: f64, mean: f64, var: f64) -> f64 {
+    -0.5 * ((2.0 * std::f64::consts::PI * var).ln() + (x - mean).powi(2) / var)
+}
+
+/// Two-means clustering of sorted 1-D `x` by Lloyd's iterations from the 25th/75th percentiles: a boolean per value,
+/// true for the upper cluster. In one dimension the clusters are a split point of the sorted values.
+pub fn two_means(x: &[f64]) -> Vec<bool> {
+    let n = x.len();
+    let mut c = [x[n / 4], x[(3 * n) / 4]];
+    if c[0] == c[1] {
+        c = [x[0], x[n - 1]];
+    }
+    let mut upper: Vec<bool> = x.iter().map(|&v| (v - c[1]).abs() < (v - c[0]).abs()).collect();
+    for _ in 0..300 {
+        let mean = |want: bool| {
+            let (sum, count) = x
+                .iter()
+                .zip(&upper)
+                .filter(|(_, &u)| u == want)
+                .fold((0.0, 0usize), |(s, k), (v, _)| (s + v, k + 1));
+            (count > 0).then(|| sum / count as f64)
+        };
+        let (Some(m0), Some(m1)) = (mean(false), mean(true)) else {
+            break;
+        };
+        // scikit-learn assigns ties to the first centre.
+        let next: Vec<bool> = x.iter().map(|&v| (v - m1).powi(2) < (v - m0).powi(2)).collect();
+        if next == upper {
+            break;
+        }
+        upper = next;
+    }
+    upper
 }
 
 impl Gmm2 {
-    /// Fits by EM from a quantile initialisation (means at the 25th and 75th percentiles). Needs two values.
+    /// The M step from responsibilities of component 1 (`resp[i]`), with scikit-learn's 10·eps on each count.
+    fn m_step(x: &[f64], resp: &[f64]) -> Self {
+        let n = x.len() as f64;
+        let eps10 = 10.0 * f64::EPSILON;
+        let n1 = resp.iter().sum::<f64>() + eps10;
+        let n0 = resp.iter().map(|r| 1.0 - r).sum::<f64>() + eps10;
+        let m1 = resp.iter().zip(x).map(|(r, v)| r * v).sum::<f64>() / n1;
+        let m0 = resp.iter().zip(x).map(|(r, v)| (1.0 - r) * v).sum::<f64>() / n0;
+        let v1 = resp.iter().zip(x).map(|(r, v)| r * (v - m1).powi(2)).sum::<f64>() / n1 + REG_COVAR;
+        let v0 = resp
+            .iter()
+            .zip(x)
+            .map(|(r, v)| (1.0 - r) * (v - m0).powi(2))
+            .sum::<f64>()
+            / n0
+            + REG_COVAR;
+        Gmm2 {
+            weights: [n0 / n, n1 / n],
+            means: [m0, m1],
+            variances: [v0, v1],
+            iterations: 0,
+        }
+    }
+
+    /// log(weight_k · N(x | k)) for both components.
+    fn weighted_log_prob(&self, x: f64) -> [f64; 2] {
+        [0, 1].map(|k| self.weights[k].ln() + log_normal_pdf(x, self.means[k], self.variances[k]))
+    }
+
+    /// The E step: responsibilities of component 1 and the mean log-likelihood.
+    fn e_step(&self, x: &[f64], resp: &mut [f64]) -> f64 {
+        let mut total = 0.0;
+        for (r, &v) in resp.iter_mut().zip(x) {
+            let [a, b] = self.weighted_log_prob(v);
+            let m = a.max(b);
+            let norm = m + ((a - m).exp() + (b - m).exp()).ln();
+            *r = (b - norm).exp();
+            total += norm;
+        }
+        total / x.len() as f64
+    }
+
+    /// scikit-learn's `GaussianMixture(n_components=2, tol, reg_covar=1e-6, max_iter, init_params="kmeans")` on
+    /// the finite values; None with fewer than two. Component 1 is the higher-mean one.
     pub fn fit(values: &[f64], max_iterations: usize, tolerance: f64) -> Option<Self> {
         let mut x: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         if x.len() < 2 {
             return None;
         }
         x.sort_by(|a, b| a.total_cmp(b));
-        let n = x.len() as f64;
-        let mean = x.iter().sum::<f64>() / n;
-        let var = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).max(1e-12);
-        let floor = var * 1e-6 + 1e-12;
-        let mut g = Gmm2 {
-            weights: [0.5, 0.5],
-            means: [x[x.len() / 4], x[3 * x.len() / 4]],
-            variances: [var, var],
-            iterations: 0,
-        };
-        let mut previous = f64::NEG_INFINITY;
+        let mut upper = two_means(&x);
+        if upper.iter().all(|&u| u) || !upper.iter().any(|&u| u) {
+            // One cluster is empty (e.g. every value equal): split the sorted values in halves instead.
+            upper = (0..x.len()).map(|i| i >= x.len() / 2).collect();
+        }
+        let init: Vec<f64> = upper.into_iter().map(|u| f64::from(u8::from(u))).collect();
+        let mut g = Self::m_step(&x, &init);
         let mut resp = vec![0.0; x.len()];
-        for it in 0..max_iterations {
-            // E step: responsibility of component 1.
-            let mut log_likelihood = 0.0;
-            for (r, &v) in resp.iter_mut().zip(&x) {
-                let p0 = g.weights[0] * normal_pdf(v, g.means[0], g.variances[0]);
-                let p1 = g.weights[1] * normal_pdf(v, g.means[1], g.variances[1]);
-                let total = (p0 + p1).max(1e-300);
-                *r = p1 / total;
-                log_likelihood += total.ln();
-            }
-            // M step.
-            let n1: f64 = resp.iter().sum::<f64>().clamp(1e-9, n - 1e-9);
-            let n0 = n - n1;
-            let m1 = resp.iter().zip(&x).map(|(r, v)| r * v).sum::<f64>() / n1;
-            let m0 = resp.iter().zip(&x).map(|(r, v)| (1.0 - r) * v).sum::<f64>() / n0;
-            let v1 = resp.iter().zip(&x).map(|(r, v)| r * (v - m1).powi(2)).sum::<f64>() / n1;
-            let v0 = resp
-                .iter()
-                .zip(&x)
-                .map(|(r, v)| (1.0 - r) * (v - m0).powi(2))
-                .sum::<f64>()
-                / n0;
-            g = Gmm2 {
-                weights: [n0 / n, n1 / n],
-                means: [m0, m1],
-                variances: [v0.max(floor), v1.max(floor)],
-                iterations: it + 1,
-            };
-            if (log_likelihood - previous).abs() < tolerance * n {
+        let mut lower_bound = f64::NEG_INFINITY;
+        for it in 1..=max_iterations {
+            let previous = lower_bound;
+            lower_bound = g.e_step(&x, &mut resp);
+            g = Self::m_step(&x, &resp);
+            g.iterations = it;
+            if (lower_bound - previous).abs() < tolerance {
                 break;
             }
-            previous = log_likelihood;
         }
         if g.means[0] > g.means[1] {
             g.weights.swap(0, 1);
@@ -76,16 +132,21 @@ impl Gmm2 {
         Some(g)
     }
 
-    /// Posterior probability that `x` belongs to the higher-mean component.
-    pub fn p_high(&self, x: f64) -> f64 {
-        let p0 = self.weights[0] * normal_pdf(x, self.means[0], self.variances[0]);
-        let p1 = self.weights[1] * normal_pdf(x, self.means[1], self.variances[1]);
-        p1 / (p0 + p1).max(1e-300)
+    /// [`Self::fit`] with scikit-learn's defaults, as CACo calls it.
+    pub fn fit_sklearn(values: &[f64]) -> Option<Self> {
+        Self::fit(values, MAX_ITER, TOL)
     }
 
-    /// 1 when `x` is more likely under the higher-mean component, else 0.
+    /// Posterior probability that `x` belongs to the higher-mean component.
+    pub fn p_high(&self, x: f64) -> f64 {
+        let [a, b] = self.weighted_log_prob(x);
+        1.0 / (1.0 + (a - b).exp())
+    }
+
+    /// scikit-learn's `predict`: the argmax of the weighted log-probabilities (ties to component 0).
     pub fn label(&self, x: f64) -> i8 {
-        i8::from(self.p_high(x) > 0.5)
+        let [a, b] = self.weighted_log_prob(x);
+        i8::from(b > a)
     }
 }
 
@@ -101,7 +162,7 @@ mod tests {
         let (a, b) = (Normal::new(1.0, 0.2).unwrap(), Normal::new(3.0, 0.5).unwrap());
         let mut x: Vec<f64> = (0..700).map(|_| a.sample(&mut rng)).collect();
         x.extend((0..300).map(|_| b.sample(&mut rng)));
-        let g = Gmm2::fit(&x, 200, 1e-8).unwrap();
+        let g = Gmm2::fit_sklearn(&x).unwrap();
         assert!(
             (g.means[0] - 1.0).abs() < 0.05 && (g.means[1] - 3.0).abs() < 0.1,
             "{g:?}"

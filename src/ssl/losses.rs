@@ -1,6 +1,6 @@
 //! Contrastive losses as pure functions of tensors (solo-learn's habit): MoCo-v2's InfoNCE, SeCo's three-subspace
-//! loss, TeCo and CACo (METHODS.md), GASSL's InfoNCE + geo-cluster cross-entropy. Embeddings are L2-normalised
-//! by the caller; keys carry no gradient.
+//! loss, TeCo and CACo (METHODS.md, the authors' negatives), GASSL's InfoNCE + geo-cluster cross-entropy.
+//! Embeddings are L2-normalised by the caller; keys carry no gradient; logits and losses are float32.
 
 use tch::{Kind, Tensor};
 
@@ -21,10 +21,13 @@ impl<'a> Negatives<'a> {
 
 /// InfoNCE with several negative blocks: logits `[q·k+ | q·neg_1ᵀ | ...] / T`, cross-entropy with target 0 (mean).
 /// q, k_pos: `[n, d]`.
+/// Computed in float32 whatever the inputs' dtype (call it outside autocast: METHODS.md keeps logits and losses
+/// in float32).
 pub fn contrastive(q: &Tensor, k_pos: &Tensor, negatives: &[Negatives], temperature: f64) -> Tensor {
-    let mut columns = vec![(q * k_pos).sum_dim_intlist(1, true, Kind::Float) / temperature];
+    let q = q.to_kind(Kind::Float);
+    let mut columns = vec![(&q * k_pos.to_kind(Kind::Float)).sum_dim_intlist(1, true, Kind::Float) / temperature];
     for block in negatives {
-        let mut logits = q.matmul(&block.keys.transpose(0, 1)) / temperature;
+        let mut logits = q.matmul(&block.keys.to_kind(Kind::Float).transpose(0, 1)) / temperature;
         if let Some(mask) = &block.mask {
             logits = logits.masked_fill(&mask.logical_not(), MASKED_LOGIT);
         }
@@ -59,12 +62,29 @@ pub fn seco_loss(q: &[Tensor], keys: &[Vec<Tensor>], queues: &[Tensor], temperat
         .collect()
 }
 
-/// CACo (and TeCo with `teco = true`), one loss per subspace. The batch is made of (older, recent) pairs, so the
-/// long-term partner of row r is row r ^ 1. `era`: `[n]` i64 era of each query (0 older, 1 recent);
-/// `queue_era[i]`: `[K]` i64 era tag of every slot of queue i; `changed`: `[n]` bool, the current change label of
-/// each query's location. As SeCo, except that every negative (queue slots and batch keys) must come from the
-/// query's own era, and the partner's key of the subspace is one more logit column, masked unless `changed`
-/// (TeCo: never masked).
+/// Which of CACo's two losses: TeCo (the long-term partner is always a negative) or CACo (only where the location
+/// is labelled changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongTerm {
+    /// TeCo: nothing masked.
+    Teco,
+    /// CACo: the partner's logit masked unless its change label is 1.
+    Caco,
+}
+
+/// TeCo and CACo (METHODS.md "Negatives of a query of era e in subspace i"), one loss per subspace.
+///
+/// The batch is made of (older, recent) pairs: the long-term partner of row r is row r ^ 1 (n even).
+/// - `q[i]`: queries embedded by head i `[n, d]`; `keys[i][j]`: key view j (k0, k1, k2) embedded by head i `[n, d]`.
+/// - `queues[i]`: `[K, d]`; `queue_era[i]`: `[K]` i64 era tag of every slot.
+/// - `era`: `[n]` i64 era of each row (0 older, 1 recent); `change_label`: `[n]` i64 label of each row's location
+///   (1 changed, 0 unchanged, -1 never seen).
+///
+/// Negatives of a query of era e in subspace i: the slots of queue i tagged e; for i = 0 the opposite-era rows of
+/// `keys[0][0]`; for i > 0 every row of `keys[i][j]` for both j != i plus the opposite-era rows of `keys[i][i]`. The
+/// opposite-era block holds the query's own partner: CACo masks that one logit unless `change_label == 1`; TeCo
+/// masks nothing. Excluded columns get [`MASKED_LOGIT`], whose softmax weight is exactly 0 in float32, so the loss
+/// equals one computed over the kept columns only. Logits and losses are float32 whatever the inputs' dtype.
 #[allow(clippy::too_many_arguments)]
 pub fn caco_loss(
     q: &[Tensor],
@@ -72,70 +92,50 @@ pub fn caco_loss(
     queues: &[Tensor],
     queue_era: &[Tensor],
     era: &Tensor,
-    changed: &Tensor,
+    change_label: &Tensor,
     temperature: f64,
-    teco: bool,
+    long_term: LongTerm,
 ) -> Vec<Tensor> {
     let n = era.size()[0];
+    assert!(
+        n % 2 == 0,
+        "caco_loss: the batch must hold (older, recent) pairs, got {n} rows"
+    );
     let device = era.device();
-    let partner = Tensor::arange(n, (Kind::Int64, device)).bitwise_xor(1);
-    let same_era = |other: &Tensor| era.unsqueeze(1).eq_tensor(&other.unsqueeze(0));
-    let partner_mask = if teco {
-        Tensor::ones([n, 1], (Kind::Bool, device))
-    } else {
-        changed.unsqueeze(1)
+    let f32 = |x: &Tensor| x.to_kind(Kind::Float);
+    let rows = Tensor::arange(n, (Kind::Int64, device));
+    // is_partner[r, c] = (c == r ^ 1); other_era[r, c] = (era[c] != era[r]).
+    let is_partner = rows.bitwise_xor(1).unsqueeze(1).eq_tensor(&rows.unsqueeze(0));
+    let other_era = era.unsqueeze(1).ne_tensor(&era.unsqueeze(0));
+    let opposite_block = match long_term {
+        LongTerm::Teco => other_era,
+        LongTerm::Caco => {
+            let keep_partner = change_label.eq(1).unsqueeze(1);
+            other_era.logical_and(&is_partner.logical_not().logical_or(&keep_partner))
+        }
     };
     (0..q.len())
         .map(|i| {
-            let mut negatives = vec![Negatives {
-                keys: &queues[i],
-                mask: Some(same_era(&queue_era[i])),
+            let queue = f32(&queues[i]);
+            let mut blocks = vec![Negatives {
+                keys: &queue,
+                mask: Some(era.unsqueeze(1).eq_tensor(&queue_era[i].unsqueeze(0))),
             }];
+            let others: Vec<Tensor> = (0..keys[i].len())
+                .filter(|&j| j != i)
+                .map(|j| f32(&keys[i][j]))
+                .collect();
             if i > 0 {
-                for j in (0..keys[i].len()).filter(|&j| j != i) {
-                    negatives.push(Negatives {
-                        keys: &keys[i][j],
-                        mask: Some(same_era(era)),
-                    });
-                }
+                blocks.extend(others.iter().map(Negatives::all));
             }
-            let partner_keys = keys[i][i].index_select(0, &partner);
-            let partner_logit = (&q[i] * &partner_keys).sum_dim_intlist(1, true, Kind::Float);
-            // One more column holding the partner's key; the mask is applied through a [n, 1] block of its own.
-            let block = PartnerBlock {
-                logit: partner_logit,
-                mask: partner_mask.shallow_clone(),
-            };
-            contrastive_with_partner(&q[i], &keys[i][i], &negatives, &block, temperature)
+            let own = f32(&keys[i][i]);
+            blocks.push(Negatives {
+                keys: &own,
+                mask: Some(opposite_block.shallow_clone()),
+            });
+            contrastive(&f32(&q[i]), &own, &blocks, temperature)
         })
         .collect()
-}
-
-struct PartnerBlock {
-    /// q · k_partner, `[n, 1]` (before the temperature).
-    logit: Tensor,
-    /// `[n, 1]` true where the partner is a negative.
-    mask: Tensor,
-}
-
-fn contrastive_with_partner(
-    q: &Tensor,
-    k_pos: &Tensor,
-    negatives: &[Negatives],
-    partner: &PartnerBlock,
-    t: f64,
-) -> Tensor {
-    let mut columns = vec![(q * k_pos).sum_dim_intlist(1, true, Kind::Float) / t];
-    for block in negatives {
-        let mut logits = q.matmul(&block.keys.transpose(0, 1)) / t;
-        if let Some(mask) = &block.mask {
-            logits = logits.masked_fill(&mask.logical_not(), MASKED_LOGIT);
-        }
-        columns.push(logits);
-    }
-    columns.push((&partner.logit / t).masked_fill(&partner.mask.logical_not(), MASKED_LOGIT));
-    let logits = Tensor::cat(&columns, 1);
-    logits.cross_entropy_for_logits(&Tensor::zeros([q.size()[0]], (Kind::Int64, q.device())))
 }
 
 /// GASSL: InfoNCE with the temporal positive plus cross-entropy of the geo head's logits `[n, K]` against the
@@ -244,29 +244,37 @@ mod tests {
         }
     }
 
-    /// SeCo restricted to each query's own-era negatives, computed explicitly row by row.
-    fn seco_restricted(
+    /// TeCo/CACo computed row by row from METHODS.md's list of negatives, with the excluded columns removed
+    /// (not masked): `label[r]` is row r's change label, `teco` keeps every partner.
+    #[allow(clippy::too_many_arguments)]
+    fn caco_by_rows(
         q: &[Tensor],
         keys: &[Vec<Tensor>],
         queues: &[Tensor],
-        queue_era: &[Tensor],
+        queue_tags: &[i64],
         era: &[i64],
+        label: &[i64],
         t: f64,
+        teco: bool,
     ) -> Vec<f64> {
+        let pick = |x: &Tensor, keep: &dyn Fn(usize) -> bool| {
+            let idx: Vec<i64> = (0..x.size()[0] as usize)
+                .filter(|&c| keep(c))
+                .map(|c| c as i64)
+                .collect();
+            x.index_select(0, &Tensor::from_slice(&idx))
+        };
         (0..q.len())
             .map(|i| {
                 let mut total = 0.0;
                 for (r, &e) in era.iter().enumerate() {
                     let row = |x: &Tensor| x.get(r as i64).unsqueeze(0);
-                    let pick = |x: &Tensor, tags: &[i64]| {
-                        let idx: Vec<i64> = (0..tags.len() as i64).filter(|&s| tags[s as usize] == e).collect();
-                        x.index_select(0, &Tensor::from_slice(&idx))
-                    };
-                    let q_tags: Vec<i64> = Vec::try_from(&queue_era[i]).unwrap();
-                    let mut negs = vec![pick(&queues[i], &q_tags)];
+                    let mut negs = vec![pick(&queues[i], &|c| queue_tags[c] == e)];
                     if i > 0 {
-                        negs.extend((0..3).filter(|&j| j != i).map(|j| pick(&keys[i][j], era)));
+                        negs.extend((0..3).filter(|&j| j != i).map(|j| keys[i][j].shallow_clone()));
                     }
+                    let keep_partner = teco || label[r] == 1;
+                    negs.push(pick(&keys[i][i], &|c| era[c] != e && (c != (r ^ 1) || keep_partner)));
                     let blocks: Vec<Negatives> = negs.iter().map(Negatives::all).collect();
                     total += contrastive(&row(&q[i]), &row(&keys[i][i]), &blocks, t).double_value(&[]);
                 }
@@ -276,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn caco_with_unchanged_partners_is_seco_on_own_era_negatives_and_with_changed_partners_is_teco() {
+    fn caco_and_teco_use_the_authors_negatives_and_mask_only_unchanged_partners() {
         tch::manual_seed(3);
         let (n, d, k) = (6, 5, 8);
         let norm = |x: Tensor| &x / x.norm_scalaropt_dim(2.0, [1], true);
@@ -288,19 +296,27 @@ mod tests {
         let queue_era: Vec<Tensor> = (0..3).map(|_| Tensor::from_slice(&tags)).collect();
         let era_v = [0i64, 1, 0, 1, 0, 1];
         let era = Tensor::from_slice(&era_v);
-        let none = Tensor::zeros([n], (Kind::Bool, Device::Cpu));
-        let all = Tensor::ones([n], (Kind::Bool, Device::Cpu));
+        // Mixed labels: pair 0 changed, pair 1 unchanged, pair 2 never seen.
+        let label_v = [1i64, 1, 0, 0, -1, -1];
+        let label = Tensor::from_slice(&label_v);
 
-        let unchanged = caco_loss(&q, &keys, &queues, &queue_era, &era, &none, 0.2, false);
-        let expected = seco_restricted(&q, &keys, &queues, &queue_era, &era_v, 0.2);
-        for (a, b) in unchanged.iter().zip(&expected) {
+        let caco = caco_loss(&q, &keys, &queues, &queue_era, &era, &label, 0.2, LongTerm::Caco);
+        let want = caco_by_rows(&q, &keys, &queues, &tags, &era_v, &label_v, 0.2, false);
+        for (a, b) in caco.iter().zip(&want) {
             close(a, *b);
         }
-        let changed = caco_loss(&q, &keys, &queues, &queue_era, &era, &all, 0.2, false);
-        let teco = caco_loss(&q, &keys, &queues, &queue_era, &era, &none, 0.2, true);
+        let teco = caco_loss(&q, &keys, &queues, &queue_era, &era, &label, 0.2, LongTerm::Teco);
+        let want = caco_by_rows(&q, &keys, &queues, &tags, &era_v, &label_v, 0.2, true);
+        for (a, b) in teco.iter().zip(&want) {
+            close(a, *b);
+        }
+        // Every location changed: CACo is TeCo. None changed: the partner is gone, which can only lower the loss.
+        let all = Tensor::ones([n], (Kind::Int64, Device::Cpu));
+        let none = Tensor::zeros([n], (Kind::Int64, Device::Cpu));
+        let changed = caco_loss(&q, &keys, &queues, &queue_era, &era, &all, 0.2, LongTerm::Caco);
+        let unchanged = caco_loss(&q, &keys, &queues, &queue_era, &era, &none, 0.2, LongTerm::Caco);
         for ((c, t), u) in changed.iter().zip(&teco).zip(&unchanged) {
             close(c, t.double_value(&[]));
-            // The partner as a negative can only raise the loss.
             assert!(c.double_value(&[]) > u.double_value(&[]));
         }
     }

@@ -75,6 +75,12 @@ pub struct ModelConfig {
     pub encoder_momentum: f64,
     /// GASSL's number of geo clusters.
     pub geo_clusters: i64,
+    /// Mixed precision of the encoders only (METHODS.md: heads, embeddings, queues, logits, losses and CACo's
+    /// distances stay float32).
+    pub amp: crate::train::Amp,
+    /// BatchNorm groups per forward: GASSL's shuffle-BN of 4 GPUs emulated on one device (the query batch in 4
+    /// groups, the key batch permuted, in 4 groups, un-permuted); 1 everywhere else.
+    pub bn_groups: i64,
 }
 
 /// Query side, key side, queues and (CACo) change state.
@@ -95,7 +101,10 @@ pub struct SslModel {
 pub struct StepInput<'a> {
     /// Views on the model's device, each `[n, c, h, w]`.
     pub views: &'a [Tensor],
+    /// Sampling-unit index of every row (CACo: the dataset index whose change state the row updates).
     pub items: &'a [usize],
+    /// Era of every row (0 older, 1 recent; 0 where the data have one era), carried by the batch.
+    pub era: &'a [i64],
     /// GASSL: cluster id of every dataset item.
     pub clusters: Option<&'a [i64]>,
 }
@@ -115,12 +124,7 @@ impl SslModel {
         };
         let (backbone_q, heads_q) = build(&vs_q);
         let geo_head = (config.method == Method::Gassl).then(|| {
-            nn::linear(
-                vs_q.root() / "geo_head" / 1,
-                config.embedding_dim,
-                config.geo_clusters,
-                Default::default(),
-            )
+            crate::models::init::linear(vs_q.root() / "geo_head" / 1, config.embedding_dim, config.geo_clusters)
         });
         let (backbone_k, heads_k) = build(&vs_k);
         vs_k.copy(&vs_q)?;
@@ -147,28 +151,63 @@ impl SslModel {
         self.vs_q.device()
     }
 
-    /// Key-side embeddings (normalised) of `xs` by every head: `[head][n, d]`. No gradient; train-mode BatchNorm as
-    /// in MoCo.
-    fn keys(&self, xs: &Tensor) -> Vec<Tensor> {
+    /// Backbone features `[n, d]` in float32: the encoder runs under the configured autocast, in `bn_groups` groups
+    /// of consecutive rows (each its own train-mode BatchNorm statistics).
+    fn encode(&self, backbone: &ResNet, xs: &Tensor) -> Result<Tensor> {
+        let groups = self.config.bn_groups.max(1);
+        let n = xs.size()[0];
+        let feats = crate::train::autocast(self.config.amp, self.device(), || {
+            if groups == 1 || n < groups {
+                backbone.forward_t(xs, true)
+            } else {
+                let parts: Vec<Tensor> = xs
+                    .chunk(groups, 0)
+                    .iter()
+                    .map(|x| backbone.forward_t(x, true))
+                    .collect();
+                Tensor::cat(&parts, 0)
+            }
+        })?;
+        Ok(feats.to_kind(Kind::Float))
+    }
+
+    /// Query-encoder features of `xs` `[n, d]` as a step computes them (autocast, BatchNorm groups, train mode).
+    pub fn query_features(&self, xs: &Tensor) -> Result<Tensor> {
+        self.encode(&self.backbone_q, xs)
+    }
+
+    /// Key-side embeddings (normalised) of one key view `xs` by every head: `[head][n, d]`. One forward of its own
+    /// (train-mode BatchNorm statistics of this view only, as the originals); no gradient. With `bn_groups` > 1 the
+    /// batch is shuffled before the grouped forward and un-shuffled after (shuffle-BN).
+    fn keys(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
         tch::no_grad(|| {
-            let feats = self.backbone_k.forward_t(xs, true);
-            self.heads_k.iter().map(|h| l2_normalize(&h.forward(&feats))).collect()
+            let feats = if self.config.bn_groups > 1 {
+                let n = xs.size()[0];
+                let perm = Tensor::randperm(n, (Kind::Int64, xs.device()));
+                let inverse = perm.argsort(0, false);
+                self.encode(&self.backbone_k, &xs.index_select(0, &perm))?
+                    .index_select(0, &inverse)
+            } else {
+                self.encode(&self.backbone_k, xs)?
+            };
+            Ok(self.heads_k.iter().map(|h| l2_normalize(&h.forward(&feats))).collect())
         })
     }
 
     /// The loss of one step, its parts (detached, for logging) and the keys to enqueue once the optimiser has
     /// stepped ([`Self::after_step`]). CACo's change state is updated here, with the key encoder, under no_grad.
+    /// Only the encoders run under autocast; everything after them is float32.
     pub fn loss(&mut self, input: &StepInput) -> Result<(Tensor, Vec<f64>, StepKeys)> {
         let t = self.config.temperature;
         let method = self.config.method;
         let device = self.device();
         let n = input.items.len() as i64;
-        let q_feats = self.backbone_q.forward_t(&input.views[0], true);
+        let q_feats = self.encode(&self.backbone_q, &input.views[0])?;
         let q_proj: Vec<Tensor> = self.heads_q.iter().map(|h| h.forward(&q_feats)).collect();
         let q: Vec<Tensor> = q_proj.iter().map(l2_normalize).collect();
         let (parts, step_keys) = match method {
             Method::Moco | Method::Gassl => {
-                let k = self.keys(&input.views[1]).remove(0);
+                let k = self.keys(&input.views[1])?.remove(0);
                 let mut parts = vec![losses::info_nce(&q[0], &k, &self.queues[0].keys, t)];
                 if let Some(geo) = &self.geo_head {
                     let clusters = input
@@ -188,38 +227,40 @@ impl SslModel {
                 )
             }
             Method::Seco | Method::Teco | Method::Caco => {
-                // keys[i][j]: key view j (k0, k1, k2) embedded by head i.
-                let views = Tensor::cat(&input.views[1..4], 0);
-                let keys: Vec<Vec<Tensor>> = self.keys(&views).iter().map(|k| k.chunk(3, 0)).collect();
-                let era: Vec<i64> = input.items.iter().map(|&i| (i % 2) as i64).collect();
-                let era = Tensor::from_slice(&era).to_device(device);
+                // by_view[j][i]: key view j (k0, k1, k2), each its own forward, embedded by head i.
+                let by_view: Vec<Vec<Tensor>> =
+                    input.views[1..4].iter().map(|v| self.keys(v)).collect::<Result<_>>()?;
+                // keys[i][j]: head i of key view j.
+                let keys: Vec<Vec<Tensor>> = (0..3)
+                    .map(|i| by_view.iter().map(|v| v[i].shallow_clone()).collect())
+                    .collect();
+                let era = Tensor::from_slice(&input.era).to_device(device);
                 let queue_keys: Vec<Tensor> = self.queues.iter().map(|q| q.keys.shallow_clone()).collect();
                 let parts = if method == Method::Seco {
                     losses::seco_loss(&q, &keys, &queue_keys, t)
                 } else {
-                    let changed: Vec<i64> = match &self.change {
-                        Some(state) => state.changed(input.items).into_iter().map(i64::from).collect(),
+                    let labels: Vec<i64> = match &self.change {
+                        Some(state) => state.labels(input.items),
                         None => vec![0; input.items.len()],
                     };
-                    let changed = Tensor::from_slice(&changed).to_kind(Kind::Bool).to_device(device);
+                    let labels = Tensor::from_slice(&labels).to_device(device);
                     let queue_era: Vec<Tensor> = self.queues.iter().map(|q| q.era.shallow_clone()).collect();
-                    losses::caco_loss(
-                        &q,
-                        &keys,
-                        &queue_keys,
-                        &queue_era,
-                        &era,
-                        &changed,
-                        t,
-                        method == Method::Teco,
-                    )
+                    let long_term = if method == Method::Teco {
+                        losses::LongTerm::Teco
+                    } else {
+                        losses::LongTerm::Caco
+                    };
+                    losses::caco_loss(&q, &keys, &queue_keys, &queue_era, &era, &labels, t, long_term)
                 };
                 if self.change.is_some() {
-                    // The query image by the key encoder and head 1, against its short-term key (k1) and its
-                    // long-term partner's query image.
-                    let l_q = tch::no_grad(|| {
-                        l2_normalize(&self.heads_k[1].forward(&self.backbone_k.forward_t(&input.views[0], true)))
-                    });
+                    // l_q: the query image by the key encoder and head 1 (a forward of its own); l_s: the
+                    // short-term key k1 by head 1, from k1's own forward above (a second forward of the same
+                    // batch in train mode gives the same values).
+                    let l_q = tch::no_grad(|| -> Result<Tensor> {
+                        Ok(l2_normalize(
+                            &self.heads_k[1].forward(&self.encode(&self.backbone_k, &input.views[0])?),
+                        ))
+                    })?;
                     let ratios = batch_ratios(&l_q, &keys[1][1]);
                     if let Some(state) = self.change.as_mut() {
                         state.update(input.items, &ratios);

@@ -13,7 +13,10 @@ use super::sgd::Sgd;
 use crate::config::{ExperimentConfig, PretrainConfig};
 use crate::data::loader::{for_each_batch, LoaderConfig};
 use crate::data::timeseries::TimeSeries;
-use crate::data::views::{paired_batches, shuffled_batches, DateDraw, ItemViews, SeasonalViews, TemporalViews};
+use crate::data::views::{
+    paired_batches, shuffled_batches, DateDraw, ItemViews, PositiveDate, SamplingUnit, SeasonalViews, TemporalViews,
+    Units,
+};
 use crate::progress::Progress;
 use crate::ssl::kmeans::kmeans;
 use crate::ssl::model::{ModelConfig, StepInput};
@@ -77,11 +80,12 @@ pub fn parse_device(name: &str) -> Result<Device> {
     }
 }
 
-/// GASSL's cluster id per dataset item: k-means of the items' (lat, lon).
-fn geo_clusters(series: &TimeSeries, k: usize, seed: u64) -> Result<Vec<i64>> {
-    let points: Vec<[f64; 2]> = (0..series.n_items())
-        .map(|i| series.coordinates(i))
-        .map(|(lon, lat)| [lat, lon])
+/// GASSL's cluster id per sampling unit: k-means of the units' locations' (lat, lon).
+fn geo_clusters(units: &Units, k: usize, seed: u64) -> Result<Vec<i64>> {
+    let series = units.series;
+    let points: Vec<[f64; 2]> = (0..units.len())
+        .map(|i| &series.locations[units.location_idx(i)])
+        .map(|loc| [loc.lat, loc.lon])
         .collect();
     if points.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
         return Err(Error::Config(format!(
@@ -101,13 +105,19 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
     config.validate()?;
     let device = parse_device(&config.run.device)?;
     let config_toml = config.to_toml();
-    let series = TimeSeries::open(&config.data.root, config.data.series_options())?;
+    let series = TimeSeries::open(&config.data.root, config.data.series_options()?)?;
     if let Some(summary) = series.skipped_summary() {
         eprintln!("{summary}");
     }
     let method = config.method;
+    let unit = Units::for_method(method.paired(), method == Method::Moco, config.data.layout);
+    let n_units = Units::new(&series, unit).len();
     let clusters = match method {
-        Method::Gassl => Some(geo_clusters(&series, config.ssl.geo_clusters, config.run.seed)?),
+        Method::Gassl => Some(geo_clusters(
+            &Units::new(&series, unit),
+            config.ssl.geo_clusters,
+            config.run.seed,
+        )?),
         _ => None,
     };
     let model_config = ModelConfig {
@@ -119,10 +129,10 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         temperature: config.ssl.temperature,
         encoder_momentum: config.ssl.encoder_momentum,
         geo_clusters: config.ssl.geo_clusters as i64,
+        amp: config.run.amp,
+        bn_groups: config.ssl.bn_groups as i64,
     };
-    let mut model = crate::models::seeded(config.run.seed, || {
-        SslModel::new(model_config, series.n_items(), device)
-    })?;
+    let mut model = crate::models::seeded(config.run.seed, || SslModel::new(model_config, n_units, device))?;
     let mut sgd = Sgd::new(&model.vs_q, config.optim.momentum, config.optim.weight_decay);
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     let metrics_path = run_dir.join("metrics.parquet");
@@ -158,39 +168,53 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
     let temporal;
     let views: &dyn ItemViews = match method {
         Method::Seco | Method::Teco | Method::Caco => {
-            let draw = if method == Method::Seco {
-                DateDraw::WithReplacement
-            } else {
+            // CACo: 3 distinct dates of the era; SeCo and TeCo: with replacement (METHODS.md).
+            let draw = if method == Method::Caco {
                 DateDraw::Distinct
+            } else {
+                DateDraw::WithReplacement
             };
-            seasonal = SeasonalViews::new(&series, config.augment.clone(), config.data.normalization.clone(), draw)?;
+            seasonal = SeasonalViews::new(
+                Units::new(&series, unit),
+                config.augment.clone(),
+                config.data.normalization.clone(),
+                draw,
+            )?;
             &seasonal
         }
         Method::Moco | Method::Gassl => {
             config.augment.validate()?;
+            let positive = match (method, unit) {
+                (Method::Moco, _) => PositiveDate::Same,
+                (_, SamplingUnit::Location) if config.data.layout == crate::data::timeseries::Layout::Caco => {
+                    PositiveDate::WithReplacement
+                }
+                _ => PositiveDate::Other,
+            };
             temporal = TemporalViews {
-                series: &series,
+                units: Units::new(&series, unit),
                 augment: config.augment.clone(),
                 normalization: config.data.normalization.clone(),
-                temporal_positive: method == Method::Gassl,
+                positive,
             };
             &temporal
         }
     };
+    let era_units = Units::new(&series, unit);
     let batches_of = |epoch: usize| {
         let (bs, seed, e) = (config.optim.batch_size, config.run.seed, epoch as u64);
         if method.paired() {
             paired_batches(series.locations.len(), bs, seed, e, true)
         } else {
-            shuffled_batches(series.n_items(), bs, seed, e, true)
+            shuffled_batches(n_units, bs, seed, e, true)
         }
     };
     let n_batches = batches_of(0)?.len();
     if n_batches == 0 {
         return Err(Error::Config(format!(
-            "`optim.batch_size` {} is larger than the {} items of {}",
+            "`optim.batch_size` {} is larger than the {} sampling units ({unit:?}) of {}",
             config.optim.batch_size,
-            series.n_items(),
+            n_units,
             series.root.display()
         )));
     }
@@ -234,12 +258,15 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                         false => v.to_tensor().to_device(device),
                     })
                     .collect();
+                let era: Vec<i64> = batch.items.iter().map(|&i| era_units.era(i)).collect();
                 let input = StepInput {
                     views: &tensors,
                     items: &batch.items,
+                    era: &era,
                     clusters: clusters.as_deref(),
                 };
-                let (loss, parts, keys) = crate::train::autocast(config.run.amp, device, || model.loss(&input))??;
+                // Autocast covers the encoders only (inside the model): heads and losses stay float32.
+                let (loss, parts, keys) = model.loss(&input)?;
                 sgd.backward_step(&loss, lr);
                 model.after_step(keys)?;
                 position.step += 1;

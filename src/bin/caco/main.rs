@@ -255,13 +255,22 @@ fn reproduce_table(mut args: Args) -> Result<()> {
     table_started(quiet, &config.name, &scale, device, &ctx.data_root);
     let table = caco::reproduce::reproduce(&config, &scale, &ctx)?;
     let written = caco::reproduce::output::write(&table, &out_dir)?;
-    table_done(quiet, &caco::reproduce::output::markdown(&table), written.len(), &out_dir, table.wall_seconds);
+    table_done(
+        quiet,
+        &caco::reproduce::output::markdown(&table),
+        written.len(),
+        &out_dir,
+        table.wall_seconds,
+    );
     Ok(())
 }
 
 fn table_started(quiet: bool, name: &str, scale: &str, device: Device, data_root: &std::path::Path) {
     if !quiet {
-        eprintln!("table `{name}` at scale `{scale}` on {device:?}, data root {}", data_root.display());
+        eprintln!(
+            "table `{name}` at scale `{scale}` on {device:?}, data root {}",
+            data_root.display()
+        );
     }
 }
 
@@ -322,11 +331,19 @@ fn report(mut args: Args) -> Result<()> {
     };
     for file in files {
         // <out>/tables/<name>.metrics.toml -> <out>
-        let out = out_dir
-            .clone()
-            .unwrap_or_else(|| file.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default());
+        let out = out_dir.clone().unwrap_or_else(|| {
+            file.parent()
+                .and_then(|p| p.parent())
+                .map(PathBuf::from)
+                .unwrap_or_default()
+        });
         let written = report_one(&file, &out)?;
-        eprintln!("{}: regenerated {} files under {}", file.display(), written, out.display());
+        eprintln!(
+            "{}: regenerated {} files under {}",
+            file.display(),
+            written,
+            out.display()
+        );
     }
     Ok(())
 }
@@ -408,7 +425,7 @@ fn bench_loader(mut args: Args) -> Result<()> {
     use caco::data::augment::AugmentConfig;
     use caco::data::loader::{for_each_batch, LoaderConfig};
     use caco::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};
-    use caco::data::views::{paired_batches, DateDraw, SeasonalViews};
+    use caco::data::views::{paired_batches, DateDraw, SamplingUnit, SeasonalViews, Units};
     let root = PathBuf::from(
         args.value("--root")?
             .unwrap_or_else(|| "derived/eurosat-seasons".into()),
@@ -434,7 +451,7 @@ fn bench_loader(mut args: Args) -> Result<()> {
         ..Default::default()
     };
     let views = SeasonalViews::new(
-        &series,
+        Units::new(&series, SamplingUnit::EraItem),
         augment,
         caco::data::Normalization::Imagenet,
         DateDraw::Distinct,
