@@ -39,9 +39,12 @@ impl Arch {
     }
 }
 
-/// Feature maps after conv1 (+bn+relu, stride 2) and after each of layer1-4 (strides 4, 8, 16, 32).
+/// The five feature maps of SeCo/CACo's dense tasks, children indices (0, 4, 5, 6, 7) of a torchvision ResNet
+/// (METHODS.md "OSCD change detection"): the RAW conv1 output (stride 2, before bn1 and ReLU, so it can be negative)
+/// and the outputs of layer1-4 (strides 4, 8, 16, 32).
 #[derive(Debug)]
 pub struct FeatureMaps {
+    /// conv1's output as it leaves the convolution: bn1, ReLU and the max-pool are applied only on the way to layer1.
     pub conv1: Tensor,
     pub layer1: Tensor,
     pub layer2: Tensor,
@@ -195,10 +198,14 @@ impl ResNet {
         self.arch.out_dim()
     }
 
-    /// xs: `[n, in_channels, h, w]` -> the five feature maps.
+    /// xs: `[n, in_channels, h, w]` -> the five feature maps. The forward is torchvision's (conv1, bn1, ReLU,
+    /// max-pool, layer1-4); the conv1 map is taken before bn1, as the dense tasks' encoders take `children()[0]`.
     pub fn feature_maps(&self, xs: &Tensor, train: bool) -> FeatureMaps {
-        let conv1 = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu();
-        let mut x = conv1.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let conv1 = xs.apply(&self.conv1);
+        let mut x = conv1
+            .apply_t(&self.bn1, train)
+            .relu()
+            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         let mut outs = Vec::with_capacity(4);
         for layer in &self.layers {
             for block in layer {
@@ -264,6 +271,29 @@ mod tests {
             assert_eq!(maps[4], vec![2, 2048, 2, 2]);
             assert_eq!(pooled, vec![2, 2048]);
         }
+    }
+
+    #[test]
+    fn conv1_map_is_the_raw_convolution_and_the_rest_of_the_forward_is_unchanged() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = ResNet::new(&vs.root(), Arch::Resnet18, 3);
+        let xs = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let maps = tch::no_grad(|| net.feature_maps(&xs, false));
+        // children()[0] of torchvision's ResNet: conv1 alone, before bn1 and ReLU (a ReLU'd map is never negative).
+        let raw = tch::no_grad(|| xs.apply(&net.conv1));
+        assert!(maps.conv1.equal(&raw));
+        assert!(maps.conv1.min().double_value(&[]) < 0.0);
+        // layer1 still sees max_pool(relu(bn1(conv1(x)))).
+        let mut x = tch::no_grad(|| {
+            raw.apply_t(&net.bn1, false)
+                .relu()
+                .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)
+        });
+        for block in &net.layers[0] {
+            x = tch::no_grad(|| block.forward_t(&x, false));
+        }
+        assert!(maps.layer1.allclose(&x, 1e-6, 1e-6, false));
     }
 
     #[test]

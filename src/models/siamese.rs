@@ -1,6 +1,6 @@
 //! Siamese change-detection network of SeCo/CACo (METHODS.md "OSCD change detection"): one ResNet encoder shared by
-//! both dates, fusion |f(x1) - f(x2)| of the feature maps at every scale (conv1, layer1-4), and the U-Net-like
-//! decoder of [`super::unet`] to one change logit per pixel.
+//! both dates, fusion |f(x1) - f(x2)| of the feature maps at every scale (raw conv1 before bn1/ReLU, layer1-4), and
+//! the U-Net-like decoder of [`super::unet`] to one change logit per pixel.
 
 use tch::nn;
 use tch::Tensor;

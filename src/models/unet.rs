@@ -1,13 +1,15 @@
-//! U-Net-like decoder on the five ResNet feature maps (conv1, layer1-4), as in SeCo's change-detection model
-//! (Mañas et al. 2021, `models/segmentation.py`; METHODS.md "OSCD change detection"): from layer4 up, each step is
-//! x2 nearest upsample, 3x3 conv to the skip's width, concat skip, 3x3 conv, BN, ReLU, Dropout2d; then a final x2
-//! upsample and a 1x1 conv to `n_out` logits. Odd input sizes work: an upsampled map larger than its skip is cropped
+//! U-Net-like decoder on the five ResNet feature maps (the raw conv1 output before bn1/ReLU, layer1-4), as in SeCo's
+//! change-detection model (Mañas et al. 2021, `models/segmentation.py`; METHODS.md "OSCD change detection"): from
+//! layer4 up, each step is x2 nearest upsample, 3x3 conv to the skip's width, concat skip, 3x3 conv, BN, ReLU,
+//! Dropout2d; then a final x2 upsample and a 1x1 conv to `n_out` logits. Every conv has PyTorch's default
+//! initialisation ([`crate::models::init`]). Odd input sizes work: an upsampled map larger than its skip is cropped
 //! to it (smaller is resized), and the output is cropped to the input size. Also [`Encoder`] (a ResNet run frozen or
 //! fine-tuned) and [`UNet`], encoder + decoder for semantic segmentation.
 
 use tch::nn;
 use tch::Tensor;
 
+use super::init;
 use super::resnet::{FeatureMaps, ResNet};
 
 /// Brings `x` `[n, c, h, w]` to `size` (h, w): cropped when larger on a side, nearest-resized when smaller.
@@ -63,8 +65,8 @@ impl UNetDecoder {
         };
         let steps = (0..4)
             .map(|i| UpStep {
-                shrink: nn::conv2d(p / format!("shrink{i}"), channels[i + 1], channels[i], 3, pad),
-                shrink2: nn::conv2d(
+                shrink: init::conv2d(p / format!("shrink{i}"), channels[i + 1], channels[i], 3, pad),
+                shrink2: init::conv2d(
                     p / format!("shrink2{i}"),
                     2 * channels[i],
                     channels[i],
@@ -74,7 +76,7 @@ impl UNetDecoder {
                 batchnorm: nn::batch_norm2d(p / format!("batchnorm{i}"), channels[i], bn_config),
             })
             .collect();
-        let outc = nn::conv2d(p / "outc" / "conv", channels[0], n_out, 1, Default::default());
+        let outc = init::conv2d(p / "outc" / "conv", channels[0], n_out, 1, Default::default());
         UNetDecoder {
             steps,
             outc,
@@ -226,6 +228,28 @@ mod tests {
         // shrink3: 3x3 conv 512 -> 256; shrink20: 3x3 conv 128 -> 64.
         assert_eq!(vars["shrink3.weight"].size(), vec![256, 512, 3, 3]);
         assert_eq!(vars["shrink20.weight"].size(), vec![64, 128, 3, 3]);
+    }
+
+    #[test]
+    fn decoder_convs_have_pytorch_default_initialisation() {
+        // nn.Conv2d's default: weight and bias uniform(+-1/sqrt(fan_in)), fan_in = c_in * k * k. tch's own default
+        // (kaiming uniform with ReLU gain, zero bias) has a sqrt(6) times wider weight bound and no bias spread.
+        let (_e, dec_vs, _model) = unet(Arch::Resnet18, 16, true);
+        let vars = dec_vs.variables();
+        for (name, fan_in) in [
+            ("shrink3.weight", 512 * 9),
+            ("shrink3.bias", 512 * 9),
+            ("shrink20.weight", 128 * 9),
+            ("outc.conv.weight", 64),
+            ("outc.conv.bias", 64),
+        ] {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            let max = vars[name].abs().max().double_value(&[]);
+            assert!(
+                max <= bound && max > 0.5 * bound,
+                "{name}: max |w| {max}, bound {bound}"
+            );
+        }
     }
 
     #[test]
