@@ -1,7 +1,8 @@
-//! The BigEarthNet benchmark (SeCo protocol, METHODS.md "Downstream protocols"): a frozen backbone's pooled
-//! features of the RGB bands (SeCo's quantile stretch, then ImageNet normalisation), a multi-label probe
-//! (Dropout 0.2 -> Linear, multi-label soft margin, Adam) trained on a seeded fraction of train (10 % in the
-//! papers), micro average precision on test.
+//! The BigEarthNet benchmark (SeCo protocol, METHODS.md "Downstream protocols"): the RGB bands with SeCo's stretch
+//! to 8 bits, Resize(128, bicubic) as Pillow does it, ToTensor (x/255, no ImageNet normalisation); a frozen
+//! backbone's pooled features in eval mode; a multi-label probe (Dropout 0.2 -> Linear, multi-label soft margin,
+//! Adam, MultiStepLR x0.1 at epochs 60 and 80, batch 1024) trained on a seeded fraction of train (10 % in the
+//! papers); micro average precision over the whole test split (the authors average per-batch values on val).
 
 use std::path::Path;
 use std::time::Instant;
@@ -12,7 +13,9 @@ use tch::Device;
 use super::dense::{build_encoder, DenseConfig};
 use super::multilabel_probe::{extract_features, MultiLabelProbe, MultiLabelProbeConfig};
 use super::seg_metrics::per_class_average_precision;
-use crate::data::bigearthnet::{seco_stretch, BigEarthNet, BIGEARTHNET_RGB_BANDS, LABELS_19};
+use crate::data::bigearthnet::{
+    labels_19, load_patch_bands, seco_stretch, BigEarthNet, BIGEARTHNET_RGB_BANDS, INPUT_SIZE, LABELS_19,
+};
 use crate::data::{Image, Normalization};
 use crate::models::Arch;
 use crate::progress::Progress;
@@ -76,21 +79,161 @@ impl BigEarthNetConfig {
     }
 }
 
-/// Loads `indices` of `split` as (stretched RGB images, row-major 19-class targets), with a progress bar.
+/// Pillow's bicubic kernel (`a = -0.5`; PyTorch's bicubic uses -0.75).
+fn pil_bicubic(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+    } else {
+        0.0
+    }
+}
+
+/// Fixed-point fraction bits of Pillow's 8-bit resampling.
+const PIL_PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// Pillow's resampling taps along one axis: for each output index, the first source index and the fixed-point
+/// weights (the kernel widened by the scale when downsampling, normalised to sum 1, rounded half away from zero).
+fn pil_taps(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i64>)> {
+    let scale = in_size as f64 / out_size as f64;
+    let filter_scale = scale.max(1.0);
+    let support = 2.0 * filter_scale;
+    let one = (1i64 << PIL_PRECISION_BITS) as f64;
+    (0..out_size)
+        .map(|out_idx| {
+            let center = (out_idx as f64 + 0.5) * scale;
+            // C's (int) cast truncates towards zero, as `as` does.
+            let first = ((center - support + 0.5) as i64).max(0) as usize;
+            let end = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let weights: Vec<f64> = (first..end)
+                .map(|src| pil_bicubic((src as f64 - center + 0.5) / filter_scale))
+                .collect();
+            let total: f64 = weights.iter().sum();
+            let fixed = weights
+                .iter()
+                .map(|&w| {
+                    let w = if total != 0.0 { w / total } else { w };
+                    if w < 0.0 {
+                        (-0.5 + w * one) as i64
+                    } else {
+                        (0.5 + w * one) as i64
+                    }
+                })
+                .collect();
+            (first, fixed)
+        })
+        .collect()
+}
+
+/// One 8-bit value from a fixed-point sum: rounded (the sum starts at one half) and clipped to 0..=255.
+fn pil_clip8(sum: i64) -> f32 {
+    (sum >> PIL_PRECISION_BITS).clamp(0, 255) as f32
+}
+
+/// `Image.resize((out_size, out_size), Image.BICUBIC)` of Pillow on an 8-bit image (values 0..=255 held as f32):
+/// a horizontal pass then a vertical one, each in Pillow's fixed-point arithmetic and rounded to 8 bits, as
+/// torchvision's `Resize(128, interpolation=BICUBIC)` does on the PIL images of SeCo's BigEarthNet loader.
+pub fn resize_bicubic_pil(image: &Image, out_size: usize) -> Image {
+    let (h, w, n_bands) = (image.height, image.width, image.n_bands);
+    let half = 1i64 << (PIL_PRECISION_BITS - 1);
+    let mut current = image.clone();
+    if w != out_size {
+        let taps = pil_taps(w, out_size);
+        let mut data = Vec::with_capacity(n_bands * h * out_size);
+        for row in current.data.chunks_exact(w) {
+            for (first, weights) in &taps {
+                let sum: i64 = weights
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &k)| row[first + i] as i64 * k)
+                    .sum();
+                data.push(pil_clip8(half + sum));
+            }
+        }
+        current = Image {
+            n_bands,
+            height: h,
+            width: out_size,
+            data,
+        };
+    }
+    if h != out_size {
+        let taps = pil_taps(h, out_size);
+        let width = current.width;
+        let mut data = Vec::with_capacity(n_bands * out_size * width);
+        for band in current.data.chunks_exact(h * width) {
+            for (first, weights) in &taps {
+                for x in 0..width {
+                    let sum: i64 = weights
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &k)| band[(first + i) * width + x] as i64 * k)
+                        .sum();
+                    data.push(pil_clip8(half + sum));
+                }
+            }
+        }
+        current = Image {
+            n_bands,
+            height: out_size,
+            width,
+            data,
+        };
+    }
+    current
+}
+
+/// The 19-class targets of patch `idx` (its `<patch>_labels_metadata.json`).
+fn targets(dataset: &BigEarthNet, idx: usize) -> Result<Vec<bool>> {
+    let patch = &dataset.patches[idx];
+    let meta_path = dataset
+        .patch_root
+        .join(patch)
+        .join(format!("{patch}_labels_metadata.json"));
+    let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
+    let meta: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input(&meta_path, format!("not a labels metadata file: {e}")))?;
+    let labels: Vec<String> = meta
+        .get("labels")
+        .and_then(|l| l.as_array())
+        .ok_or_else(|| Error::bad_input(&meta_path, "no `labels` array"))?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| Error::bad_input(&meta_path, "`labels` must be strings"))?;
+    labels_19(&labels).map_err(|reason| Error::bad_input(&meta_path, reason))
+}
+
+/// Patch `idx` as SeCo's BigEarthNet loader feeds it, before ToTensor: the RGB bands (120x120), SeCo's stretch to
+/// 8 bits (`np.clip(...).astype(np.uint8)`: clipped, then truncated), Pillow's bicubic resize to 128 x 128. Values
+/// 0..=255; the caller divides by 255.
+pub fn load_protocol_image(dataset: &BigEarthNet, idx: usize) -> Result<Image> {
+    let patch = &dataset.patches[idx];
+    let mut image = load_patch_bands(&dataset.patch_root.join(patch), patch, &BIGEARTHNET_RGB_BANDS)?;
+    seco_stretch(&BIGEARTHNET_RGB_BANDS)?.apply(&mut image);
+    image.data.iter_mut().for_each(|v| *v = v.clamp(0.0, 255.0).floor());
+    Ok(resize_bicubic_pil(&image, INPUT_SIZE))
+}
+
+/// Loads `indices` of `split` as (protocol images, row-major 19-class targets), with a progress bar.
 fn load(dataset: &BigEarthNet, indices: &[usize], label: &str, quiet: bool) -> Result<(Vec<Image>, Vec<bool>)> {
-    let stretch = seco_stretch(&BIGEARTHNET_RGB_BANDS)?;
     let progress = Progress::new(indices.len() as u64, label, "patches", quiet);
     let mut images = Vec::with_capacity(indices.len());
-    let mut targets = Vec::with_capacity(indices.len() * LABELS_19.len());
+    let mut all_targets = Vec::with_capacity(indices.len() * LABELS_19.len());
     for &i in indices {
-        let (image, target) = dataset.load(i, &BIGEARTHNET_RGB_BANDS, Some(&stretch))?;
-        images.push(image);
-        targets.extend(target);
+        images.push(load_protocol_image(dataset, i)?);
+        all_targets.extend(targets(dataset, i)?);
         progress.inc(1);
     }
     progress.finish();
-    Ok((images, targets))
+    Ok((images, all_targets))
 }
+
+/// ToTensor: x/255, nothing else (no ImageNet normalisation).
+const TO_TENSOR: Normalization = Normalization::Scale { scale: 255.0 };
 
 /// Evaluates one initialisation on the BigEarthNet folder `root` (with `train.txt`, `test.txt`); returns its row.
 pub fn benchmark(root: &Path, config: &BigEarthNetConfig, device: Device, quiet: bool) -> Result<DenseRow> {
@@ -105,26 +248,14 @@ pub fn benchmark(root: &Path, config: &BigEarthNetConfig, device: Device, quiet:
     let start = Instant::now();
     let (_vs, encoder) = build_encoder(&dense, 3, device)?;
     let (train_images, train_y) = load(&train_set, &train_idx, "bigearthnet train", quiet)?;
-    let train_x = extract_features(
-        &encoder.net,
-        &train_images,
-        &Normalization::Imagenet,
-        config.feature_batch,
-        device,
-    )?;
+    let train_x = extract_features(&encoder.net, &train_images, &TO_TENSOR, config.feature_batch, device)?;
     drop(train_images);
     let probe = MultiLabelProbe::train(&train_x, &train_y, LABELS_19.len(), &config.probe, quiet)?;
     let train_seconds = start.elapsed().as_secs_f64();
 
     let start = Instant::now();
     let (test_images, test_y) = load(&test_set, &test_idx, "bigearthnet test", quiet)?;
-    let test_x = extract_features(
-        &encoder.net,
-        &test_images,
-        &Normalization::Imagenet,
-        config.feature_batch,
-        device,
-    )?;
+    let test_x = extract_features(&encoder.net, &test_images, &TO_TENSOR, config.feature_batch, device)?;
     let scores = probe.scores(&test_x)?;
     let micro_ap = super::seg_metrics::micro_average_precision(&scores, &test_y, LABELS_19.len());
     let per_class_ap = per_class_average_precision(&scores, &test_y, LABELS_19.len());
@@ -134,12 +265,15 @@ pub fn benchmark(root: &Path, config: &BigEarthNetConfig, device: Device, quiet:
         weights: config.weights.clone(),
         encoder: "frozen".into(),
         recipe: format!(
-            "{} % of train ({} patches), RGB with SeCo's stretch, probe Dropout {} + Linear, Adam lr {}, {} epochs, \
-             batch {}, seed {}",
+            "{} % of train ({} patches), RGB with SeCo's 8-bit stretch, bicubic resize to {INPUT_SIZE}, x/255, \
+             backbone in eval mode; probe Dropout {} + Linear, MultiLabelSoftMargin, Adam lr {}, x{} at epochs {:?}, \
+             {} epochs, batch {}, seed {}",
             100.0 * config.label_fraction,
             train_idx.len(),
             config.probe.dropout,
             config.probe.lr,
+            config.probe.lr_gamma,
+            config.probe.lr_milestones,
             config.probe.epochs,
             config.probe.batch_size,
             config.probe.seed
@@ -157,9 +291,101 @@ pub fn benchmark(root: &Path, config: &BigEarthNetConfig, device: Device, quiet:
     })
 }
 
+#[cfg(test)]
+mod resize_tests {
+    use super::*;
+
+    fn gray(height: usize, width: usize, f: impl Fn(usize, usize) -> usize) -> Image {
+        let data = (0..height)
+            .flat_map(|y| (0..width).map(move |x| (y, x)))
+            .map(|(y, x)| (f(y, x) % 256) as f32)
+            .collect();
+        Image {
+            n_bands: 1,
+            height,
+            width,
+            data,
+        }
+    }
+
+    #[test]
+    fn bicubic_resize_matches_pillow_exactly() {
+        // Pillow 13.0.0:
+        //   a = np.array([[(y*53 + x*97 + (x*y)%7*31) % 256 for x in range(6)] for y in range(5)], dtype=np.uint8)
+        //   np.asarray(Image.fromarray(a).resize((7, 7), Image.BICUBIC)).tolist()
+        //   np.asarray(Image.fromarray(a).resize((3, 3), Image.BICUBIC)).tolist()
+        let a = gray(5, 6, |y, x| y * 53 + x * 97 + (x * y) % 7 * 31);
+        let up: Vec<f32> = [
+            [0, 68, 183, 115, 46, 161, 235],
+            [23, 135, 127, 115, 110, 109, 206],
+            [66, 134, 93, 125, 125, 50, 180],
+            [109, 16, 120, 133, 39, 38, 177],
+            [146, 77, 57, 21, 46, 162, 169],
+            [187, 148, 102, 63, 100, 184, 140],
+            [216, 187, 189, 174, 151, 141, 111],
+        ]
+        .iter()
+        .flatten()
+        .map(|&v| v as f32)
+        .collect();
+        assert_eq!(resize_bicubic_pil(&a, 7).data, up);
+        let down: Vec<f32> = [83, 118, 147, 87, 81, 111, 163, 107, 146]
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        assert_eq!(resize_bicubic_pil(&a, 3).data, down);
+        // BigEarthNet's 120 -> 128:
+        //   b = np.array([[(y*y*7 + x*13 + (x ^ y)*5) % 256 for x in range(120)] for y in range(120)], np.uint8)
+        //   big = np.asarray(Image.fromarray(b).resize((128, 128), Image.BICUBIC)).astype(np.int64)
+        //   big.sum(), big[0, :6], big[64, 60:66], big[127, 122:]
+        let b = gray(120, 120, |y, x| y * y * 7 + x * 13 + (x ^ y) * 5);
+        let big = resize_bicubic_pil(&b, 128);
+        let at = |y: usize, x: usize| big.data[y * 128 + x];
+        assert_eq!(big.data.iter().map(|&v| v as i64).sum::<i64>(), 2_069_835);
+        assert_eq!(
+            (0..6).map(|x| at(0, x)).collect::<Vec<_>>(),
+            vec![0., 16., 33., 50., 67., 84.]
+        );
+        assert_eq!(
+            (60..66).map(|x| at(64, x)).collect::<Vec<_>>(),
+            vec![90., 110., 127., 143., 122., 138.]
+        );
+        assert_eq!(
+            (122..128).map(|x| at(127, x)).collect::<Vec<_>>(),
+            vec![27., 34., 42., 49., 57., 64.]
+        );
+        // Bands are resized independently, and a same-size resize is the identity.
+        let two = Image {
+            n_bands: 2,
+            height: 5,
+            width: 6,
+            data: [a.data.clone(), a.data.iter().map(|v| 255.0 - v).collect()].concat(),
+        };
+        let two_up = resize_bicubic_pil(&two, 7);
+        assert_eq!(two_up.data[..49], up[..]);
+        assert_eq!(resize_bicubic_pil(&b, 120).data, b.data);
+    }
+}
+
 #[cfg(all(test, feature = "gdal"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_images_are_8_bit_128_px_and_the_recipe_names_the_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::data::bigearthnet::write_fake(dir.path(), [3, 0, 1], 5).unwrap();
+        let ds = BigEarthNet::open(dir.path(), "train").unwrap();
+        let image = load_protocol_image(&ds, 0).unwrap();
+        assert_eq!((image.n_bands, image.height, image.width), (3, INPUT_SIZE, INPUT_SIZE));
+        assert!(image
+            .data
+            .iter()
+            .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0));
+        // The targets are the reader's.
+        let (_, reader_targets) = ds.load(0, &BIGEARTHNET_RGB_BANDS, None).unwrap();
+        assert_eq!(targets(&ds, 0).unwrap(), reader_targets);
+    }
 
     #[test]
     fn benchmark_on_fake_patches_gives_a_row_with_a_valid_map() {
@@ -175,6 +401,14 @@ mod tests {
         };
         let row = benchmark(dir.path(), &config, Device::Cpu, true).unwrap();
         assert_eq!((row.n_train_images, row.n_test_images), (5, 4));
+        for part in [
+            "bicubic resize to 128",
+            "x/255",
+            "x0.1 at epochs [60, 80]",
+            "batch 1024",
+        ] {
+            assert!(row.recipe.contains(part), "{part} missing from {}", row.recipe);
+        }
         assert_eq!(row.epoch_losses.len(), 2);
         let DenseResult::MultiLabel { micro_ap, per_class_ap } = row.result else {
             panic!("not a multi-label row")

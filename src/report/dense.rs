@@ -272,7 +272,11 @@ impl DenseTable {
                 "argmax class; pixels with an ignored truth left out; mIoU over the classes present"
             }
             DenseTask::Classification => "images: argmax class",
-            DenseTask::MultiLabel => "images: average precision of the probe's sigmoid scores; macro over classes with a positive",
+            DenseTask::MultiLabel => {
+                "images: average precision of the probe's sigmoid scores, micro computed once over every test image and \
+                 class (the authors average per-batch micro AP over the val batches, which depends on the batch size); \
+                 macro over classes with a positive"
+            }
         };
         let mut notes = vec![
             format!("Scores in percent on the test split, counted over every test pixel or image ({counted})."),
