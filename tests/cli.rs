@@ -8,7 +8,6 @@ use caco::data::fake::{self, FakeEurosat};
 mod common;
 use common::caco;
 
-
 /// The committed experiment config with the split lists redirected into `dir` (the committed lists are for the real
 /// dataset).
 fn config_in(dir: &Path) -> PathBuf {
@@ -68,6 +67,10 @@ fn smoke_table_end_to_end_on_fake_eurosat() {
     assert!(accuracy > 60.0, "probe accuracy {accuracy} on separable fake data");
     let p20: f64 = col("knn_p@20").parse().unwrap();
     assert!(p20 > 30.0, "kNN P@20 {p20}");
+    // kNN on the val images that fill whole batches of 64 (120 -> 64), and every one of them as a query too.
+    assert_eq!(col("n_knn"), "64");
+    let p20_all: f64 = col("knn_all_p@20").parse().unwrap();
+    assert!(p20_all > 30.0, "kNN P@20 over every query {p20_all}");
     for file in [
         "tables/eurosat.md",
         "tables/eurosat.toml",
@@ -84,7 +87,8 @@ fn smoke_table_end_to_end_on_fake_eurosat() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(cached.len(), 3, "one cache entry per split");
+    // Probe train/val/test (BatchNorm re-estimated on train) and the kNN val set (stored statistics).
+    assert_eq!(cached.len(), 4, "one cache entry per split, and one for kNN");
     let stamps: Vec<_> = cached
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())

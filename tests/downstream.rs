@@ -12,8 +12,6 @@ use caco::data::data_root;
 mod common;
 use common::{caco, ok};
 
-
-
 #[test]
 fn change_detection_command_on_fake_pairs_writes_table_rows_and_overlays() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,6 +274,9 @@ fn bigearthnet_command_on_fake_patches_accumulates_rows() {
     };
     let stdout = run("0");
     assert!(stdout.contains("| micro_map | macro_map |"), "{stdout}");
+    // The table says how its micro AP differs from the authors' per-batch mean, and which input the probe saw.
+    assert!(stdout.contains("per-batch micro AP"), "{stdout}");
+    assert!(stdout.contains("bicubic resize to 128, x/255"), "{stdout}");
     // 50 % of 6 train patches, all 6 test patches.
     let csv = std::fs::read_to_string(out.join("tables/bigearthnet.csv")).unwrap();
     let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
@@ -289,7 +290,12 @@ fn bigearthnet_command_on_fake_patches_accumulates_rows() {
     let csv = std::fs::read_to_string(out.join("tables/bigearthnet.csv")).unwrap();
     assert_eq!(csv.lines().count(), 2, "{csv}");
     // A missing dataset names the folder searched.
-    let missing = caco(&["eval", "bigearthnet", "--data-dir", dir.path().join("nowhere").to_str().unwrap()]);
+    let missing = caco(&[
+        "eval",
+        "bigearthnet",
+        "--data-dir",
+        dir.path().join("nowhere").to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && stderr.contains("nowhere"), "{stderr}");
 }
@@ -338,9 +344,19 @@ fn eurosat_command_frozen_and_fine_tuned_rows_by_label_fraction() {
     run(&[]);
     let stdout = run(&["--finetune", "--label-fraction", "0.5"]);
     assert!(stdout.contains("| accuracy |"), "{stdout}");
+    // Frozen rows follow the committed config's probe protocol: the authors' (x/255, BatchNorm re-estimated).
+    assert!(
+        stdout.contains("authors protocol (x/255, BatchNorm statistics re-estimated"),
+        "{stdout}"
+    );
     let csv = std::fs::read_to_string(out.join("tables/classification_eurosat-rgb.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let col = |row: &str, name: &str| row.split(',').nth(header.iter().position(|h| *h == name).unwrap()).unwrap().to_string();
+    let col = |row: &str, name: &str| {
+        row.split(',')
+            .nth(header.iter().position(|h| *h == name).unwrap())
+            .unwrap()
+            .to_string()
+    };
     let rows: Vec<(String, String, String)> = csv
         .lines()
         .skip(1)

@@ -1,6 +1,7 @@
 //! EuroSAT scene classification as a downstream task with a label fraction: a frozen backbone with the paper's
-//! linear probe, or the backbone fine-tuned end to end with a linear head (Adam, ExponentialLR, flips and
-//! 90-degree rotations). The training images are a seeded, class-stratified fraction of train (1 %, 10 %, 100 %).
+//! linear probe (its input protocol, [`ProbeConfig::protocol`]: by default x/255 and BatchNorm statistics
+//! re-estimated on the training images), or the backbone fine-tuned end to end with a linear head (PyTorch's
+//! default initialisation; Adam, ExponentialLR, flips and 90-degree rotations). The training images are a seeded, class-stratified fraction of train (1 %, 10 %, 100 %).
 //! Rows go to a [`DenseTable`](crate::report::dense::DenseTable) of task `Classification`, so frozen and fine-tuned
 //! results sit side by side.
 
@@ -14,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::dense::{build_encoder, BenchmarkOptions, DenseConfig, DenseOptimizer};
 use super::eurosat::SplitIndices;
-use super::features::{extract, images_to_tensor, ExtractOptions};
+use super::features::{extract, images_to_tensor, reestimate_batchnorm_on, ExtractOptions, Protocol};
 use super::linear_probe::{LinearProbe, ProbeConfig};
 use super::metrics::Classification;
 use crate::data::dense::dihedral_image;
@@ -26,7 +27,9 @@ use crate::{Error, Result};
 /// A seeded subset of `fraction` of `indices` per class (at least one per class present), in list order.
 pub fn stratified_fraction(indices: &[usize], labels: &[usize], fraction: f64, seed: u64) -> Result<Vec<usize>> {
     if !(fraction > 0.0 && fraction <= 1.0) {
-        return Err(Error::Config(format!("label_fraction must be in (0, 1], got {fraction}")));
+        return Err(Error::Config(format!(
+            "label_fraction must be in (0, 1], got {fraction}"
+        )));
     }
     let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (pos, &label) in labels.iter().enumerate() {
@@ -56,7 +59,10 @@ fn batch_tensor(
     }
     if let Some(rng) = augment_rng {
         use rand::Rng;
-        images = images.iter().map(|i| dihedral_image(i, rng.random_range(0..8u8))).collect();
+        images = images
+            .iter()
+            .map(|i| dihedral_image(i, rng.random_range(0..8u8)))
+            .collect();
     }
     Ok(images_to_tensor(&images))
 }
@@ -83,7 +89,7 @@ pub fn benchmark(
     let start = Instant::now();
     let (predicted, epoch_losses, train_seconds, recipe) = if config.finetune {
         let head_vs = crate::models::seeded(config.seed, || nn::VarStore::new(options.device));
-        let head = nn::linear(head_vs.root() / "fc", encoder.net.out_dim(), n_classes as i64, Default::default());
+        let head = crate::models::init::linear(head_vs.root() / "fc", encoder.net.out_dim(), n_classes as i64);
         let mut optimizer = DenseOptimizer::new(&head_vs, &encoder_vs, config)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
         let progress = Progress::new(
@@ -129,18 +135,49 @@ pub fn benchmark(
             n_workers: 2,
             quiet: options.quiet,
         };
-        let norm = &config.normalization;
-        let train_set = extract(&encoder.net, dataset, &train, norm, &extract_options, "features train")?;
-        let test_set = extract(&encoder.net, dataset, &splits.test, norm, &extract_options, "features test")?;
         let probe_config = ProbeConfig {
             epochs: config.epochs,
             seed: config.seed,
             ..probe.clone()
         };
+        let norm = probe.protocol.normalization(&config.normalization, dataset.n_bands())?;
+        let mut protocol = format!("{} protocol", probe.protocol.name());
+        if probe.protocol == Protocol::Authors {
+            // The authors' loop keeps the frozen backbone in train mode on the training images: re-estimate.
+            let mut order = train.clone();
+            order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(probe_config.seed));
+            let bn_options = ExtractOptions {
+                batch_size: probe_config.batch_size,
+                ..extract_options.clone()
+            };
+            let n_batches = reestimate_batchnorm_on(
+                &encoder.net,
+                &encoder_vs,
+                dataset,
+                &order,
+                &norm,
+                &bn_options,
+                "BatchNorm statistics",
+            )?;
+            protocol = format!(
+                "{protocol} (x/255, BatchNorm statistics re-estimated on the training images: cumulative average \
+                 over {n_batches} batches of {})",
+                probe_config.batch_size
+            );
+        }
+        let train_set = extract(&encoder.net, dataset, &train, &norm, &extract_options, "features train")?;
+        let test_set = extract(
+            &encoder.net,
+            dataset,
+            &splits.test,
+            &norm,
+            &extract_options,
+            "features test",
+        )?;
         let linear = LinearProbe::train(&train_set, n_classes, &probe_config, options.quiet)?;
         let train_seconds = start.elapsed().as_secs_f64();
         let recipe = format!(
-            "{}linear probe on frozen features: {} epochs, batch {}, Adam lr {}, seed {}",
+            "{}linear probe on frozen features, {protocol}: {} epochs, batch {}, Adam lr {}, seed {}",
             if config.label_fraction < 1.0 {
                 format!("{} % of the training images, ", 100.0 * config.label_fraction)
             } else {
@@ -151,7 +188,12 @@ pub fn benchmark(
             probe_config.lr,
             probe_config.seed
         );
-        (linear.predict(&test_set.features), linear.epoch_losses.clone(), train_seconds, recipe)
+        (
+            linear.predict(&test_set.features),
+            linear.epoch_losses.clone(),
+            train_seconds,
+            recipe,
+        )
     };
     let eval_start = Instant::now();
     let metrics = Classification::from_predictions(&predicted, &truth, n_classes);
@@ -177,8 +219,8 @@ pub fn benchmark(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::fake::{write_eurosat_rgb, FakeEurosat};
     use crate::data::eurosat::EurosatVariant;
+    use crate::data::fake::{write_eurosat_rgb, FakeEurosat};
 
     #[test]
     fn stratified_fraction_keeps_every_class_and_is_seeded() {
@@ -228,10 +270,21 @@ mod tests {
             assert_eq!(row.epoch_losses.len(), 2);
             assert!(row.epoch_losses.iter().all(|l| l.is_finite() && *l > 0.0));
             assert_eq!(row.encoder, if finetune { "fine-tuned" } else { "frozen" });
+            if !finetune {
+                // The default probe protocol is the authors': x/255 and BatchNorm re-estimated on the train images.
+                assert!(
+                    row.recipe.contains("authors protocol") && row.recipe.contains("re-estimated"),
+                    "{}",
+                    row.recipe
+                );
+            }
             let DenseResult::Classification { metrics } = &row.result else {
                 panic!("not a classification row")
             };
-            assert_eq!(metrics.confusion.iter().flatten().sum::<u64>() as usize, splits.test.len());
+            assert_eq!(
+                metrics.confusion.iter().flatten().sum::<u64>() as usize,
+                splits.test.len()
+            );
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Linear probe on frozen features (EuroSAT protocol of SeCo/CACo, see METHODS.md): Linear(d, n_classes) on
-//! unnormalised features, Adam lr 1e-3, lr x0.1 at 60 % and 80 % of the epochs, batch 32, seed 42.
+//! Linear probe on frozen features (EuroSAT protocol of SeCo/CACo, see METHODS.md): Linear(d, n_classes) with
+//! PyTorch's default initialisation on unnormalised features, Adam lr 1e-3, lr x0.1 at 60 % and 80 % of the epochs,
+//! batch 32, seed 42. [`ProbeConfig::protocol`] says how the features were made (see [`Protocol`]).
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -7,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-use super::features::FeatureSet;
+use super::features::{FeatureSet, Protocol};
 use super::metrics::Classification;
 use crate::progress::Progress;
 use crate::{Error, Result};
@@ -23,6 +24,10 @@ pub struct ProbeConfig {
     pub lr_milestones: Vec<f64>,
     pub lr_gamma: f64,
     pub seed: u64,
+    /// How the backbone sees the images: `authors` (x/255, BatchNorm statistics re-estimated on the train images
+    /// in batches of `batch_size`, then eval-mode features) or `imagenet-eval` (the dataset's normalisation, stored
+    /// statistics).
+    pub protocol: Protocol,
 }
 
 impl Default for ProbeConfig {
@@ -34,6 +39,7 @@ impl Default for ProbeConfig {
             lr_milestones: vec![0.6, 0.8],
             lr_gamma: 0.1,
             seed: 42,
+            protocol: Protocol::Authors,
         }
     }
 }
@@ -47,7 +53,8 @@ impl ProbeConfig {
                 self.epochs, self.batch_size
             ));
         }
-        if !(self.lr > 0.0) {
+        // Written so that NaN fails too.
+        if self.lr.is_nan() || self.lr <= 0.0 {
             return bad(format!("lr must be > 0, got {}", self.lr));
         }
         if self.lr_milestones.iter().any(|m| !(0.0..=1.0).contains(m)) {
@@ -89,7 +96,7 @@ impl LinearProbe {
         let d = train.features.size()[1];
         let (vs, linear) = crate::models::seeded(config.seed, || {
             let vs = nn::VarStore::new(device);
-            let linear = nn::linear(vs.root() / "fc", d, n_classes as i64, Default::default());
+            let linear = crate::models::init::linear(vs.root() / "fc", d, n_classes as i64);
             (vs, linear)
         });
         let mut opt = nn::Adam::default().build(&vs, config.lr)?;
@@ -183,7 +190,8 @@ mod tests {
         let chance = LinearProbe::train(&shuffled, 3, &config, true).unwrap();
         let final_loss = *chance.epoch_losses.last().unwrap();
         assert!(final_loss > 0.9, "loss on shuffled labels {final_loss}");
-        assert!(*probe.epoch_losses.last().unwrap() < 0.2, "{:?}", probe.epoch_losses);
+        // PyTorch's initialisation starts smaller than tch's default, so 20 epochs end a little higher than before.
+        assert!(*probe.epoch_losses.last().unwrap() < 0.25, "{:?}", probe.epoch_losses);
     }
 
     #[test]
@@ -196,6 +204,31 @@ mod tests {
         let a = LinearProbe::train(&train, 3, &config, true).unwrap();
         let b = LinearProbe::train(&train, 3, &config, true).unwrap();
         assert_eq!(a.epoch_losses, b.epoch_losses);
+    }
+
+    #[test]
+    fn probe_has_pytorch_default_initialisation_and_the_paper_defaults() {
+        // nn.Linear(512, 10): weight and bias uniform(+-1/sqrt(512)); tch's own default draws the weight from a
+        // sqrt(6) times wider range and zeroes the bias.
+        let train = FeatureSet {
+            features: Tensor::zeros([4, 512], (Kind::Float, Device::Cpu)),
+            labels: Tensor::from_slice(&[0i64, 1, 2, 3]),
+        };
+        let config = ProbeConfig {
+            epochs: 1,
+            lr: 1e-12,
+            ..Default::default()
+        };
+        let probe = LinearProbe::train(&train, 10, &config, true).unwrap();
+        let bound = 1.0 / 512f64.sqrt();
+        let w = probe.linear.ws.abs().max().double_value(&[]);
+        let b = probe.linear.bs.as_ref().unwrap().abs().max().double_value(&[]);
+        assert!(w <= bound * 1.0001 && w > 0.9 * bound, "max |w| {w}, bound {bound}");
+        assert!(b <= bound * 1.0001 && b > 0.1 * bound, "max |b| {b}, bound {bound}");
+        let c = ProbeConfig::default();
+        assert_eq!((c.epochs, c.batch_size, c.lr, c.seed), (100, 32, 1e-3, 42));
+        assert_eq!((c.lr_milestones.clone(), c.lr_gamma), (vec![0.6, 0.8], 0.1));
+        assert_eq!(c.protocol, Protocol::Authors);
     }
 
     #[test]

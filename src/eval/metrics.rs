@@ -47,7 +47,8 @@ impl Classification {
     }
 }
 
-/// Retrieval quality at one k: mean precision and recall over the queries.
+/// Retrieval quality at one k: precision averaged over the queries, recall micro (hits summed over the queries /
+/// relevant images summed over the queries; see `eval::knn::precision_recall_at_k`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AtK {
     pub k: usize,

@@ -23,8 +23,14 @@ pub struct EurosatRow {
     /// Linear probe on the test split.
     pub test: Classification,
     pub val_accuracy: f64,
-    /// kNN retrieval on the val split.
+    /// kNN retrieval on the val gallery (the first `n_knn` val images) with the sampled queries.
     pub knn: Vec<AtK>,
+    /// kNN retrieval with every gallery image as a query.
+    #[serde(default)]
+    pub knn_all: Vec<AtK>,
+    /// Size of the kNN gallery (val cut to whole batches of the notebook's drop_last loader).
+    #[serde(default)]
+    pub n_knn: usize,
     pub probe_final_loss: f64,
     pub feature_seconds: f64,
     pub probe_seconds: f64,
@@ -45,6 +51,9 @@ pub struct EurosatTable {
     pub dataset: String,
     pub classes: Vec<String>,
     pub rows: Vec<EurosatRow>,
+    /// How the numbers were made (probe and kNN protocols), one paragraph each.
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub wall_seconds: f64,
 }
 
@@ -59,9 +68,9 @@ impl EurosatTable {
     /// The summary table, one row per initialisation, scores in percent.
     pub fn dataframe(&self) -> Result<DataFrame> {
         let pct = |f: &dyn Fn(&EurosatRow) -> f64| self.rows.iter().map(|r| 100.0 * f(r)).collect::<Vec<f64>>();
-        let knn = |k: usize, precision: bool| {
+        let knn = |all: bool, k: usize, precision: bool| {
             pct(&move |r: &EurosatRow| {
-                r.knn
+                if all { &r.knn_all } else { &r.knn }
                     .iter()
                     .find(|a| a.k == k)
                     .map_or(f64::NAN, |a| if precision { a.precision } else { a.recall })
@@ -78,12 +87,19 @@ impl EurosatTable {
         let mut ks: Vec<usize> = self.rows.iter().flat_map(|r| r.knn.iter().map(|a| a.k)).collect();
         ks.sort_unstable();
         ks.dedup();
-        for k in ks {
-            columns.push(Column::new(format!("knn_p@{k}").into(), knn(k, true)));
-            columns.push(Column::new(format!("knn_r@{k}").into(), knn(k, false)));
+        for &k in &ks {
+            columns.push(Column::new(format!("knn_p@{k}").into(), knn(false, k, true)));
+            columns.push(Column::new(format!("knn_r@{k}").into(), knn(false, k, false)));
+        }
+        if self.rows.iter().any(|r| !r.knn_all.is_empty()) {
+            for &k in &ks {
+                columns.push(Column::new(format!("knn_all_p@{k}").into(), knn(true, k, true)));
+                columns.push(Column::new(format!("knn_all_r@{k}").into(), knn(true, k, false)));
+            }
         }
         columns.push(Column::new("n_train".into(), counts(&|r| r.n_train)));
         columns.push(Column::new("n_val".into(), counts(&|r| r.n_val)));
+        columns.push(Column::new("n_knn".into(), counts(&|r| r.n_knn)));
         columns.push(Column::new("n_test".into(), counts(&|r| r.n_test)));
         Ok(DataFrame::new_infer_height(columns)?)
     }
@@ -131,16 +147,22 @@ impl EurosatTable {
         let md = tables.join(format!("{}.md", self.name));
         let mut notes = vec![
             format!(
-                "Scale `{}` on `{}`; scores in percent; probe accuracy on test, kNN retrieval on val. Wall time {:.0} s.",
+                "Scale `{}` on `{}`; scores in percent; probe accuracy on val (the authors' metric) and test, kNN \
+                 retrieval on val. Wall time {:.0} s.",
                 self.scale, self.dataset, self.wall_seconds
             ),
             String::new(),
+        ];
+        for note in &self.notes {
+            notes.extend([note.clone(), String::new()]);
+        }
+        notes.extend([
             "Per-class test accuracy:".into(),
             String::new(),
             table::to_markdown(&self.per_class_dataframe()?, 1)?,
             "Published, for context (pre-trained backbones, not comparable to random init):".into(),
             String::new(),
-        ];
+        ]);
         notes.extend(PUBLISHED.iter().map(|p| format!("- {p}")));
         table::write_markdown(&df, &md, &self.title, &notes, 2)?;
         written.extend([csv, per_class_csv, md]);
@@ -223,12 +245,19 @@ mod tests {
                     precision: 0.5,
                     recall: 0.25,
                 }],
+                knn_all: vec![AtK {
+                    k: 2,
+                    precision: 0.625,
+                    recall: 0.375,
+                }],
+                n_knn: 4,
                 probe_final_loss: 0.7,
                 feature_seconds: 1.0,
                 probe_seconds: 2.0,
                 fraction_accuracy: vec![(0.1, 0.5)],
                 retrieval_examples: vec![],
             }],
+            notes: vec!["Probe, protocol `authors`.".into()],
             wall_seconds: 3.0,
         }
     }
@@ -250,9 +279,14 @@ mod tests {
         }
         let md = std::fs::read_to_string(dir.path().join("tables/eurosat.md")).unwrap();
         assert!(
-            md.contains("| random init | resnet18 | 75.00 | 50.00 | 50.00 | 25.00 | 10 | 4 | 4 |"),
+            md.contains("| random init | resnet18 | 75.00 | 50.00 | 50.00 | 25.00 | 62.50 | 37.50 | 10 | 4 | 4 | 4 |"),
             "{md}"
         );
+        assert!(
+            md.contains("knn_all_p@2") && md.contains("Probe, protocol `authors`."),
+            "{md}"
+        );
+        assert!(md.contains("probe accuracy on val (the authors' metric)"), "{md}");
         assert!(md.contains("93.14"), "published numbers missing");
         let back = EurosatTable::read_metrics(&dir.path().join("tables/eurosat.metrics.toml")).unwrap();
         assert_eq!(back, table);
@@ -262,5 +296,28 @@ mod tests {
             std::fs::read_to_string(again.path().join("tables/eurosat.csv")).unwrap(),
             std::fs::read_to_string(dir.path().join("tables/eurosat.csv")).unwrap()
         );
+    }
+
+    #[test]
+    fn metrics_written_before_knn_all_still_read() {
+        let mut table = fixture();
+        table.rows[0].knn_all.clear();
+        table.rows[0].n_knn = 0;
+        table.notes.clear();
+        let text = toml::to_string(&table)
+            .unwrap()
+            .lines()
+            .filter(|l| !["knn_all = []", "n_knn = 0", "notes = []"].contains(&l.trim()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !text.contains("knn_all") && !text.contains("n_knn") && !text.contains("notes"),
+            "{text}"
+        );
+        let back: EurosatTable = toml::from_str(&text).unwrap();
+        assert!(back.rows[0].knn_all.is_empty() && back.rows[0].n_knn == 0);
+        // No knn_all columns for such rows.
+        let df = back.dataframe().unwrap();
+        assert!(df.get_column_names().iter().all(|c| !c.starts_with("knn_all")));
     }
 }
