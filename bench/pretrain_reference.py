@@ -1,29 +1,50 @@
-"""Reference for `caco bench-pretrain`: one pre-training step of MoCo-v2, SeCo or CACo written the way the originals
-do it (torchvision ResNet-18 + PIL/torchvision transforms + torch DataLoader with worker processes), on the same
-eurosat-seasons folder (CACo layout) and with the same model, views, losses, optimiser and batch as caco
-(src/ssl/model.rs, src/ssl/losses.rs, src/data/views.rs, src/train/pretrain.rs).
+"""Reference for `caco bench-pretrain`: one pre-training step of MoCo-v2, SeCo, TeCo or CACo written the way the
+originals do it (torchvision ResNet-18 + PIL/torchvision transforms + torch DataLoader with worker processes), on the
+same eurosat-seasons folder (CACo layout) and computing what caco's step computes (src/ssl/model.rs,
+src/ssl/losses.rs, src/data/views.rs, src/train/pretrain.rs; METHODS.md "Common core", "SeCo", "TeCo and CACo").
+bench/parity/make_golden.py is the row-by-row transcription of the losses; this file computes the same losses
+vectorised (masks and -1e8 logits), as a speed benchmark should.
 
-- Model: torchvision resnet18 with fc = Identity (512-d), MoCo-v2 heads Linear(512, 512) -> ReLU -> Linear(512, 128)
-  (1 head for MoCo-v2, 3 for SeCo/CACo), L2-normalised; key side = deep copy updated by EMA (m = 0.999) of the
-  parameters (BatchNorm buffers are the key side's own), train-mode BatchNorm on both sides; one queue per head
-  (random unit keys, era tags alternating 0, 1), enqueue of the positives after each step.
-- Views (per item, as src/data/views.rs): MoCo-v2: q, k = two augmentations of one date, aug = RandomResizedCrop ->
-  [ColorJitter p 0.8] -> [Grayscale p 0.2] -> [GaussianBlur p 0.5] -> flip; SeCo (3 dates with replacement) and CACo
-  (3 distinct dates of the item's era): q = crop(t0), k0 = crop(aug(t1)), k1 = crop(t2), k2 = crop(aug(t0)).
+- Sampling units on the CACo layout (METHODS.md "The baselines on the CACo layout"), hence steps per epoch:
+  moco: every image (each product folder; 10 per location); seco: a location, 3 of its 10 dates (both eras) drawn
+  with replacement; teco: an era item (index 2k = older era of location k, 2k+1 = recent era), 3 of its 5 dates with
+  replacement; caco: an era item, 3 distinct dates. Products sorted by folder name (= by date here), the first 5 the
+  older era. Batches: moco and seco shuffled units; teco and caco the paired sampler (locations shuffled, the two
+  eras of a location adjacent, so row r's long-term partner is row r ^ 1); drop_last everywhere.
+- Views: MoCo-v2: q, k = two augmentations of the image, aug = RandomResizedCrop(scale 0.2-1) -> [ColorJitter(0.4,
+  0.4, 0.4, 0.1) p 0.8] -> [Grayscale p 0.2] -> [GaussianBlur sigma 0.1-2, p 0.5] -> flip; SeCo/TeCo/CACo (dates t0, t1,
+  t2): q = crop(t0), k0 = crop(aug(t1)), k1 = crop(t2), k2 = crop(aug(t0)) (SeCo's `augment` then `preprocess`).
   ImageNet normalisation.
-- Losses (src/ssl/losses.rs): InfoNCE; SeCo's 3 subspaces (subspace i: positive k_i, negatives queue i + for i > 0 the
-  other key views of the batch); CACo: own-era negatives only (queue split by era tag, batch keys by parity), the
-  long-term partner's key (row r ^ 1) one more column masked with -1e8 unless the item is labelled changed; the running
-  ratio d_long / (d_short + 1e-4) per item with the key encoder and head 1 under no_grad ((4 old + x) / 5).
-- SGD lr 0.03, momentum 0.9, weight decay 1e-4 on the query side; `--amp bf16`: forward passes under
-  torch.autocast("cpu" or "cuda", bfloat16), as caco's `amp = "bf16"`.
-- Batches: shuffled items (MoCo-v2, SeCo) or CACo's paired sampler (locations shuffled, eras adjacent), drop_last.
+- Model: torchvision resnet18 with fc = Identity (512-d) and PyTorch's default init, MoCo-v2 heads Linear(512, 512)
+  -> ReLU -> Linear(512, 128) (1 head for MoCo-v2, 3 for SeCo/TeCo/CACo), L2-normalised; key side = deep copy
+  updated by EMA (m = 0.999) of the parameters after each optimiser step (BatchNorm buffers are the key side's own),
+  train-mode BatchNorm on both sides. One queue per head (random unit keys, era tags alternating 0, 1), the
+  positives z_k[i] of the whole batch enqueued in batch order after each step, tagged with the row's era (0 for the
+  moco and seco units).
+- Key encoder: one forward per key view (MoCo-v2: k; SeCo/TeCo/CACo: k0, k1, k2 each its own forward, so BatchNorm
+  statistics per view, never over the concatenated views); head i of the key side on every key view (z_k[i][j]).
+- Losses (float32): InfoNCE, logits [q.k+ | q.negatives] / 0.07, cross-entropy with target 0, mean over rows, summed
+  over subspaces. SeCo, subspace i: positive z_k[i][i], negatives queue i and, for i > 0, every row of z_k[i][j] for
+  both j != i. TeCo/CACo, a query of era e in subspace i: positive z_k[i][i]; negatives the slots of queue i tagged
+  e (the others masked), for i = 0 the opposite-era rows of z_k[0][0], for i > 0 every row of z_k[i][j] for both
+  j != i plus the opposite-era rows of z_k[i][i] (same-era rows masked). CACo also masks the long-term partner's
+  logit (row r ^ 1 of the opposite-era block) unless the row's change label is 1; TeCo masks nothing more. Masked
+  logits are -1e8 (exp = 0 in float32), as caco.
+- CACo's change estimate, every step, no gradient: l_q = normalize(head_k1(encoder_k(q))) from a separate key-encoder
+  forward of the query view; l_s = k1's head-1 key z_k[1][1] reused from k1's own forward (as caco does: a second
+  train-mode forward of the same batch gives the same values); ratio = ||l_q - l_q[r ^ 1]|| / (||l_q - l_s|| + 1e-4),
+  running value per era item (first observation as is, then (4 old + x) / 5). The labels stay 0 within the first
+  epoch (the GMM runs at epoch ends, outside a benchmark's steps), so every partner is masked here.
+- SGD lr 0.03, momentum 0.9, weight decay 1e-4 on the query side. `--amp bf16`: torch.autocast("cpu" or "cuda",
+  bfloat16) around the backbone forwards only (query and key encoders); features are cast to float32, and heads,
+  embeddings, queues, logits, losses and the change ratios are float32, as caco's `amp = "bf16"`.
 
-Usage: python bench/pretrain_reference.py <root> --method moco|seco|caco [--size 64] [--batch-size 64]
+Usage: python bench/pretrain_reference.py <root> --method moco|seco|teco|caco [--size 64] [--batch-size 64]
            [--queue-size 4096] [--workers 2] [--steps 20] [--warmup 3] [--threads N] [--amp off|bf16]
            [--device cpu|cuda]
-Prints one line: `images_per_s=<queries per second over the timed steps> peak_rss_mb=<main process VmHWM>
-peak_rss_total_mb=<main + DataLoader workers> threads=<torch threads> data_wait_s=<...> step_s=<...>`.
+Prints one line: `images_per_s=<queries (batch rows = sampling units) per second over the timed steps>
+peak_rss_mb=<main process VmHWM> peak_rss_total_mb=<main + DataLoader workers> threads=<torch threads>
+data_wait_s=<...> step_s=<...> steps_per_epoch=<...>`.
 """
 import argparse
 import copy
@@ -43,6 +64,8 @@ from loader_reference import GaussianBlur, PairedBatches
 MASKED_LOGIT = -1e8
 RATIO_EPS = 1e-4
 IMAGENET = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+METHODS = ["moco", "seco", "teco", "caco"]
+PAIRED = ("teco", "caco")
 
 
 def vm_hwm_mb(pid="self"):
@@ -62,7 +85,8 @@ def vm_hwm_mb(pid="self"):
 # ----------------------------------------------------------------------------------------------------------------
 
 class CacoLayout(torch.utils.data.Dataset):
-    """Items of the CACo layout: item 2k = older era (first 5 dates) of location k, 2k+1 = recent era."""
+    """The sampling units of one method on the CACo layout (see the module docstring): moco every image, seco a
+    location (all 10 dates), teco/caco an era item (2k = older era of location k, 2k+1 = recent era)."""
 
     def __init__(self, root, method, size, dates_per_era=5):
         self.locations = []
@@ -73,6 +97,7 @@ class CacoLayout(torch.utils.data.Dataset):
             products = sorted(p for p in os.listdir(path) if os.path.isdir(os.path.join(path, p)))
             self.locations.append([os.path.join(path, p) for p in products])
         self.method, self.n = method, dates_per_era
+        self.images = [p for products in self.locations for p in products] if method == "moco" else None
         appearance = [
             T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
             T.RandomGrayscale(p=0.2),
@@ -88,6 +113,10 @@ class CacoLayout(torch.utils.data.Dataset):
         self.preprocess = T.Compose([crop] + finish)
 
     def __len__(self):
+        if self.method == "moco":
+            return len(self.images)
+        if self.method == "seco":
+            return len(self.locations)
         return 2 * len(self.locations)
 
     @staticmethod
@@ -95,17 +124,23 @@ class CacoLayout(torch.utils.data.Dataset):
         bands = [Image.open(os.path.join(product, f"{b}.tif")).convert("L") for b in ("B4", "B3", "B2")]
         return Image.merge("RGB", bands)
 
-    def __getitem__(self, idx):
-        products = self.locations[idx // 2]
-        era = products[: self.n] if idx % 2 == 0 else products[-self.n:]
-        if self.method == "moco":
-            img = self.read(random.choice(era))
-            return idx, (self.moco(img), self.moco(img))
+    def dates(self, idx):
+        """The dates a seasonal unit draws from: a location's 10 (seco) or one era's 5 (teco, caco)."""
         if self.method == "seco":
-            picks = random.choices(range(len(era)), k=3)
+            return self.locations[idx]
+        products = self.locations[idx // 2]
+        return products[: self.n] if idx % 2 == 0 else products[-self.n:]
+
+    def __getitem__(self, idx):
+        if self.method == "moco":
+            img = self.read(self.images[idx])
+            return idx, (self.moco(img), self.moco(img))
+        dates = self.dates(idx)
+        if self.method == "caco":
+            picks = random.sample(range(len(dates)), 3)
         else:
-            picks = random.sample(range(len(era)), 3)
-        loaded = {p: self.read(era[p]) for p in set(picks)}
+            picks = random.choices(range(len(dates)), k=3)
+        loaded = {p: self.read(dates[p]) for p in set(picks)}
         t0, t1, t2 = (loaded[p] for p in picks)
         return idx, (self.preprocess(t0), self.preprocess(self.augment(t1)), self.preprocess(t2),
                      self.preprocess(self.augment(t0)))
@@ -126,7 +161,69 @@ class ShuffledBatches(torch.utils.data.Sampler):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Model and losses
+# Losses (float32; embeddings L2-normalised by the caller; keys without gradient)
+# ----------------------------------------------------------------------------------------------------------------
+
+def contrastive(q, k_pos, negatives, t):
+    """logits [q.k+ | q.neg_1^T (masked) | ...] / t, cross-entropy with target 0 (mean over rows).
+    negatives: (keys [m, d], mask [n, m] of usable columns or None)."""
+    columns = [(q * k_pos).sum(1, keepdim=True) / t]
+    for keys, mask in negatives:
+        logits = q @ keys.T / t
+        if mask is not None:
+            logits = logits.masked_fill(~mask, MASKED_LOGIT)
+        columns.append(logits)
+    logits = torch.cat(columns, 1)
+    return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long, device=q.device))
+
+
+def info_nce(q, k, queue, t):
+    return contrastive(q, k, [(queue, None)], t)
+
+
+def seco_loss(q, keys, queues, t):
+    """q[i]: [n, d]; keys[i][j]: head i on key view j; queues[i]: [K, d]. One loss per subspace."""
+    parts = []
+    for i in range(len(q)):
+        negatives = [(queues[i], None)]
+        if i > 0:
+            negatives += [(keys[i][j], None) for j in range(3) if j != i]
+        parts.append(contrastive(q[i], keys[i][i], negatives, t))
+    return parts
+
+
+def caco_loss(q, keys, queues, queue_era, era, label, t, teco):
+    """TeCo (teco=True) or CACo, one loss per subspace. era: [n] int64 (rows are (older, recent) pairs, partner of
+    row r = r ^ 1); queue_era[i]: [K] int64 tag per slot; label: [n] int64 change label (1 changed, 0, -1)."""
+    n = era.shape[0]
+    assert n % 2 == 0, f"the batch must hold (older, recent) pairs, got {n} rows"
+    rows = torch.arange(n, device=era.device)
+    other_era = era.unsqueeze(1) != era.unsqueeze(0)
+    if teco:
+        opposite = other_era
+    else:
+        is_partner = (rows ^ 1).unsqueeze(1) == rows.unsqueeze(0)
+        opposite = other_era & (~is_partner | (label == 1).unsqueeze(1))
+    parts = []
+    for i in range(len(q)):
+        negatives = [(queues[i], era.unsqueeze(1) == queue_era[i].unsqueeze(0))]
+        if i > 0:
+            negatives += [(keys[i][j], None) for j in range(3) if j != i]
+        negatives.append((keys[i][i], opposite))
+        parts.append(contrastive(q[i], keys[i][i], negatives, t))
+    return parts
+
+
+def change_ratios(l_q, l_s):
+    """d_long / (d_short + 1e-4) per row; the partner of row r is row r ^ 1."""
+    partner = torch.arange(l_q.shape[0], device=l_q.device) ^ 1
+    d_short = (l_q - l_s).norm(dim=1)
+    d_long = (l_q - l_q.index_select(0, partner)).norm(dim=1)
+    return d_long / (d_short + RATIO_EPS)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model
 # ----------------------------------------------------------------------------------------------------------------
 
 def projection_head(dim=512, out=128):
@@ -157,47 +254,8 @@ class Queue:
         self.ptr = (self.ptr + n) % size
 
 
-def contrastive(q, k_pos, negatives, t, partner=None):
-    """logits [q.k+ | q.neg_1^T (masked) | ... | partner (masked)] / t, cross-entropy with target 0."""
-    columns = [(q * k_pos).sum(1, keepdim=True) / t]
-    for keys, mask in negatives:
-        logits = q @ keys.T / t
-        if mask is not None:
-            logits = logits.masked_fill(~mask, MASKED_LOGIT)
-        columns.append(logits)
-    if partner is not None:
-        logit, mask = partner
-        columns.append((logit / t).masked_fill(~mask, MASKED_LOGIT))
-    logits = torch.cat(columns, 1)
-    return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long, device=q.device))
-
-
-def seco_loss(q, keys, queues, t):
-    parts = []
-    for i in range(len(q)):
-        negatives = [(queues[i], None)]
-        if i > 0:
-            negatives += [(keys[i][j], None) for j in range(3) if j != i]
-        parts.append(contrastive(q[i], keys[i][i], negatives, t))
-    return parts
-
-
-def caco_loss(q, keys, queues, queue_era, era, changed, t):
-    n = era.shape[0]
-    partner = torch.arange(n, device=era.device) ^ 1
-    same_era = lambda other: era.unsqueeze(1) == other.unsqueeze(0)  # noqa: E731
-    parts = []
-    for i in range(len(q)):
-        negatives = [(queues[i], same_era(queue_era[i]))]
-        if i > 0:
-            negatives += [(keys[i][j], same_era(era)) for j in range(3) if j != i]
-        partner_logit = (q[i] * keys[i][i].index_select(0, partner)).sum(1, keepdim=True)
-        parts.append(contrastive(q[i], keys[i][i], negatives, t, (partner_logit, changed.unsqueeze(1))))
-    return parts
-
-
 class Pretrainer:
-    def __init__(self, method, n_items, queue_size, device, amp):
+    def __init__(self, method, n_units, queue_size, device, amp):
         self.method, self.device, self.amp = method, device, amp
         n_heads = 1 if method == "moco" else 3
         self.q_side = Side(n_heads).to(device)
@@ -207,49 +265,52 @@ class Pretrainer:
         self.queues = [Queue(queue_size, 128, device) for _ in range(n_heads)]
         self.optimizer = torch.optim.SGD(self.q_side.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
         self.temperature, self.momentum = 0.07, 0.999
-        self.ratio = [float("nan")] * n_items
-        self.changed = [False] * n_items  # every label is 0 during the first epoch
+        # CACo's change state per era item: running ratio (NaN = never seen) and label (0 throughout epoch 0).
+        self.ratio = torch.full((n_units,), float("nan"), dtype=torch.float64)
+        self.label = torch.zeros(n_units, dtype=torch.long)
 
-    def autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16")
+    def encode(self, backbone, x):
+        """Backbone features in float32; only this forward runs under autocast."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp == "bf16"):
+            feats = backbone(x)
+        return feats.float()
 
-    def keys(self, x):
+    def key_view(self, x):
+        """One key view, its own key-encoder forward: every key head's normalised embedding, no gradient."""
         with torch.no_grad():
-            feats = self.k_side.backbone(x)
+            feats = self.encode(self.k_side.backbone, x)
             return [F.normalize(h(feats), dim=1) for h in self.k_side.heads]
 
     def loss(self, items, views):
+        """Loss parts, the positives to enqueue (one per queue) and the era tag of every row."""
         t = self.temperature
-        q_feats = self.q_side.backbone(views[0])
+        q_feats = self.encode(self.q_side.backbone, views[0])
         q = [F.normalize(h(q_feats), dim=1) for h in self.q_side.heads]
         queue_keys = [qu.keys for qu in self.queues]
         if self.method == "moco":
-            k = self.keys(views[1])[0]
-            parts = [contrastive(q[0], k, [(queue_keys[0], None)], t)]
-            return parts, [k], torch.zeros(len(items), dtype=torch.long, device=self.device)
-        keys = [k.chunk(3) for k in self.keys(torch.cat(views[1:4]))]
-        era = items.to(self.device) % 2
+            k = self.key_view(views[1])[0]
+            return [info_nce(q[0], k, queue_keys[0], t)], [k], torch.zeros_like(items, device=self.device)
+        by_view = [self.key_view(v) for v in views[1:4]]
+        keys = [[by_view[j][i] for j in range(3)] for i in range(3)]  # keys[i][j]: head i on key view j
         if self.method == "seco":
+            era = torch.zeros_like(items, device=self.device)
             parts = seco_loss(q, keys, queue_keys, t)
         else:
-            changed = torch.tensor([self.changed[i] for i in items.tolist()], device=self.device)
-            parts = caco_loss(q, keys, queue_keys, [qu.era for qu in self.queues], era, changed, t)
-            with torch.no_grad():
-                l_q = F.normalize(self.k_side.heads[1](self.k_side.backbone(views[0])), dim=1)
-                l_s = keys[1][1]
-                partner = torch.arange(l_q.shape[0], device=self.device) ^ 1
-                d_short = (l_q - l_s).norm(dim=1)
-                d_long = (l_q - l_q.index_select(0, partner)).norm(dim=1)
-                ratios = (d_long / (d_short + RATIO_EPS)).double().cpu().tolist()
-            for i, x in zip(items.tolist(), ratios):
-                old = self.ratio[i]
-                self.ratio[i] = x if old != old else (4 * old + x) / 5
+            era = items.to(self.device) % 2
+            label = self.label[items].to(self.device)
+            parts = caco_loss(q, keys, queue_keys, [qu.era for qu in self.queues], era, label, t,
+                              teco=self.method == "teco")
+            if self.method == "caco":
+                with torch.no_grad():
+                    l_q = F.normalize(self.k_side.heads[1](self.encode(self.k_side.backbone, views[0])), dim=1)
+                    x = change_ratios(l_q, keys[1][1]).double().cpu()
+                old = self.ratio[items]
+                self.ratio[items] = torch.where(old.isnan(), x, (4 * old + x) / 5)
         return parts, [keys[i][i] for i in range(3)], era
 
     def step(self, items, views):
         views = [v.to(self.device, non_blocking=True) for v in views]
-        with self.autocast():
-            parts, keys, era = self.loss(items, views)
+        parts, keys, era = self.loss(items, views)
         values = [p.item() for p in parts]
         loss = sum(parts)
         self.optimizer.zero_grad()
@@ -266,7 +327,7 @@ class Pretrainer:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("root")
-    parser.add_argument("--method", choices=["moco", "seco", "caco"], required=True)
+    parser.add_argument("--method", choices=METHODS, required=True)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--queue-size", type=int, default=4096)
@@ -279,11 +340,13 @@ def main():
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.method in PAIRED and args.batch_size % 2:
+        raise SystemExit(f"{args.method} needs an even --batch-size ((older, recent) pairs)")
     random.seed(0)
     torch.manual_seed(0)
     device = torch.device(args.device)
     dataset = CacoLayout(args.root, args.method, args.size)
-    if args.method == "caco":
+    if args.method in PAIRED:
         sampler = PairedBatches(len(dataset.locations), args.batch_size)
     else:
         sampler = ShuffledBatches(len(dataset), args.batch_size)
@@ -316,7 +379,8 @@ def main():
     main_mb = vm_hwm_mb()
     total_mb = main_mb + sum(vm_hwm_mb(pid) for pid in workers)
     print(f"images_per_s={n_items / seconds:.2f} peak_rss_mb={main_mb:.0f} peak_rss_total_mb={total_mb:.0f} "
-          f"threads={torch.get_num_threads()} data_wait_s={data_wait:.2f} step_s={step_time:.2f}")
+          f"threads={torch.get_num_threads()} data_wait_s={data_wait:.2f} step_s={step_time:.2f} "
+          f"steps_per_epoch={len(sampler)}")
 
 
 if __name__ == "__main__":
