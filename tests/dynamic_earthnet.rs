@@ -11,8 +11,6 @@ use caco::data::dynamic_earthnet::{self, DenLayout, DynamicEarthNet, SnowIce, RG
 mod common;
 use common::{caco, ok};
 
-
-
 fn failure(out: &std::process::Output) -> String {
     assert!(!out.status.success(), "expected a failure");
     String::from_utf8_lossy(&out.stderr).to_string()

@@ -183,6 +183,21 @@ fn ranking_and_pixel_metrics_match() {
     let ap = caco::eval::seg_metrics::micro_average_precision(&scores, &labels, n_classes);
     assert_close_f(ap, scalar(&g, "micro_ap"), 1e-6, "micro AP");
 
+    // kNN P@k and micro R@k with 50 queries drawn with replacement (the CACo notebook's protocol).
+    let labels_knn: Vec<usize> = Vec::<i64>::try_from(get(&g, "knn_labels"))
+        .unwrap()
+        .into_iter()
+        .map(|l| l as usize)
+        .collect();
+    let queries: Vec<i64> = Vec::<i64>::try_from(get(&g, "knn_queries")).unwrap();
+    let near = caco::eval::knn::nearest(get(&g, "knn_features"), &queries, 20);
+    let queries: Vec<usize> = queries.into_iter().map(|q| q as usize).collect();
+    let at = caco::eval::knn::precision_recall_at_k(&near, &labels_knn, &queries, &[5, 20]).unwrap();
+    for a in &at {
+        assert_close_f(a.precision, scalar(&g, &format!("knn_p{}", a.k)), 1e-6, &format!("kNN P@{}", a.k));
+        assert_close_f(a.recall, scalar(&g, &format!("knn_r{}", a.k)), 1e-6, &format!("kNN R@{}", a.k));
+    }
+
     // Binary change metrics at threshold 0.5 from global pixel counts.
     let probs = Vec::<f32>::try_from(get(&g, "cd_probs")).unwrap();
     let truth: Vec<u8> = Vec::<i64>::try_from(get(&g, "cd_truth"))

@@ -7,8 +7,6 @@ use std::path::Path;
 mod common;
 use common::{caco, ok_both};
 
-
-
 fn png_size(path: &Path) -> (u32, u32) {
     let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (image.width(), image.height())
@@ -17,7 +15,11 @@ fn png_size(path: &Path) -> (u32, u32) {
 #[test]
 fn smoke_scale_end_to_end_with_cache_force_and_report() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, cache, runs) = (dir.path().join("out"), dir.path().join("cache"), dir.path().join("runs"));
+    let (out, cache, runs) = (
+        dir.path().join("out"),
+        dir.path().join("cache"),
+        dir.path().join("runs"),
+    );
     let args = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = [
             "reproduce-table",
@@ -63,12 +65,17 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
     assert_eq!(csv.lines().count(), 7, "{csv}");
     for line in csv.lines().skip(1) {
         let cells: Vec<&str> = line.split(',').collect();
-        let value: f64 = cells[header.iter().position(|h| *h == "eurosat_probe").unwrap()].parse().unwrap();
+        let value: f64 = cells[header.iter().position(|h| *h == "eurosat_probe").unwrap()]
+            .parse()
+            .unwrap();
         assert!((0.0..=100.0).contains(&value), "{line}");
     }
     assert!(out.join("tables/main.parquet").is_file());
     // Five pre-training runs, one folder each, finished.
-    let finished = std::fs::read_dir(&runs).unwrap().filter(|e| e.as_ref().unwrap().path().join("done.toml").is_file()).count();
+    let finished = std::fs::read_dir(&runs)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("done.toml").is_file())
+        .count();
     assert_eq!(finished, 5);
     let figures = [
         "main_bars",
@@ -82,7 +89,10 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
         let png = out.join(format!("figures/{f}.png"));
         let (w, h) = png_size(&png);
         assert!(w >= 300 && h >= 200, "{f}: {w}x{h}");
-        assert!(out.join(format!("figures/{f}.svg")).metadata().unwrap().len() > 1000, "{f}.svg");
+        assert!(
+            out.join(format!("figures/{f}.svg")).metadata().unwrap().len() > 1000,
+            "{f}.svg"
+        );
     }
     // Change-map overlays of the change task.
     assert!(out.join("figures/change_levir-cd-samples").is_dir());
@@ -98,21 +108,31 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
     // `report` regenerates the table and figures from the metrics alone.
     std::fs::remove_file(out.join("tables/main.md")).unwrap();
     std::fs::remove_file(out.join("figures/main_bars.png")).unwrap();
-    ok_both(&caco(&["report", "--metrics", out.join("tables/main.metrics.toml").to_str().unwrap()]));
+    ok_both(&caco(&[
+        "report",
+        "--metrics",
+        out.join("tables/main.metrics.toml").to_str().unwrap(),
+    ]));
     assert_eq!(md_second, std::fs::read_to_string(out.join("tables/main.md")).unwrap());
     assert!(out.join("figures/main_bars.png").is_file());
 
     // --force redoes the work (same numbers: everything is seeded).
     let (_, stderr) = run(&["--force"]);
     assert!(stderr.contains("0 results from the cache"), "{stderr}");
-    assert_eq!(table_part(&md_before), table_part(&std::fs::read_to_string(out.join("tables/main.md")).unwrap()));
+    assert_eq!(
+        table_part(&md_before),
+        table_part(&std::fs::read_to_string(out.join("tables/main.md")).unwrap())
+    );
 }
 
 #[test]
 fn unknown_scale_and_bad_table_are_clear_errors() {
     let out = caco(&["reproduce-table", "--scale", "galaxy", "--quiet"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("galaxy") && stderr.contains("smoke"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("galaxy") && stderr.contains("smoke"),
+        "{stderr}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(
@@ -123,5 +143,8 @@ fn unknown_scale_and_bad_table_are_clear_errors() {
     .unwrap();
     let out = caco(&["reproduce-table", "--table", bad.to_str().unwrap(), "--scale", "smoke"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("byol") && stderr.contains("bad.toml"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("byol") && stderr.contains("bad.toml"),
+        "{stderr}"
+    );
 }

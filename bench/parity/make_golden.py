@@ -187,7 +187,27 @@ def write_metrics():
     fn_ = int((~pred & (truth == 1)).sum())
     precision = tp / (tp + fp)
     recall = tp / (tp + fn_)
+    # kNN (CACo notebook): cosine similarity, the query excluded, 50 queries drawn with replacement; P@k averaged
+    # over queries, recall micro (hits summed over queries / class-mates summed over queries).
+    feats = torch.from_numpy(rng.normal(size=(120, 8)).astype(np.float32))
+    knn_labels = torch.from_numpy(rng.integers(0, 4, 120))
+    feats = feats + 1.5 * F.one_hot(knn_labels, 8).float()
+    queries = torch.from_numpy(rng.integers(0, 120, 50))
+    normed = normalize(feats)
+    sims = normed[queries] @ normed.T
+    sims[torch.arange(50), queries] = -float("inf")
+    order = sims.argsort(dim=1, descending=True)
+    knn = {}
+    for k in (5, 20):
+        hits = (knn_labels[order[:, :k]] == knn_labels[queries].unsqueeze(1)).sum(1).double()
+        relevant = torch.tensor([(knn_labels == knn_labels[q]).sum().item() - 1 for q in queries.tolist()]).double()
+        knn[f"knn_p{k}"] = (hits / k).mean()
+        knn[f"knn_r{k}"] = hits.sum() / relevant.sum()
     out = {
+        "knn_features": feats,
+        "knn_labels": knn_labels,
+        "knn_queries": queries,
+        **knn,
         "ap_scores": torch.from_numpy(scores),
         "ap_labels": torch.from_numpy(labels),
         "micro_ap": torch.tensor(micro_ap, dtype=torch.float64),

@@ -92,30 +92,42 @@ pub fn train(model: &ChangeModel, train: &[ChangePair], config: &DenseConfig, qu
     let tiles = dense::training_tiles(&sizes, &names, config.tile_size)?;
     let mut optimizer = DenseOptimizer::new(&model.decoder_vs, &model.encoder_vs, config)?;
     let t = config.tile_size;
-    dense::train_epochs(tiles.len(), config, &mut optimizer, "change detection", quiet, |batch, rng| {
-        let (mut xa, mut xb, mut ys) = (Vec::new(), Vec::new(), Vec::new());
-        for &i in batch {
-            let tile = tiles[i];
-            let p = &prepared[tile.image_idx];
-            let k = if config.augment { rng.random_range(0..8u8) } else { 0 };
-            xa.push(dihedral_image(&crop(&p.a, tile.top, tile.left, t, t), k));
-            xb.push(dihedral_image(&crop(&p.b, tile.top, tile.left, t, t), k));
-            let m = dihedral_mask(&p.label.crop(tile.top, tile.left, t, t), k);
-            ys.push(Image {
-                n_bands: 1,
-                height: m.height,
-                width: m.width,
-                data: m.data.iter().map(|&v| v as f32).collect(),
-            });
-        }
-        let (xa, xb, ys) = (
-            dense::images_to_tensor(&xa, device),
-            dense::images_to_tensor(&xb, device),
-            dense::images_to_tensor(&ys, device),
-        );
-        let logits = model.net.forward_t(&xa, &xb, true);
-        Ok(Some(logits.binary_cross_entropy_with_logits::<Tensor>(&ys, None, None, Reduction::Mean)))
-    })
+    dense::train_epochs(
+        tiles.len(),
+        config,
+        &mut optimizer,
+        "change detection",
+        quiet,
+        |batch, rng| {
+            let (mut xa, mut xb, mut ys) = (Vec::new(), Vec::new(), Vec::new());
+            for &i in batch {
+                let tile = tiles[i];
+                let p = &prepared[tile.image_idx];
+                let k = if config.augment { rng.random_range(0..8u8) } else { 0 };
+                xa.push(dihedral_image(&crop(&p.a, tile.top, tile.left, t, t), k));
+                xb.push(dihedral_image(&crop(&p.b, tile.top, tile.left, t, t), k));
+                let m = dihedral_mask(&p.label.crop(tile.top, tile.left, t, t), k);
+                ys.push(Image {
+                    n_bands: 1,
+                    height: m.height,
+                    width: m.width,
+                    data: m.data.iter().map(|&v| v as f32).collect(),
+                });
+            }
+            let (xa, xb, ys) = (
+                dense::images_to_tensor(&xa, device),
+                dense::images_to_tensor(&xb, device),
+                dense::images_to_tensor(&ys, device),
+            );
+            let logits = model.net.forward_t(&xa, &xb, true);
+            Ok(Some(logits.binary_cross_entropy_with_logits::<Tensor>(
+                &ys,
+                None,
+                None,
+                Reduction::Mean,
+            )))
+        },
+    )
 }
 
 /// Change probability of every pixel of `pair` (`[h * w]`), predicted on tiles of `config.tile_size`.

@@ -312,7 +312,13 @@ pub fn train_epochs(
     for epoch in 0..config.epochs {
         optimizer.set_lr(config.lr_at(epoch));
         let (mut loss_sum, mut n_seen) = (0.0, 0usize);
-        for batch in epoch_batches(n_tiles, config.batch_size, config.max_tiles_per_epoch, config.seed, epoch) {
+        for batch in epoch_batches(
+            n_tiles,
+            config.batch_size,
+            config.max_tiles_per_epoch,
+            config.seed,
+            epoch,
+        ) {
             let Some(loss) = batch_loss(&batch, &mut rng)? else {
                 continue;
             };

@@ -142,6 +142,7 @@ fn knn_at(ks: &[usize], n: usize, f: impl FnOnce(&[usize]) -> Result<Vec<AtK>>) 
                 k,
                 precision: f64::NAN,
                 recall: f64::NAN,
+                precision_ci: None,
             })
         })
         .collect())
@@ -352,6 +353,7 @@ pub fn run(config: &EurosatTableConfig, scale: &str, ctx: &RunContext) -> Result
             n_test: test.len(),
             test: test_metrics,
             val_accuracy: val_metrics.accuracy,
+            val_accuracy_ci: val_metrics.accuracy_ci,
             knn,
             knn_all,
             n_knn,

@@ -137,16 +137,19 @@ pub fn precision_recall_at_k(
         .iter()
         .map(|&k| {
             let (mut hits_sum, mut relevant_sum, mut precision_sum) = (0usize, 0usize, 0.0);
+            let mut per_query = Vec::with_capacity(queries.len());
             for (near, &q) in neighbours.iter().zip(queries) {
                 let class = labels[q];
                 let hits = near[..k].iter().filter(|&&j| labels[j as usize] == class).count();
                 hits_sum += hits;
                 relevant_sum += class_count[&class] - 1;
                 precision_sum += hits as f64 / k as f64;
+                per_query.push(hits as f64 / k as f64);
             }
             AtK {
                 k,
                 precision: precision_sum / queries.len() as f64,
+                precision_ci: crate::eval::bootstrap::mean_ci(&per_query, k as u64),
                 recall: if relevant_sum == 0 {
                     f64::NAN
                 } else {

@@ -11,6 +11,9 @@ pub struct Classification {
     pub per_class_accuracy: Vec<f64>,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<u64>>,
+    /// 95 % percentile bootstrap interval of `accuracy` over resamples of the images (1,000, seeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_ci: Option<[f64; 2]>,
 }
 
 impl Classification {
@@ -39,10 +42,16 @@ impl Classification {
                 }
             })
             .collect();
+        let correct_flags: Vec<f64> = predicted
+            .iter()
+            .zip(truth)
+            .map(|(p, t)| f64::from(u8::from(p == t)))
+            .collect();
         Classification {
             accuracy,
             per_class_accuracy,
             confusion,
+            accuracy_ci: super::bootstrap::mean_ci(&correct_flags, 0),
         }
     }
 }
@@ -54,6 +63,9 @@ pub struct AtK {
     pub k: usize,
     pub precision: f64,
     pub recall: f64,
+    /// 95 % percentile bootstrap interval of `precision` over resamples of the queries (1,000, seeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision_ci: Option<[f64; 2]>,
 }
 
 #[cfg(test)]

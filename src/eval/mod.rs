@@ -1,17 +1,18 @@
 //! Downstream evaluation of frozen or fine-tuned backbones. `metrics` is plain data (no libtorch); the rest needs
 //! the `torch` feature.
 
+pub mod bootstrap;
 pub mod metrics;
 pub mod seg_metrics;
 
+#[cfg(feature = "torch")]
+pub mod bigearthnet;
 #[cfg(feature = "torch")]
 pub mod change_detection;
 #[cfg(feature = "torch")]
 pub mod classification;
 #[cfg(feature = "torch")]
 pub mod dense;
-#[cfg(feature = "torch")]
-pub mod bigearthnet;
 #[cfg(feature = "torch")]
 pub mod eurosat;
 #[cfg(feature = "torch")]

@@ -57,6 +57,8 @@ impl SegModel {
 pub struct SegRun {
     /// Confusion over every test pixel.
     pub confusion: SegConfusion,
+    /// Confusion of each test image, in input order (bootstrap intervals).
+    pub per_image: Vec<SegConfusion>,
     /// Predicted class per pixel of each test image, in input order.
     pub predictions: Vec<Vec<u8>>,
     pub epoch_losses: Vec<f64>,
@@ -89,28 +91,41 @@ pub fn train(
     let tiles = dense::training_tiles(&sizes, &names, config.tile_size)?;
     let mut optimizer = DenseOptimizer::new(&model.decoder_vs, &model.encoder_vs, config)?;
     let t = config.tile_size;
-    dense::train_epochs(tiles.len(), config, &mut optimizer, "segmentation", quiet, |batch, rng| {
-        let (mut xs, mut ys) = (Vec::new(), Vec::new());
-        for &i in batch {
-            let tile = tiles[i];
-            let k = if config.augment { rng.random_range(0..8u8) } else { 0 };
-            xs.push(dihedral_image(
-                &crop(&prepared[tile.image_idx], tile.top, tile.left, t, t),
-                k,
-            ));
-            let mask = dihedral_mask(&train[tile.image_idx].mask.crop(tile.top, tile.left, t, t), k);
-            ys.extend(mask.data.iter().map(|&v| v as i64));
-        }
-        if ys.iter().all(|&y| y == ignore_index as i64) {
-            return Ok(None);
-        }
-        let xs = dense::images_to_tensor(&xs, device);
-        let ys = Tensor::from_slice(&ys)
-            .view([batch.len() as i64, t as i64, t as i64])
-            .to_device(device);
-        let logits = model.net.forward_t(&xs, true);
-        Ok(Some(logits.cross_entropy_loss::<Tensor>(&ys, None, Reduction::Mean, ignore_index as i64, 0.0)))
-    })
+    dense::train_epochs(
+        tiles.len(),
+        config,
+        &mut optimizer,
+        "segmentation",
+        quiet,
+        |batch, rng| {
+            let (mut xs, mut ys) = (Vec::new(), Vec::new());
+            for &i in batch {
+                let tile = tiles[i];
+                let k = if config.augment { rng.random_range(0..8u8) } else { 0 };
+                xs.push(dihedral_image(
+                    &crop(&prepared[tile.image_idx], tile.top, tile.left, t, t),
+                    k,
+                ));
+                let mask = dihedral_mask(&train[tile.image_idx].mask.crop(tile.top, tile.left, t, t), k);
+                ys.extend(mask.data.iter().map(|&v| v as i64));
+            }
+            if ys.iter().all(|&y| y == ignore_index as i64) {
+                return Ok(None);
+            }
+            let xs = dense::images_to_tensor(&xs, device);
+            let ys = Tensor::from_slice(&ys)
+                .view([batch.len() as i64, t as i64, t as i64])
+                .to_device(device);
+            let logits = model.net.forward_t(&xs, true);
+            Ok(Some(logits.cross_entropy_loss::<Tensor>(
+                &ys,
+                None,
+                Reduction::Mean,
+                ignore_index as i64,
+                0.0,
+            )))
+        },
+    )
 }
 
 /// Predicted class of every pixel of `image` (`[h * w]`): logits of overlapping tiles averaged, then argmax.
@@ -157,16 +172,21 @@ pub fn run(
     let start = Instant::now();
     let progress = Progress::new(test_set.len() as u64, "segmentation maps", "images", quiet);
     let mut confusion = SegConfusion::new(n_classes, ignore_index);
+    let mut per_image = Vec::with_capacity(test_set.len());
     let mut predictions = Vec::with_capacity(test_set.len());
     for sample in test_set {
         let predicted = predict(&model, &sample.image, config)?;
-        confusion.add(&predicted, &sample.mask.data);
+        let mut image_confusion = SegConfusion::new(n_classes, ignore_index);
+        image_confusion.add(&predicted, &sample.mask.data);
+        confusion.merge(&image_confusion);
+        per_image.push(image_confusion);
         predictions.push(predicted);
         progress.inc(1);
     }
     progress.finish();
     Ok(SegRun {
         confusion,
+        per_image,
         predictions,
         epoch_losses,
         n_train_tiles,
@@ -319,6 +339,7 @@ pub fn benchmark(
         result: DenseResult::Segmentation {
             confusion: run.confusion,
             scores,
+            per_image: run.per_image,
         },
         epoch_losses: run.epoch_losses,
         train_seconds: run.train_seconds,
@@ -441,11 +462,21 @@ mod tests {
         };
         let row = benchmark_aerial(&ds, &splits, &split_dir, &tiny(1), &options).unwrap();
         assert_eq!((row.n_train_images, row.n_test_images, row.n_train_tiles), (1, 1, 4));
-        let DenseResult::Segmentation { confusion, scores } = &row.result else {
+        let DenseResult::Segmentation {
+            confusion,
+            scores,
+            per_image,
+        } = &row.result
+        else {
             panic!("not a segmentation row")
         };
         assert_eq!(confusion.n_classes, 5);
         assert_eq!(scores.per_class_iou.len(), 5);
+        // One confusion per test image, summing to the whole; the bootstrap interval brackets the mean IoU.
+        assert_eq!(per_image.len(), 1);
+        assert_eq!(&per_image[0], confusion);
+        let [lo, hi] = row.result.bootstrap_ci(0).unwrap();
+        assert!(lo <= scores.mean_iou && scores.mean_iou <= hi, "[{lo}, {hi}] vs {}", scores.mean_iou);
         let test_stem = slug(&splits.test[0].trim_end_matches(".jpg").replace("/images/", "_"));
         assert!(
             test_stem.starts_with("tile_") && test_stem.ends_with("_image_part_001"),

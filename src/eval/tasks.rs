@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use super::dense::{BenchmarkOptions, DenseConfig};
 use super::{change_detection, segmentation};
 use crate::data::aerial_seg::{self, AerialSeg};
-use crate::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, SnowIce};
 use crate::data::change::{self, ChangeDataset, ChangeLayout, ChangePair, SeasonsExport};
+use crate::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, SnowIce};
 use crate::data::oscd::{self, Oscd};
 use crate::data::split;
 use crate::report::dense::{DenseRow, DenseTable, DenseTask, PUBLISHED_CHANGE, PUBLISHED_SEGMENTATION};
@@ -107,7 +107,11 @@ pub fn change_detection(
         let export = SeasonsExport::default();
         if !change::seasons_export_is_built(&root, &export) {
             if !options.quiet {
-                eprintln!("exporting change pairs from {} to {} ...", data.seasons_dir.display(), root.display());
+                eprintln!(
+                    "exporting change pairs from {} to {} ...",
+                    data.seasons_dir.display(),
+                    root.display()
+                );
             }
             change::export_seasons(&data.seasons_dir, &root, &export).map_err(|e| {
                 Error::Config(format!(
@@ -141,7 +145,10 @@ pub fn change_detection(
         })?;
         split::write(&split_dir, &splits)?;
         if !options.quiet {
-            eprintln!("wrote split lists from the file-name prefixes to {}", split_dir.display());
+            eprintln!(
+                "wrote split lists from the file-name prefixes to {}",
+                split_dir.display()
+            );
         }
     }
     notes.push(format!("Split lists: {}.", split_dir.display()));

@@ -113,8 +113,8 @@ pub fn parse_runs(text: &str) -> std::result::Result<Vec<RunRecord>, String> {
                     .map(Some)
                     .map_err(|_| format!("line {}: {name} `{c}` is not a number", i + 1))
             };
-            let images_per_s = number(cells[4], "images_per_s")?
-                .ok_or_else(|| format!("line {}: images_per_s is empty", i + 1))?;
+            let images_per_s =
+                number(cells[4], "images_per_s")?.ok_or_else(|| format!("line {}: images_per_s is empty", i + 1))?;
             Ok(RunRecord {
                 case: cells[0].to_string(),
                 device: cells[1].to_string(),
@@ -239,7 +239,10 @@ fn summary_frame(rows: &[CaseSummary]) -> Result<polars::prelude::DataFrame> {
     Ok(DataFrame::new_infer_height(vec![
         col_s("case", &|r| r.case.clone()),
         col_s("device", &|r| r.device.clone()),
-        Column::new("runs".into(), rows.iter().map(|r| r.n_runs as i64).collect::<Vec<i64>>()),
+        Column::new(
+            "runs".into(),
+            rows.iter().map(|r| r.n_runs as i64).collect::<Vec<i64>>(),
+        ),
         col_f("caco_images_per_s", &|r| r.caco_images_per_s),
         col_f("pytorch_images_per_s", &|r| r.pytorch_images_per_s),
         col_f("ratio", &|r| r.ratio),
@@ -392,7 +395,10 @@ impl Figure for RatioFigure<'_> {
             let colour = bench_colour(&r.bench);
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [(0.0, SegmentValue::Exact(i)), (finite(r.ratio), SegmentValue::Exact(i + 1))],
+                    [
+                        (0.0, SegmentValue::Exact(i)),
+                        (finite(r.ratio), SegmentValue::Exact(i + 1)),
+                    ],
                     colour.mix(0.8).filled(),
                 )))
                 .map_err(|e| err(&e))?;
@@ -468,7 +474,10 @@ moco-64px-fp32-b64,cpu,pytorch,3,110,920,1820,2,8
         let rows = summarize("pretrain", &runs).unwrap();
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
-        assert_eq!((r.caco_images_per_s, r.pytorch_images_per_s, r.n_runs), (140.0, 100.0, 3));
+        assert_eq!(
+            (r.caco_images_per_s, r.pytorch_images_per_s, r.n_runs),
+            (140.0, 100.0, 3)
+        );
         assert!((r.ratio - 1.4).abs() < 1e-12);
         assert_eq!((r.target, r.meets_target()), (Some(1.3), Some(true)));
         assert_eq!(r.caco_peak_rss_mb, 710.0);
@@ -493,7 +502,8 @@ moco-64px-fp32-b64,cpu,pytorch,3,110,920,1820,2,8
     fn report_writes_tables_markdown_and_a_figure_that_renders() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pretrain_runs.csv"), RUNS).unwrap();
-        let loader = format!("{RUNS_HEADER}\ncaco-views-64px,cpu,caco,1,10000,,,,\ncaco-views-64px,cpu,pytorch,1,2000,,,,\n");
+        let loader =
+            format!("{RUNS_HEADER}\ncaco-views-64px,cpu,caco,1,10000,,,,\ncaco-views-64px,cpu,pytorch,1,2000,,,,\n");
         std::fs::write(dir.path().join("loader_runs.csv"), loader).unwrap();
         let written = write_report(dir.path(), "- CPU: test machine").unwrap();
         let names: Vec<String> = written
@@ -502,12 +512,26 @@ moco-64px-fp32-b64,cpu,pytorch,3,110,920,1820,2,8
             .collect();
         assert_eq!(
             names,
-            ["loader.csv", "loader.md", "pretrain.csv", "pretrain.md", "bench.svg", "bench.png"]
+            [
+                "loader.csv",
+                "loader.md",
+                "pretrain.csv",
+                "pretrain.md",
+                "bench.svg",
+                "bench.png"
+            ]
         );
         let md = std::fs::read_to_string(dir.path().join("pretrain.md")).unwrap();
-        assert!(md.contains("test machine") && md.contains("| moco-64px-fp32-b64 | cpu | 3 | 140.00 | 100.00 | 1.40 | 1.30 | yes |"), "{md}");
+        assert!(
+            md.contains("test machine")
+                && md.contains("| moco-64px-fp32-b64 | cpu | 3 | 140.00 | 100.00 | 1.40 | 1.30 | yes |"),
+            "{md}"
+        );
         let svg = std::fs::read_to_string(dir.path().join("bench.svg")).unwrap();
-        assert!(svg.contains("1.40x") && svg.contains("5.00x") && svg.contains("pretrain moco-64px-fp32-b64"), "{svg}");
+        assert!(
+            svg.contains("1.40x") && svg.contains("5.00x") && svg.contains("pretrain moco-64px-fp32-b64"),
+            "{svg}"
+        );
         let png = image::open(dir.path().join("bench.png")).unwrap().into_rgb8();
         assert_eq!(png.dimensions(), (960, 140 + 34 * 2));
         // Some red (target) and some blue (pretrain bar) pixels were drawn.

@@ -43,6 +43,10 @@ pub enum DenseResult {
     Segmentation {
         confusion: SegConfusion,
         scores: SegScores,
+        /// Confusion of each test image, in test order (for bootstrap intervals); empty in rows stored before
+        /// it existed.
+        #[serde(default)]
+        per_image: Vec<SegConfusion>,
     },
     Classification {
         metrics: crate::eval::metrics::Classification,
@@ -53,6 +57,39 @@ pub enum DenseResult {
         /// Average precision per class; NaN where the test set has no positive.
         per_class_ap: Vec<f64>,
     },
+}
+
+impl DenseResult {
+    /// 95 % percentile bootstrap interval of the headline metric (change F1 from global pixel counts, mean IoU
+    /// from the summed confusion) over resamples of the test images; `None` without per-image results.
+    pub fn bootstrap_ci(&self, seed: u64) -> Option<[f64; 2]> {
+        use crate::eval::bootstrap::{percentile_ci, LEVEL, N_RESAMPLES};
+        match self {
+            DenseResult::Change { per_image, .. } if !per_image.is_empty() => percentile_ci(
+                per_image.len(),
+                |idx| {
+                    let mut total = BinaryCounts::default();
+                    idx.iter().for_each(|&i| total.add(&per_image[i].1));
+                    total.scores().f1
+                },
+                N_RESAMPLES,
+                LEVEL,
+                seed,
+            ),
+            DenseResult::Segmentation { per_image, .. } if !per_image.is_empty() => percentile_ci(
+                per_image.len(),
+                |idx| {
+                    let mut total = SegConfusion::new(per_image[0].n_classes, per_image[0].ignore_index);
+                    idx.iter().for_each(|&i| total.merge(&per_image[i]));
+                    total.scores().mean_iou
+                },
+                N_RESAMPLES,
+                LEVEL,
+                seed,
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// One evaluation: an initialisation, how the encoder was used, and its test scores.
@@ -526,6 +563,38 @@ pub fn slug(name: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn change_bootstrap_resamples_test_images_and_brackets_the_global_f1() {
+        let counts = |tp, fp, fn_| BinaryCounts {
+            true_pos: tp,
+            false_pos: fp,
+            false_neg: fn_,
+            true_neg: 100,
+        };
+        // One easy and one hard image among ten: the interval is wide and holds the F1 of all pixels.
+        let per_image: Vec<(String, BinaryCounts)> = (0..10)
+            .map(|i| (format!("im{i}"), if i % 2 == 0 { counts(40, 5, 5) } else { counts(5, 20, 20) }))
+            .collect();
+        let mut total = BinaryCounts::default();
+        per_image.iter().for_each(|(_, c)| total.add(c));
+        let result = DenseResult::Change {
+            counts: total,
+            scores: total.scores(),
+            per_image: per_image.clone(),
+        };
+        let [lo, hi] = result.bootstrap_ci(0).unwrap();
+        let f1 = total.scores().f1;
+        assert!(lo < f1 && f1 < hi && hi - lo > 0.05, "[{lo}, {hi}] around {f1}");
+        // Identical images: no spread.
+        let same = DenseResult::Change {
+            counts: total,
+            scores: total.scores(),
+            per_image: vec![("a".into(), counts(10, 2, 3)); 6],
+        };
+        let [lo, hi] = same.bootstrap_ci(0).unwrap();
+        assert!((hi - lo).abs() < 1e-12);
+    }
+
     fn change_row(init: &str, tp: u64) -> DenseRow {
         let counts = BinaryCounts {
             true_pos: tp,
@@ -586,7 +655,9 @@ mod tests {
         // tp 2, fp 1, fn 1: F1 = 4/6, IoU = 2/4, precision = recall = 2/3.
         let md = std::fs::read_to_string(dir.path().join("tables/change_fake.md")).unwrap();
         assert!(
-            md.contains("| random init | resnet18 | frozen | 66.67 | 50.00 | 66.67 | 66.67 | 1.00 | 3 | 12 | 1 | 2 | 32 |"),
+            md.contains(
+                "| random init | resnet18 | frozen | 66.67 | 50.00 | 66.67 | 66.67 | 1.00 | 3 | 12 | 1 | 2 | 32 |"
+            ),
             "{md}"
         );
         assert!(md.contains("46.94"), "{md}");
@@ -622,7 +693,11 @@ mod tests {
         confusion.add(&[0, 0, 1, 1], &[0, 1, 1, 255]);
         let scores = confusion.scores();
         let mut row = change_row("random init", 1);
-        row.result = DenseResult::Segmentation { confusion, scores };
+        row.result = DenseResult::Segmentation {
+            confusion,
+            scores,
+            per_image: Vec::new(),
+        };
         let table = DenseTable {
             name: "seg_fake".into(),
             title: "Segmentation".into(),

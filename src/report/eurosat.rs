@@ -23,6 +23,9 @@ pub struct EurosatRow {
     /// Linear probe on the test split.
     pub test: Classification,
     pub val_accuracy: f64,
+    /// 95 % bootstrap interval of `val_accuracy` over the val images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy_ci: Option<[f64; 2]>,
     /// kNN retrieval on the val gallery (the first `n_knn` val images) with the sampled queries.
     pub knn: Vec<AtK>,
     /// kNN retrieval with every gallery image as a query.
@@ -240,15 +243,18 @@ mod tests {
                 n_test: 4,
                 test,
                 val_accuracy: 0.5,
+                val_accuracy_ci: None,
                 knn: vec![AtK {
                     k: 2,
                     precision: 0.5,
                     recall: 0.25,
+                    precision_ci: None,
                 }],
                 knn_all: vec![AtK {
                     k: 2,
                     precision: 0.625,
                     recall: 0.375,
+                    precision_ci: None,
                 }],
                 n_knn: 4,
                 probe_final_loss: 0.7,

@@ -9,6 +9,7 @@ pub mod notebook;
 pub mod paper;
 pub mod paper_figures;
 pub mod paper_output;
+pub mod provenance;
 pub mod table;
 
 use std::sync::Once;

@@ -28,6 +28,10 @@ pub struct Cell {
     pub metric: String,
     pub seed: u64,
     pub value: f64,
+    /// 95 % percentile bootstrap interval of `value` over the task's test items (1,000 resamples), in percent;
+    /// `None` where the task keeps no per-item results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<[f64; 2]>,
 }
 
 /// A published number for a row's method and a metric, shown in its own column (METHODS.md; other data and
@@ -119,6 +123,9 @@ pub struct PaperTable {
     /// Lines printed under the table.
     pub notes: Vec<String>,
     pub wall_seconds: f64,
+    /// The commit, features, machine and command that produced the table (absent in older metrics files).
+    #[serde(default)]
+    pub provenance: Option<super::provenance::Provenance>,
 }
 
 /// Mean and sample standard deviation (0 for one value); `None` for no values.
@@ -137,6 +144,29 @@ pub fn mean_std(values: &[f64]) -> Option<(f64, f64)> {
 }
 
 impl PaperTable {
+    /// Bootstrap intervals of `row` x `metric` over seeds (only the seeds that have one).
+    pub fn intervals(&self, row: &str, metric: &str) -> Vec<[f64; 2]> {
+        self.cells
+            .iter()
+            .filter(|c| c.row == row && c.metric == metric)
+            .filter_map(|c| c.ci)
+            .collect()
+    }
+
+    /// The interval shown for `row` x `metric`: a seed's own interval, or with several seeds the mean of their
+    /// bounds (each seed's bootstrap over the same test items).
+    pub fn interval(&self, row: &str, metric: &str) -> Option<[f64; 2]> {
+        let cis = self.intervals(row, metric);
+        if cis.is_empty() {
+            return None;
+        }
+        let n = cis.len() as f64;
+        Some([
+            cis.iter().map(|c| c[0]).sum::<f64>() / n,
+            cis.iter().map(|c| c[1]).sum::<f64>() / n,
+        ])
+    }
+
     /// Values of `row` x `metric` over seeds.
     pub fn values(&self, row: &str, metric: &str) -> Vec<f64> {
         self.cells

@@ -1380,6 +1380,7 @@ mod tests {
                     metric: "eurosat_probe".into(),
                     seed,
                     value: 60.0 + 10.0 * r as f64 + seed as f64,
+                    ci: None,
                 });
                 let f1 = if seed == 1 {
                     f64::NAN
@@ -1391,6 +1392,7 @@ mod tests {
                     metric: "change_f1".into(),
                     seed,
                     value: f1,
+                    ci: None,
                 });
             }
         }

@@ -12,8 +12,8 @@ use crate::report::paper::{mean_std, PaperTable, Retrieval};
 use crate::report::{paper_figures as fig, table};
 use crate::{Error, Result};
 
-/// The summary: per row, per metric the mean over seeds, its standard deviation, the number of seeds and the
-/// published value (NaN where none).
+/// The summary: per row, per metric the mean over seeds, its standard deviation, the number of seeds, the 95 %
+/// bootstrap interval (`_ci_low`, `_ci_high`; NaN where none) and the published value (NaN where none).
 pub fn dataframe(t: &PaperTable) -> Result<DataFrame> {
     let mut columns = vec![Column::new("row".into(), t.rows.clone())];
     for m in &t.metrics {
@@ -33,8 +33,18 @@ pub fn dataframe(t: &PaperTable) -> Result<DataFrame> {
         ));
         columns.push(Column::new(
             format!("{}_n", m.id).into(),
-            t.rows.iter().map(|r| t.values(r, &m.id).len() as i64).collect::<Vec<i64>>(),
+            t.rows
+                .iter()
+                .map(|r| t.values(r, &m.id).len() as i64)
+                .collect::<Vec<i64>>(),
         ));
+        let intervals: Vec<Option<[f64; 2]>> = t.rows.iter().map(|r| t.interval(r, &m.id)).collect();
+        for (suffix, bound) in [("ci_low", 0), ("ci_high", 1)] {
+            columns.push(Column::new(
+                format!("{}_{suffix}", m.id).into(),
+                intervals.iter().map(|c| c.map_or(f64::NAN, |c| c[bound])).collect::<Vec<f64>>(),
+            ));
+        }
         columns.push(Column::new(format!("{}_published", m.id).into(), published));
     }
     Ok(DataFrame::new_infer_height(columns)?)
@@ -55,24 +65,51 @@ pub fn markdown(t: &PaperTable) -> String {
         }
     }
     let mut out = format!("# {}\n\n", t.title);
-    out += &format!("| {} |\n|{}|\n", header.join(" | "), vec!["---"; header.len()].join("|"));
-    let multi_seed = t.cells.iter().map(|c| c.seed).collect::<std::collections::BTreeSet<_>>().len() > 1;
+    out += &format!(
+        "| {} |\n|{}|\n",
+        header.join(" | "),
+        vec!["---"; header.len()].join("|")
+    );
+    let multi_seed = t
+        .cells
+        .iter()
+        .map(|c| c.seed)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
     for r in &t.rows {
         let mut cells = vec![r.clone()];
         for (m, &p) in t.metrics.iter().zip(&with_published) {
+            let ci = t
+                .interval(r, &m.id)
+                .map_or(String::new(), |[lo, hi]| format!(" [{lo:.1}, {hi:.1}]"));
             cells.push(match mean_std(&t.values(r, &m.id)) {
-                Some((mean, std)) if multi_seed => format!("{mean:.2} ± {std:.2}"),
-                Some((mean, _)) => format!("{mean:.2}"),
+                Some((mean, _)) if mean.is_nan() => "n/a".into(),
+                Some((mean, std)) if multi_seed => format!("{mean:.2} ± {std:.2}{ci}"),
+                Some((mean, _)) => format!("{mean:.2}{ci}"),
                 None => "–".into(),
             });
             if p {
-                cells.push(t.published_value(r, &m.id).map_or("".into(), |v| format!("{:.2}", v.value)));
+                cells.push(
+                    t.published_value(r, &m.id)
+                        .map_or("".into(), |v| format!("{:.2}", v.value)),
+                );
             }
         }
         out += &format!("| {} |\n", cells.join(" | "));
     }
     out += "\nScores in percent on each task's test split";
-    out += if multi_seed { " (mean ± standard deviation over seeds).\n" } else { " (one seed).\n" };
+    out += if multi_seed {
+        " (mean ± standard deviation over seeds)"
+    } else {
+        " (one seed)"
+    };
+    out += if t.cells.iter().any(|c| c.ci.is_some()) {
+        "; in brackets the 95 % percentile bootstrap interval over the test items (1,000 resamples of the test \
+         images, image pairs or kNN queries; with several seeds, the mean of the seeds' bounds).\n"
+    } else {
+        ".\n"
+    };
     let sources: Vec<String> = t
         .published
         .iter()
@@ -95,6 +132,9 @@ pub fn markdown(t: &PaperTable) -> String {
         out += &t.notes.iter().map(|n| format!("{n}\n")).collect::<String>();
     }
     out += &format!("\nWall time of the run: {:.0} s.\n", t.wall_seconds);
+    if let Some(p) = &t.provenance {
+        out += &format!("\n{}\n", p.line());
+    }
     out
 }
 
@@ -119,7 +159,11 @@ pub fn beats_random(t: &PaperTable) -> Vec<String> {
             Some(format!(
                 "- {} (random init {base:.2}): {}",
                 m.label,
-                if better.is_empty() { "none".to_string() } else { better.join(", ") }
+                if better.is_empty() {
+                    "none".to_string()
+                } else {
+                    better.join(", ")
+                }
             ))
         })
         .collect()
@@ -162,7 +206,12 @@ pub fn write(t: &PaperTable, out_dir: &Path) -> Result<Vec<PathBuf>> {
     if root.is_dir() {
         if !t.samples.is_empty() {
             let samples = load_samples(t, root)?;
-            written.extend(fig::sample_grid(&samples, 10, "EuroSAT samples (test split)", &stem("eurosat_samples"))?);
+            written.extend(fig::sample_grid(
+                &samples,
+                10,
+                "EuroSAT samples (test split)",
+                &stem("eurosat_samples"),
+            )?);
         }
         for r in &t.retrieval {
             if r.queries.is_empty() {

@@ -150,7 +150,10 @@ impl ExperimentConfig for TableConfig {
                 return bad(format!("scale `{name}`: seeds must not be empty"));
             }
             if !scale.pretrain.contains("{method}") {
-                return bad(format!("scale `{name}`: pretrain must contain `{{method}}`, got `{}`", scale.pretrain));
+                return bad(format!(
+                    "scale `{name}`: pretrain must contain `{{method}}`, got `{}`",
+                    scale.pretrain
+                ));
             }
         }
         Ok(())
@@ -174,7 +177,7 @@ pub fn metric_columns(task: &TaskSpec) -> Vec<(String, String)> {
     let dataset = task.dataset.clone().unwrap_or_default();
     match task.kind {
         TaskKind::Eurosat => vec![
-            ("eurosat_probe".into(), "EuroSAT probe acc.".into()),
+            ("eurosat_probe".into(), "EuroSAT probe acc. (val)".into()),
             ("eurosat_knn20".into(), "EuroSAT kNN P@20".into()),
         ],
         TaskKind::ChangeDetection => vec![(format!("change_{dataset}_f1"), format!("{dataset} change F1"))],
@@ -276,17 +279,27 @@ pretrain_overrides = { optim = { epochs = 1 } }
 
     #[test]
     fn unknown_method_task_and_key_are_errors_naming_them() {
-        let err = parse(&TABLE.replace("method = \"caco\"", "method = \"simclr\"")).unwrap_err().to_string();
+        let err = parse(&TABLE.replace("method = \"caco\"", "method = \"simclr\""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("simclr"), "{err}");
-        let err = parse(&TABLE.replace("kind = \"eurosat\"", "kind = \"imagenet\"")).unwrap_err().to_string();
+        let err = parse(&TABLE.replace("kind = \"eurosat\"", "kind = \"imagenet\""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("imagenet"), "{err}");
-        let err = parse(&TABLE.replace("title = \"T\"", "title = \"T\"\ncolour = 1")).unwrap_err().to_string();
+        let err = parse(&TABLE.replace("title = \"T\"", "title = \"T\"\ncolour = 1"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("colour"), "{err}");
         let err = parse(&TABLE.replace("weights = \"random\"", "weights = \"random\"\nmethod = \"seco\"")).unwrap_err();
         assert!(err.to_string().contains("exactly one"), "{err}");
-        let err = parse(&TABLE.replace("dataset = \"levir-cd-samples\"", "")).unwrap_err().to_string();
+        let err = parse(&TABLE.replace("dataset = \"levir-cd-samples\"", ""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("dataset") && err.contains("required"), "{err}");
-        let err = parse(&TABLE.replace("{method}-r18", "caco-r18")).unwrap_err().to_string();
+        let err = parse(&TABLE.replace("{method}-r18", "caco-r18"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("{method}"), "{err}");
     }
 

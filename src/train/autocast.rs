@@ -53,9 +53,8 @@ pub fn autocast<T>(amp: Amp, device: Device, f: impl FnOnce() -> T) -> Result<T>
     let cuda = i32::from(device.is_cuda());
     let (mut was_enabled, mut was_bf16) = (0, 0);
     // SAFETY: as above; the out-pointers are valid locals.
-    let failed = unsafe {
-        caco_autocast_set(cuda, 1, 1, &mut was_enabled, &mut was_bf16) != 0 || caco_autocast_enter() != 0
-    };
+    let failed =
+        unsafe { caco_autocast_set(cuda, 1, 1, &mut was_enabled, &mut was_bf16) != 0 || caco_autocast_enter() != 0 };
     if failed {
         return Err(Error::Config(format!("libtorch refused bf16 autocast on {device:?}")));
     }
@@ -80,10 +79,16 @@ mod tests {
         let inside = autocast(Amp::Bf16, Device::Cpu, || conv.forward(&x)).unwrap();
         assert_eq!(inside.kind(), Kind::BFloat16);
         // Off is float32, and the state is restored after the block.
-        assert_eq!(autocast(Amp::Off, Device::Cpu, || conv.forward(&x)).unwrap().kind(), Kind::Float);
+        assert_eq!(
+            autocast(Amp::Off, Device::Cpu, || conv.forward(&x)).unwrap().kind(),
+            Kind::Float
+        );
         assert_eq!(conv.forward(&x).kind(), Kind::Float);
         // Results agree with float32 to bf16 precision.
-        let diff = (inside.to_kind(Kind::Float) - conv.forward(&x)).abs().max().double_value(&[]);
+        let diff = (inside.to_kind(Kind::Float) - conv.forward(&x))
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(diff < 0.05, "bf16 vs f32 max difference {diff}");
     }
 
@@ -92,8 +97,10 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let linear = nn::linear(vs.root(), 8, 2, Default::default());
         let x = Tensor::randn([4, 8], (Kind::Float, Device::Cpu));
-        let loss = autocast(Amp::Bf16, Device::Cpu, || linear.forward(&x).to_kind(Kind::Float).square().mean(None))
-            .unwrap();
+        let loss = autocast(Amp::Bf16, Device::Cpu, || {
+            linear.forward(&x).to_kind(Kind::Float).square().mean(None)
+        })
+        .unwrap();
         loss.backward();
         let grad = linear.ws.grad();
         assert_eq!(grad.kind(), Kind::Float);

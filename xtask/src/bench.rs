@@ -103,7 +103,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 for side in ["caco", "pytorch"] {
                     let argv = if side == "caco" { &case.caco } else { &case.pytorch };
                     let (program, argv) = argv.split_first().expect("a command");
-                    let program = if program == "python" { python.as_str() } else { program.as_str() };
+                    let program = if program == "python" {
+                        python.as_str()
+                    } else {
+                        program.as_str()
+                    };
                     let mut argv = argv.to_vec();
                     if case.takes_threads {
                         argv.extend(["--threads".to_string(), threads.clone()]);
@@ -128,7 +132,10 @@ pub fn run(args: &[String]) -> Result<()> {
         std::fs::write(dir.join(format!("{bench}_runs.csv")), csv)?;
     }
     report(&sh)?;
-    eprintln!("bench: done in {:.0} s; see results/bench/*.md", start.elapsed().as_secs_f64());
+    eprintln!(
+        "bench: done in {:.0} s; see results/bench/*.md",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -226,14 +233,20 @@ fn features_cases(o: &Options) -> Result<Vec<Case>> {
     let data = std::env::var("CACO_DATA").unwrap_or_else(|_| "data".into());
     let root = Path::new(&data).join("eurosat-rgb");
     if !project_root().join(&root).is_dir() && !root.is_dir() {
-        bail!("features: {} not found (set CACO_DATA to the folder holding eurosat-rgb/)", root.display());
+        bail!(
+            "features: {} not found (set CACO_DATA to the folder holding eurosat-rgb/)",
+            root.display()
+        );
     }
     let n = if o.quick { 512 } else { 5400 };
     let common = format!("--n-images {n} --batch-size 256 --workers 2 --device {}", o.device);
     Ok(vec![Case {
         name: format!("eurosat-rgb-r18-{n}img-b256"),
         caco: words(&format!("target/debug/caco bench-features --data-dir {data} {common}")),
-        pytorch: words(&format!("python bench/features_reference.py {} {common}", root.display())),
+        pytorch: words(&format!(
+            "python bench/features_reference.py {} {common}",
+            root.display()
+        )),
         takes_threads: true,
     }])
 }
@@ -289,7 +302,11 @@ fn machine(sh: &Shell, python: &str, threads: &str, o: &Options) -> Result<Strin
         o.device,
         torch.trim().replace(' ', ", "),
         o.runs,
-        if o.quick { " (--quick: tiny batches, numbers not meaningful)" } else { "" },
+        if o.quick {
+            " (--quick: tiny batches, numbers not meaningful)"
+        } else {
+            ""
+        },
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ))
 }
@@ -325,10 +342,16 @@ mod tests {
     #[test]
     fn options_parse_and_reject_bad_flags() {
         let o = parse_options(&args("--runs 5 --threads 2 --quick --no-bf16")).unwrap();
-        assert_eq!((o.runs, o.threads, o.quick, o.bf16, o.device.as_str()), (5, Some(2), true, false, "cpu"));
+        assert_eq!(
+            (o.runs, o.threads, o.quick, o.bf16, o.device.as_str()),
+            (5, Some(2), true, false, "cpu")
+        );
         assert!(parse_options(&args("--runs 0")).is_err());
         assert!(parse_options(&args("--device tpu")).is_err());
-        assert!(parse_options(&args("--fast")).unwrap_err().to_string().contains("--fast"));
+        assert!(parse_options(&args("--fast"))
+            .unwrap_err()
+            .to_string()
+            .contains("--fast"));
     }
 
     #[test]
@@ -347,7 +370,10 @@ mod tests {
     #[test]
     fn output_fields_become_a_runs_row() {
         let fields = parse_fields("images_per_s=12.5 peak_rss_mb=700 threads=2\n");
-        assert_eq!(runs_row("moco", "cpu", "caco", 1, &fields), "moco,cpu,caco,1,12.5,700,,,\n");
+        assert_eq!(
+            runs_row("moco", "cpu", "caco", 1, &fields),
+            "moco,cpu,caco,1,12.5,700,,,\n"
+        );
         assert_eq!(RUNS_HEADER.split(',').count(), 9);
     }
 }

@@ -47,7 +47,9 @@ fn set_threads(args: &mut Args) -> Result<()> {
 /// (experiments/pretrain/<m>-r18-cpu.toml) with these overrides, run through the library's training loop for
 /// warmup + steps steps in a temporary run directory.
 pub fn pretrain_cmd(mut args: Args) -> Result<()> {
-    let method = args.value("--method")?.context("bench-pretrain needs --method moco|seco|caco|teco|gassl")?;
+    let method = args
+        .value("--method")?
+        .context("bench-pretrain needs --method moco|seco|caco|teco|gassl")?;
     let config_path = PathBuf::from(
         args.value("--config")?
             .unwrap_or_else(|| format!("experiments/pretrain/{method}-r18-cpu.toml")),
@@ -145,7 +147,14 @@ pub fn features_cmd(mut args: Args) -> Result<()> {
         quiet: true,
     };
     let norm = Normalization::Imagenet;
-    extract(&net, &dataset, &indices[..batch_size.min(indices.len())], &norm, &options, "warm-up")?;
+    extract(
+        &net,
+        &dataset,
+        &indices[..batch_size.min(indices.len())],
+        &norm,
+        &options,
+        "warm-up",
+    )?;
     let start = std::time::Instant::now();
     let set = extract(&net, &dataset, &indices, &norm, &options, "features")?;
     let seconds = start.elapsed().as_secs_f64();

@@ -253,7 +253,20 @@ fn reproduce_table(mut args: Args) -> Result<()> {
         force,
     };
     table_started(quiet, &config.name, &scale, device, &ctx.data_root);
-    let table = caco::reproduce::reproduce(&config, &scale, &ctx)?;
+    let provenance = caco::report::provenance::Provenance::capture(
+        &format!("{device:?}").to_lowercase(),
+        &out_dir.display().to_string(),
+    );
+    if provenance.dirty && out_dir.starts_with("results") {
+        eprintln!(
+            "WARNING: the working tree has uncommitted changes: the results written to {} will not be reproducible \
+             from commit {}. Commit first, or write elsewhere with --out-dir.",
+            out_dir.display(),
+            provenance.commit
+        );
+    }
+    let mut table = caco::reproduce::reproduce(&config, &scale, &ctx)?;
+    table.provenance = Some(provenance);
     let written = caco::reproduce::output::write(&table, &out_dir)?;
     table_done(
         quiet,
