@@ -3,6 +3,7 @@
 
 mod bench;
 mod notebooks;
+mod readme;
 mod setup;
 mod tasks;
 
@@ -20,6 +21,7 @@ tasks:
   change-check --run <dir>    CACo's change estimate against eurosat-seasons' truth
   import-weights <ckpt> --out <file.safetensors>   SeCo/CACo checkpoint -> backbone with torchvision names
   report [--metrics <file>]   regenerate every table and figure from results/tables/*.metrics.toml, without training
+  readme-table                copy the table of results/tables/main.md into README.md (between its markers)
   data simulate [flags]       build the simulated time series derived/eurosat-seasons from $CACO_DATA/eurosat-rgb
   data download <name>        download or import (--from) a dataset into $CACO_DATA: eurosat-rgb, eurosat-ms,
                               seco-100k, seco-1m, caco-10k, caco-1m, levir-cd, oscd, bigearthnet, world-cities
@@ -64,6 +66,7 @@ fn run() -> Result<()> {
         Some("eval") => tasks::caco("eval", &rest),
         Some("sample") => tasks::caco("sample", &rest),
         Some("bench") => bench::run(&rest),
+        Some("readme-table") => readme::run(&setup::project_root()),
         Some("notebooks") => notebooks::run(&rest),
         Some("import-weights") => tasks::import_weights(&rest),
         Some("caco") => tasks::caco_raw(&rest),
