@@ -307,6 +307,42 @@ fn fixed_batch(method: Method) -> Vec<(String, Tensor)> {
     out
 }
 
+/// The fixed batch as a step's input.
+struct Batch {
+    tensors: HashMap<String, Tensor>,
+    views: Vec<Tensor>,
+    items: Vec<usize>,
+    era: Vec<i64>,
+    clusters: Vec<i64>,
+}
+
+impl Batch {
+    fn new(method: Method) -> Self {
+        let tensors: HashMap<String, Tensor> = fixed_batch(method).into_iter().collect();
+        let views = (0..method.n_views())
+            .map(|v| get(&tensors, &format!("view{v}")).shallow_clone())
+            .collect();
+        let era = Vec::<i64>::try_from(get(&tensors, "era")).unwrap();
+        let clusters = Vec::<i64>::try_from(get(&tensors, "clusters")).unwrap();
+        Batch {
+            tensors,
+            views,
+            items: (0..BATCH as usize).collect(),
+            era,
+            clusters,
+        }
+    }
+
+    fn input(&self) -> StepInput<'_> {
+        StepInput {
+            views: &self.views,
+            items: &self.items,
+            era: &self.era,
+            clusters: Some(&self.clusters),
+        }
+    }
+}
+
 fn init_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/golden-init")
 }
@@ -357,28 +393,17 @@ fn one_step(name: &str, method: Method) {
     for (i, queue) in model.queues.iter().enumerate() {
         assert_close(&queue.keys, get(&g, &format!("queue_before{i}")), 1e-7, "initial queue");
     }
-    let batch: HashMap<String, Tensor> = fixed_batch(method).into_iter().collect();
-    let views: Vec<Tensor> = (0..method.n_views())
-        .map(|v| get(&batch, &format!("view{v}")).shallow_clone())
-        .collect();
-    let items: Vec<usize> = (0..BATCH as usize).collect();
-    let era: Vec<i64> = Vec::<i64>::try_from(get(&batch, "era")).unwrap();
-    let clusters: Vec<i64> = Vec::<i64>::try_from(get(&batch, "clusters")).unwrap();
+    let batch = Batch::new(method);
     if let Some(change) = model.change.as_mut() {
-        change.label = Vec::<i64>::try_from(get(&batch, "change_label"))
+        change.label = Vec::<i64>::try_from(get(&batch.tensors, "change_label"))
             .unwrap()
             .into_iter()
             .map(|l| l as i8)
             .collect();
-        change.ratio = Vec::<f64>::try_from(get(&batch, "prior_ratio")).unwrap();
+        change.ratio = Vec::<f64>::try_from(get(&batch.tensors, "prior_ratio")).unwrap();
     }
     let mut sgd = Sgd::new(&model.vs_q, 0.9, 1e-4);
-    let input = StepInput {
-        views: &views,
-        items: &items,
-        era: &era,
-        clusters: Some(&clusters),
-    };
+    let input = batch.input();
     let (loss, parts, keys) = model.loss(&input).unwrap();
     sgd.backward_step(&loss, LR);
     model.after_step(keys).unwrap();
@@ -465,19 +490,8 @@ fn gassl_step_matches() {
 #[test]
 fn bf16_runs_only_the_encoders_in_bf16() {
     for (name, method) in [("caco", Method::Caco), ("gassl", Method::Gassl)] {
-        let batch: HashMap<String, Tensor> = fixed_batch(method).into_iter().collect();
-        let views: Vec<Tensor> = (0..method.n_views())
-            .map(|v| get(&batch, &format!("view{v}")).shallow_clone())
-            .collect();
-        let items: Vec<usize> = (0..BATCH as usize).collect();
-        let era: Vec<i64> = Vec::<i64>::try_from(get(&batch, "era")).unwrap();
-        let clusters: Vec<i64> = Vec::<i64>::try_from(get(&batch, "clusters")).unwrap();
-        let input = StepInput {
-            views: &views,
-            items: &items,
-            era: &era,
-            clusters: Some(&clusters),
-        };
+        let batch = Batch::new(method);
+        let input = batch.input();
         let mut parts_by_amp = Vec::new();
         for amp in [Amp::Off, Amp::Bf16] {
             let config = ModelConfig {
@@ -509,8 +523,7 @@ fn bf16_runs_only_the_encoders_in_bf16() {
 /// group every row changes.
 #[test]
 fn bn_groups_give_each_group_its_own_batchnorm_statistics() {
-    let batch: HashMap<String, Tensor> = fixed_batch(Method::Gassl).into_iter().collect();
-    let x = get(&batch, "view0").shallow_clone();
+    let x = Batch::new(Method::Gassl).views[0].shallow_clone();
     let altered = x.copy();
     let _ = altered.narrow(0, 6, 2).fill_(0.5);
     for (bn_groups, others_unchanged) in [(4, true), (1, false)] {

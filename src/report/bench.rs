@@ -25,10 +25,11 @@ pub const PYTORCH: &str = "pytorch";
 /// Header of a raw runs file.
 pub const RUNS_HEADER: &str = "case,device,side,run,images_per_s,peak_rss_mb,peak_rss_total_mb,data_wait_s,step_s";
 
-/// The target ratio caco / PyTorch of a benchmark on a device (issue 9); `None` where the issue sets none.
+/// The target ratio caco / PyTorch of a benchmark on a device (issue 9; the pre-training step on CPU raised to
+/// 1.5x by the fidelity issue); `None` where the issues set none.
 pub fn target(bench: &str, device: &str) -> Option<f64> {
     match (bench, device) {
-        ("pretrain", "cpu") => Some(1.3),
+        ("pretrain", "cpu") => Some(1.5),
         ("pretrain", _) => Some(1.0),
         ("loader", _) => Some(3.0),
         _ => None,
@@ -479,7 +480,8 @@ moco-64px-fp32-b64,cpu,pytorch,3,110,920,1820,2,8
             (140.0, 100.0, 3)
         );
         assert!((r.ratio - 1.4).abs() < 1e-12);
-        assert_eq!((r.target, r.meets_target()), (Some(1.3), Some(true)));
+        // 1.4x misses the CPU target of 1.5x.
+        assert_eq!((r.target, r.meets_target()), (Some(1.5), Some(false)));
         assert_eq!(r.caco_peak_rss_mb, 710.0);
         assert!((r.caco_data_wait_share - 0.1).abs() < 1e-12);
         assert!((r.pytorch_data_wait_share - 0.2).abs() < 1e-12);
@@ -524,7 +526,7 @@ moco-64px-fp32-b64,cpu,pytorch,3,110,920,1820,2,8
         let md = std::fs::read_to_string(dir.path().join("pretrain.md")).unwrap();
         assert!(
             md.contains("test machine")
-                && md.contains("| moco-64px-fp32-b64 | cpu | 3 | 140.00 | 100.00 | 1.40 | 1.30 | yes |"),
+                && md.contains("| moco-64px-fp32-b64 | cpu | 3 | 140.00 | 100.00 | 1.40 | 1.50 | no |"),
             "{md}"
         );
         let svg = std::fs::read_to_string(dir.path().join("bench.svg")).unwrap();
