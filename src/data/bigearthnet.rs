@@ -255,7 +255,13 @@ impl BigEarthNet {
             s.apply(&mut image);
         }
         let image = super::augment::resize(&image, INPUT_SIZE);
-        let meta_path = dir.join(format!("{patch}_labels_metadata.json"));
+        Ok((image, self.targets(idx)?))
+    }
+
+    /// The 19-class targets of patch `idx`, from its `<patch>_labels_metadata.json`.
+    pub fn targets(&self, idx: usize) -> Result<Vec<bool>> {
+        let patch = &self.patches[idx];
+        let meta_path = self.patch_root.join(patch).join(format!("{patch}_labels_metadata.json"));
         let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
         let meta: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::bad_input(&meta_path, format!("not a labels metadata file: {e}")))?;
@@ -267,8 +273,7 @@ impl BigEarthNet {
             .map(|v| v.as_str().map(str::to_string))
             .collect::<Option<_>>()
             .ok_or_else(|| Error::bad_input(&meta_path, "`labels` must be strings"))?;
-        let target = labels_19(&labels).map_err(|reason| Error::bad_input(&meta_path, reason))?;
-        Ok((image, target))
+        labels_19(&labels).map_err(|reason| Error::bad_input(&meta_path, reason))
     }
 
     /// A seeded subset of `fraction` of the patches (at least one): the label-fraction setting (e.g. 10 % of train).

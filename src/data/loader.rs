@@ -164,6 +164,15 @@ mod tests {
         TimeSeries::open(dir, TimeSeriesOptions::new(Layout::Caco, &RGB_BANDS)).unwrap()
     }
 
+    /// CACo's views of era items at 16 px.
+    fn caco_views<'a>(units: &'a Units<'a>) -> SeasonalViews<'a> {
+        let aug = AugmentConfig {
+            out_size: 16,
+            ..Default::default()
+        };
+        SeasonalViews::new(units, aug, Normalization::Imagenet, DateDraw::Distinct).unwrap()
+    }
+
     fn collect(source: &impl ItemViews, batches: &[Vec<usize>], workers: usize, seed: u64) -> Vec<Batch> {
         let mut out = Vec::new();
         let config = LoaderConfig {
@@ -183,17 +192,8 @@ mod tests {
     fn batches_arrive_in_order_and_are_identical_for_any_worker_count() {
         let dir = tempfile::tempdir().unwrap();
         let ts = series(dir.path());
-        let aug = AugmentConfig {
-            out_size: 16,
-            ..Default::default()
-        };
-        let views = SeasonalViews::new(
-            Units::new(&ts, SamplingUnit::EraItem),
-            aug,
-            Normalization::Imagenet,
-            DateDraw::Distinct,
-        )
-        .unwrap();
+        let units = Units::new(&ts, SamplingUnit::EraItem);
+        let views = caco_views(&units);
         let batches = paired_batches(6, 4, 0, 3, false).unwrap();
         let one = collect(&views, &batches, 1, 7);
         assert_eq!(one.iter().map(|b| b.items.clone()).collect::<Vec<_>>(), batches);
@@ -227,17 +227,8 @@ mod tests {
     fn errors_stop_the_loader_and_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let ts = series(dir.path());
-        let aug = AugmentConfig {
-            out_size: 16,
-            ..Default::default()
-        };
-        let views = SeasonalViews::new(
-            Units::new(&ts, SamplingUnit::EraItem),
-            aug,
-            Normalization::Imagenet,
-            DateDraw::Distinct,
-        )
-        .unwrap();
+        let units = Units::new(&ts, SamplingUnit::EraItem);
+        let views = caco_views(&units);
         // Break every date of location 2's older era: the batch holding item 4 fails.
         for p in ts.item_products(4) {
             std::fs::write(p.dir.join("B4.tif"), b"broken").unwrap();

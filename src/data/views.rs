@@ -127,14 +127,19 @@ pub enum DateDraw {
 
 /// SeCo/TeCo/CACo views from a time series.
 pub struct SeasonalViews<'a> {
-    pub units: Units<'a>,
+    pub units: &'a Units<'a>,
     pub augment: AugmentConfig,
     pub normalization: Normalization,
     pub draw: DateDraw,
 }
 
 impl<'a> SeasonalViews<'a> {
-    pub fn new(units: Units<'a>, augment: AugmentConfig, normalization: Normalization, draw: DateDraw) -> Result<Self> {
+    pub fn new(
+        units: &'a Units<'a>,
+        augment: AugmentConfig,
+        normalization: Normalization,
+        draw: DateDraw,
+    ) -> Result<Self> {
         let series = units.series;
         augment.validate()?;
         normalization.validate(series.options.bands.len())?;
@@ -218,7 +223,7 @@ pub enum PositiveDate {
 
 /// MoCo-v2 / GASSL views: two augmented dates of one place.
 pub struct TemporalViews<'a> {
-    pub units: Units<'a>,
+    pub units: &'a Units<'a>,
     pub augment: AugmentConfig,
     pub normalization: Normalization,
     pub positive: PositiveDate,
@@ -365,8 +370,9 @@ mod tests {
             out_size: 16,
             ..Default::default()
         };
+        let era_items = Units::new(&ts, SamplingUnit::EraItem);
         let views = SeasonalViews::new(
-            Units::new(&ts, SamplingUnit::EraItem),
+            &era_items,
             aug.clone(),
             Normalization::Imagenet,
             DateDraw::Distinct,
@@ -379,8 +385,9 @@ mod tests {
         assert!(v.iter().flat_map(|i| &i.data).all(|x| (-2.2..2.7).contains(x)));
         assert_eq!(v, views.views(3, &mut rng_for(0, 0, 3)).unwrap());
         assert_ne!(v, views.views(3, &mut rng_for(1, 0, 3)).unwrap());
+        let locations = Units::new(&ts, SamplingUnit::Location);
         let gassl = TemporalViews {
-            units: Units::new(&ts, SamplingUnit::Location),
+            units: &locations,
             augment: aug,
             normalization: Normalization::Imagenet,
             positive: PositiveDate::WithReplacement,

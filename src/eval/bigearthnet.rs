@@ -14,7 +14,7 @@ use super::dense::{build_encoder, DenseConfig};
 use super::multilabel_probe::{extract_features, MultiLabelProbe, MultiLabelProbeConfig};
 use super::seg_metrics::per_class_average_precision;
 use crate::data::bigearthnet::{
-    labels_19, load_patch_bands, seco_stretch, BigEarthNet, BIGEARTHNET_RGB_BANDS, INPUT_SIZE, LABELS_19,
+    load_patch_bands, seco_stretch, BigEarthNet, BIGEARTHNET_RGB_BANDS, INPUT_SIZE, LABELS_19,
 };
 use crate::data::{Image, Normalization};
 use crate::models::Arch;
@@ -186,35 +186,14 @@ pub fn resize_bicubic_pil(image: &Image, out_size: usize) -> Image {
     current
 }
 
-/// The 19-class targets of patch `idx` (its `<patch>_labels_metadata.json`).
-fn targets(dataset: &BigEarthNet, idx: usize) -> Result<Vec<bool>> {
-    let patch = &dataset.patches[idx];
-    let meta_path = dataset
-        .patch_root
-        .join(patch)
-        .join(format!("{patch}_labels_metadata.json"));
-    let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
-    let meta: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&meta_path, format!("not a labels metadata file: {e}")))?;
-    let labels: Vec<String> = meta
-        .get("labels")
-        .and_then(|l| l.as_array())
-        .ok_or_else(|| Error::bad_input(&meta_path, "no `labels` array"))?
-        .iter()
-        .map(|v| v.as_str().map(str::to_string))
-        .collect::<Option<_>>()
-        .ok_or_else(|| Error::bad_input(&meta_path, "`labels` must be strings"))?;
-    labels_19(&labels).map_err(|reason| Error::bad_input(&meta_path, reason))
-}
-
 /// Patch `idx` as SeCo's BigEarthNet loader feeds it, before ToTensor: the RGB bands (120x120), SeCo's stretch to
 /// 8 bits (`np.clip(...).astype(np.uint8)`: clipped, then truncated), Pillow's bicubic resize to 128 x 128. Values
 /// 0..=255; the caller divides by 255.
 pub fn load_protocol_image(dataset: &BigEarthNet, idx: usize) -> Result<Image> {
     let patch = &dataset.patches[idx];
     let mut image = load_patch_bands(&dataset.patch_root.join(patch), patch, &BIGEARTHNET_RGB_BANDS)?;
+    // BandStretch::apply clips and truncates to 8 bits, as the original's `astype(np.uint8)`.
     seco_stretch(&BIGEARTHNET_RGB_BANDS)?.apply(&mut image);
-    image.data.iter_mut().for_each(|v| *v = v.clamp(0.0, 255.0).floor());
     Ok(resize_bicubic_pil(&image, INPUT_SIZE))
 }
 
@@ -225,7 +204,7 @@ fn load(dataset: &BigEarthNet, indices: &[usize], label: &str, quiet: bool) -> R
     let mut all_targets = Vec::with_capacity(indices.len() * LABELS_19.len());
     for &i in indices {
         images.push(load_protocol_image(dataset, i)?);
-        all_targets.extend(targets(dataset, i)?);
+        all_targets.extend(dataset.targets(i)?);
         progress.inc(1);
     }
     progress.finish();
@@ -384,7 +363,7 @@ mod tests {
             .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0));
         // The targets are the reader's.
         let (_, reader_targets) = ds.load(0, &BIGEARTHNET_RGB_BANDS, None).unwrap();
-        assert_eq!(targets(&ds, 0).unwrap(), reader_targets);
+        assert_eq!(ds.targets(0).unwrap(), reader_targets);
     }
 
     #[test]

@@ -418,6 +418,16 @@ fn feature_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads and caches under `dir`, on the CPU, quietly.
+    fn test_context(dir: &std::path::Path) -> RunContext {
+        RunContext {
+            data_root: dir.to_path_buf(),
+            cache_dir: dir.join("cache"),
+            device: Device::Cpu,
+            quiet: true,
+        }
+    }
     use crate::config::ExperimentConfig;
     use crate::data::fake::{write_eurosat_rgb, FakeEurosat};
 
@@ -458,12 +468,7 @@ drop_last_batch = 8
             &FakeEurosat::with_eurosat_classes(10, 1),
         )
         .unwrap();
-        let ctx = RunContext {
-            data_root: dir.path().to_path_buf(),
-            cache_dir: dir.path().join("cache"),
-            device: Device::Cpu,
-            quiet: true,
-        };
+        let ctx = test_context(dir.path());
         let n_cached = || std::fs::read_dir(dir.path().join("cache/features")).unwrap().count();
         let authors = run(&fake_config(dir.path(), "authors"), "test", &ctx).unwrap();
         let row = &authors.rows[0];
@@ -508,12 +513,7 @@ drop_last_batch = 8
         config.dataset.dir = "eurosat-ms".into();
         crate::data::fake::write_eurosat_ms(&dir.path().join("eurosat-ms"), &FakeEurosat::with_eurosat_classes(5, 1))
             .unwrap();
-        let ctx = RunContext {
-            data_root: dir.path().to_path_buf(),
-            cache_dir: dir.path().join("cache"),
-            device: Device::Cpu,
-            quiet: true,
-        };
+        let ctx = test_context(dir.path());
         let err = run(&config, "test", &ctx).unwrap_err().to_string();
         assert!(err.contains("authors") && err.contains("imagenet-eval"), "{err}");
     }

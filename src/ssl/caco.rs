@@ -68,11 +68,6 @@ impl ChangeState {
         items.iter().map(|&i| i64::from(self.label[i])).collect()
     }
 
-    /// Whether each of `items` is currently labelled changed.
-    pub fn changed(&self, items: &[usize]) -> Vec<bool> {
-        items.iter().map(|&i| self.label[i] == 1).collect()
-    }
-
     /// Fits the mixture to every seen ratio and relabels (end of an epoch).
     pub fn end_epoch(&mut self, epoch: usize) -> EpochExport {
         let seen: Vec<f64> = self.ratio.iter().copied().filter(|r| r.is_finite()).collect();
@@ -171,7 +166,7 @@ mod tests {
         s.update(&[0], &[6.0]);
         assert_eq!(s.ratio[0], (4.0 * 1.0 + 6.0) / 5.0);
         assert_eq!(s.ratio[1], 5.0);
-        assert_eq!(s.changed(&[0, 1]), vec![false, false], "first epoch: all unchanged");
+        assert_eq!(s.labels(&[0, 1]), vec![0, 0], "first epoch: all unchanged");
         s.update(&[2, 3, 4], &[1.1, 0.9, 5.2]);
         let export = s.end_epoch(0);
         assert_eq!(s.label, vec![0, 1, 0, 0, 1, -1]);

@@ -102,7 +102,6 @@ pub fn caco_loss(
         "caco_loss: the batch must hold (older, recent) pairs, got {n} rows"
     );
     let device = era.device();
-    let f32 = |x: &Tensor| x.to_kind(Kind::Float);
     let rows = Tensor::arange(n, (Kind::Int64, device));
     // is_partner[r, c] = (c == r ^ 1); other_era[r, c] = (era[c] != era[r]).
     let is_partner = rows.bitwise_xor(1).unsqueeze(1).eq_tensor(&rows.unsqueeze(0));
@@ -116,24 +115,19 @@ pub fn caco_loss(
     };
     (0..q.len())
         .map(|i| {
-            let queue = f32(&queues[i]);
+            // `contrastive` casts every block to float32.
             let mut blocks = vec![Negatives {
-                keys: &queue,
+                keys: &queues[i],
                 mask: Some(era.unsqueeze(1).eq_tensor(&queue_era[i].unsqueeze(0))),
             }];
-            let others: Vec<Tensor> = (0..keys[i].len())
-                .filter(|&j| j != i)
-                .map(|j| f32(&keys[i][j]))
-                .collect();
             if i > 0 {
-                blocks.extend(others.iter().map(Negatives::all));
+                blocks.extend((0..keys[i].len()).filter(|&j| j != i).map(|j| Negatives::all(&keys[i][j])));
             }
-            let own = f32(&keys[i][i]);
             blocks.push(Negatives {
-                keys: &own,
+                keys: &keys[i][i],
                 mask: Some(opposite_block.shallow_clone()),
             });
-            contrastive(&f32(&q[i]), &own, &blocks, temperature)
+            contrastive(&q[i], &keys[i][i], &blocks, temperature)
         })
         .collect()
 }

@@ -111,13 +111,10 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
     }
     let method = config.method;
     let unit = Units::for_method(method.paired(), method == Method::Moco, config.data.layout);
-    let n_units = Units::new(&series, unit).len();
+    let units = Units::new(&series, unit);
+    let n_units = units.len();
     let clusters = match method {
-        Method::Gassl => Some(geo_clusters(
-            &Units::new(&series, unit),
-            config.ssl.geo_clusters,
-            config.run.seed,
-        )?),
+        Method::Gassl => Some(geo_clusters(&units, config.ssl.geo_clusters, config.run.seed)?),
         _ => None,
     };
     let model_config = ModelConfig {
@@ -175,7 +172,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                 DateDraw::WithReplacement
             };
             seasonal = SeasonalViews::new(
-                Units::new(&series, unit),
+                &units,
                 config.augment.clone(),
                 config.data.normalization.clone(),
                 draw,
@@ -192,7 +189,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                 _ => PositiveDate::Other,
             };
             temporal = TemporalViews {
-                units: Units::new(&series, unit),
+                units: &units,
                 augment: config.augment.clone(),
                 normalization: config.data.normalization.clone(),
                 positive,
@@ -200,7 +197,6 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
             &temporal
         }
     };
-    let era_units = Units::new(&series, unit);
     let batches_of = |epoch: usize| {
         let (bs, seed, e) = (config.optim.batch_size, config.run.seed, epoch as u64);
         if method.paired() {
@@ -258,7 +254,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                         false => v.to_tensor().to_device(device),
                     })
                     .collect();
-                let era: Vec<i64> = batch.items.iter().map(|&i| era_units.era(i)).collect();
+                let era: Vec<i64> = batch.items.iter().map(|&i| units.era(i)).collect();
                 let input = StepInput {
                     views: &tensors,
                     items: &batch.items,

@@ -463,8 +463,9 @@ fn bench_loader(mut args: Args) -> Result<()> {
         out_size: size,
         ..Default::default()
     };
+    let era_items = Units::new(&series, SamplingUnit::EraItem);
     let views = SeasonalViews::new(
-        Units::new(&series, SamplingUnit::EraItem),
+        &era_items,
         augment,
         caco::data::Normalization::Imagenet,
         DateDraw::Distinct,
