@@ -349,8 +349,9 @@ impl Default for SslConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind", deny_unknown_fields)]
 pub enum Schedule {
-    /// lr x gamma at each milestone epoch (SeCo: 120 and 160 of 200).
-    Step { milestones: Vec<usize>, gamma: f64 },
+    /// lr x gamma at each milestone epoch (SeCo: 120 and 160 of 200). Milestones may be fractional (a run of
+    /// one epoch decays at 0.6 and 0.8); the epoch position is fractional too (batch index / batches per epoch).
+    Step { milestones: Vec<f64>, gamma: f64 },
     /// Half-cosine from lr to 0 over the epochs (GASSL).
     Cosine,
 }
@@ -375,7 +376,7 @@ impl Default for OptimConfig {
             momentum: 0.9,
             weight_decay: 1e-4,
             schedule: Schedule::Step {
-                milestones: vec![120, 160],
+                milestones: vec![120.0, 160.0],
                 gamma: 0.1,
             },
             warmup_epochs: 0.0,
@@ -390,7 +391,7 @@ impl OptimConfig {
     pub fn lr_at(&self, e: f64) -> f64 {
         let base = match &self.schedule {
             Schedule::Step { milestones, gamma } => {
-                self.lr * gamma.powi(milestones.iter().filter(|&&m| e >= m as f64).count() as i32)
+                self.lr * gamma.powi(milestones.iter().filter(|&&m| e >= m).count() as i32)
             }
             Schedule::Cosine => self.lr * 0.5 * (1.0 + (std::f64::consts::PI * e / self.epochs as f64).cos()),
         };

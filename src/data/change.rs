@@ -42,13 +42,36 @@ impl Default for ChangeLayout {
 }
 
 impl ChangeLayout {
-    /// `time1/`, `time2/`, `label/`, `list/` (e.g. WHU-CD and SYSU-CD re-cuts).
+    /// `time1/`, `time2/`, `label/`, `list/` (CLCD, and re-cuts of WHU-CD and SYSU-CD).
     pub fn time1_time2() -> Self {
         ChangeLayout {
             a_dir: "time1".into(),
             b_dir: "time2".into(),
             ..Default::default()
         }
+    }
+
+    /// The layout by name: `levir` (A/, B/) or `time1-time2`.
+    pub fn named(name: &str) -> Result<Self> {
+        match name {
+            "levir" => Ok(ChangeLayout::default()),
+            "time1-time2" => Ok(ChangeLayout::time1_time2()),
+            other => Err(Error::Config(format!(
+                "unknown change layout `{other}`: levir (A/, B/, label/) or time1-time2 (time1/, time2/, label/)"
+            ))),
+        }
+    }
+
+    /// The common layout `root` is in, with its name: LEVIR-CD's `A/ B/ label/` or `time1/ time2/ label/`;
+    /// `None` when neither is complete.
+    pub fn detect(root: &Path) -> Option<(ChangeLayout, &'static str)> {
+        [(ChangeLayout::default(), "levir"), (ChangeLayout::time1_time2(), "time1-time2")]
+            .into_iter()
+            .find(|(l, _)| [&l.a_dir, &l.b_dir, &l.label_dir].iter().all(|d| root.join(d).is_dir()))
+    }
+
+    fn describe(&self) -> String {
+        format!("{}/, {}/, {}/", self.a_dir, self.b_dir, self.label_dir)
     }
 }
 
@@ -101,7 +124,11 @@ impl ChangeDataset {
             if !path.is_dir() {
                 return Err(Error::bad_input(
                     &path,
-                    format!("change dataset folder `{dir}/` missing (layout {layout:?})"),
+                    format!(
+                        "change dataset folder `{dir}/` missing: the layout expects {}; the two common layouts are \
+                         levir (A/, B/, label/) and time1-time2 (time1/, time2/, label/)",
+                        layout.describe()
+                    ),
                 ));
             }
         }
@@ -201,7 +228,8 @@ impl ChangeDataset {
 }
 
 /// Split lists from BIT-style crop names (`train_36_0512_0512.png`, `val_...`, `test_...`), as in
-/// levir-cd-samples; `None` when some name carries none of these prefixes or a split would be empty.
+/// levir-cd-samples; `None` when some name carries none of these prefixes, or train or both val and test would be
+/// empty.
 pub fn splits_from_name_prefixes(names: &[String]) -> Option<Splits> {
     let mut splits = Splits {
         train: vec![],
@@ -217,10 +245,7 @@ pub fn splits_from_name_prefixes(names: &[String]) -> Option<Splits> {
         };
         list.push(name.clone());
     }
-    SPLIT_NAMES
-        .iter()
-        .all(|s| !splits.get(s).unwrap_or_default().is_empty())
-        .then_some(splits)
+    (!splits.train.is_empty() && !(splits.val.is_empty() && splits.test.is_empty())).then_some(splits)
 }
 
 fn stem(name: &str) -> &str {
@@ -424,6 +449,7 @@ pub fn write_fake(root: &Path, spec: &FakeChange) -> Result<Vec<ChangePair>> {
             });
         }
     }
+    // A split without pairs gets no list (CLCD's public lists stop at train and val).
     split::write(&root.join(&l.list_dir), &splits)?;
     Ok(pairs)
 }
@@ -692,7 +718,11 @@ mod tests {
         let s = splits_from_name_prefixes(&names).unwrap();
         assert_eq!((s.train.len(), s.val.len(), s.test.len()), (1, 1, 1));
         assert_eq!(s.test[0], "test_2_0000_0000.png");
-        assert!(splits_from_name_prefixes(&names[..2]).is_none());
+        // Train and one of val / test are enough (CLCD-like sets stop at val); train alone or no train is not.
+        let two = splits_from_name_prefixes(&names[..2]).unwrap();
+        assert_eq!((two.train.len(), two.val.len(), two.test.len()), (1, 0, 1));
+        assert!(splits_from_name_prefixes(&names[1..2]).is_none());
+        assert!(splits_from_name_prefixes(&[names[0].clone(), names[2].clone()]).is_none());
         assert!(splits_from_name_prefixes(&["000001.png".to_string()]).is_none());
     }
 

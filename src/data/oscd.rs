@@ -1,12 +1,25 @@
-//! OSCD, the Onera Satellite Change Detection dataset (Daudt et al. 2018), in the layout SeCo's OSCD code reads:
-//! `root/<city>/imgs_1/<product>_<band>.tif` and `imgs_2/` (one Sentinel-2 band per GeoTIFF, 13 bands at 10, 20 or
-//! 60 m), `root/<city>/cm/cm.png` (0/255 change mask on the 10 m grid) and `root/{train,test}.txt` (city names,
-//! comma-separated as in the release, or one per line). Bands are read through GDAL onto the grid of the largest
-//! selected band (bilinear); SeCo's uint8 quantile stretch of B04/B03/B02 is [`oscd_rgb_stretch`].
+//! OSCD, the Onera Satellite Change Detection dataset (Daudt et al. 2018), read as people hold it:
+//! - **the release**, its zips unpacked side by side: `Onera Satellite Change Detection dataset - Images/<city>/`
+//!   and `... - Train Labels/<city>/cm/` (and `... - Test Labels/` where present), `train.txt` / `test.txt` in the
+//!   images folder;
+//! - **merged** (SeCo's code, `cargo xtask data download oscd`): `root/<city>/imgs_1/`, `imgs_2/`, `cm/`.
+//!
+//! A date is `imgs_1/` (or torchgeo's `imgs_1_rect/`): one Sentinel-2 band per GeoTIFF named `<product>_<band>.tif`
+//! (13 bands at 10, 20 or 60 m), read through GDAL onto the grid of the largest selected band (bilinear). Labels, with
+//! the release's quirks: `cm/<city>-cm.tif` holds 1 = no change, 2 = change (its README says 0/1; both codings and
+//! 0/255 are accepted), and is preferred; `cm/cm.png` is RGBA 0/255 for most cities but an anti-aliased RGB image for
+//! aguasclaras, so a PNG is thresholded at half intensity. Sizes: the 10 m images of a city may be a pixel larger
+//! than its label; all three are cropped to their common size (more than 2 px apart is an error). Cities without a
+//! label (the test cities of a release without its test labels) are listed in [`Oscd::unlabelled`] and not used.
+//! SeCo's uint8 quantile stretch of B04/B03/B02 is [`oscd_rgb_stretch`].
 
 use std::path::{Path, PathBuf};
 
-use super::change::{load_binary_mask, ChangePair};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::change::ChangePair;
+use super::dense::Mask;
 use super::timeseries::BandStretch;
 use super::Image;
 use crate::{Error, Result};
@@ -17,6 +30,13 @@ pub const OSCD_RGB_BANDS: [&str; 3] = ["B04", "B03", "B02"];
 /// Dataset folder name under the data root.
 pub const DATASET_DIR: &str = "oscd";
 
+/// The release's top folders.
+pub const RELEASE_IMAGES: &str = "Onera Satellite Change Detection dataset - Images";
+pub const RELEASE_LABELS: [&str; 2] = [
+    "Onera Satellite Change Detection dataset - Train Labels",
+    "Onera Satellite Change Detection dataset - Test Labels",
+];
+
 /// SeCo's 2 %/98 % quantiles of B04, B03, B02 over OSCD (`datasets/oscd_dataset.py`), mapped to 0-255.
 pub fn oscd_rgb_stretch() -> BandStretch {
     BandStretch {
@@ -25,104 +45,316 @@ pub fn oscd_rgb_stretch() -> BandStretch {
     }
 }
 
+/// Whether `root` holds OSCD in one of the two layouts (the release's images folder, or a city with `imgs_1/`).
+pub fn is_oscd(root: &Path) -> bool {
+    root.join(RELEASE_IMAGES).is_dir()
+        || std::fs::read_dir(root).is_ok_and(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .any(|p| date_dir(&p, 1).is_some())
+        })
+}
+
+/// `imgs_<date>/`, else torchgeo's `imgs_<date>_rect/`.
+fn date_dir(city: &Path, date: usize) -> Option<PathBuf> {
+    [format!("imgs_{date}"), format!("imgs_{date}_rect")]
+        .into_iter()
+        .map(|name| city.join(name))
+        .find(|p| p.is_dir())
+}
+
 /// A scanned OSCD folder.
 #[derive(Debug, Clone)]
 pub struct Oscd {
+    /// The folder the user pointed at.
     pub root: PathBuf,
-    /// City folders holding `imgs_1/`, `imgs_2/` and `cm/cm.png`, sorted.
+    /// The folder of the city image folders and the official `train.txt` / `test.txt`.
+    pub images_root: PathBuf,
+    /// Folders searched for `<city>/cm/`, in order (the images root itself when merged).
+    pub label_roots: Vec<PathBuf>,
+    /// `"release"` (two unpacked folders) or `"merged"`.
+    pub layout: &'static str,
+    /// Cities with images of both dates and a label, sorted.
     pub cities: Vec<String>,
+    /// Cities with images but no label, sorted.
+    pub unlabelled: Vec<String>,
+}
+
+fn hint() -> String {
+    "Onera Satellite Change Detection (https://rcdaudt.github.io/oscd/): unpack the images zip and the train labels \
+     zip side by side in one folder (the release layout), or run `cargo xtask data download oscd --from <folder of \
+     the zips>` to merge them; point --data-dir or CACO_DATA at the parent"
+        .into()
 }
 
 impl Oscd {
-    /// Scans `root` for city folders. Errors name the folder searched or a city folder missing a part.
+    /// Scans `root` (release or merged layout). Errors name the folder searched, or a city missing its second date.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if !root.is_dir() {
             return Err(Error::DatasetNotFound {
-                dataset: DATASET_DIR.into(),
+                dataset: root
+                    .file_name()
+                    .map_or(DATASET_DIR.into(), |n| n.to_string_lossy().to_string()),
                 root,
-                hint: "Onera Satellite Change Detection (https://rcdaudt.github.io/oscd/): merge the images and the \
-                       train labels so that <folder>/<city>/imgs_1/, imgs_2/ and cm/cm.png exist, with train.txt and \
-                       test.txt beside the cities; point --data-dir or CACO_DATA at the parent"
-                    .into(),
+                hint: hint(),
             });
         }
-        let mut cities = Vec::new();
-        let entries = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
+        let (images_root, label_roots, layout) = if root.join(RELEASE_IMAGES).is_dir() {
+            let labels: Vec<PathBuf> = RELEASE_LABELS
+                .iter()
+                .map(|l| root.join(l))
+                .filter(|p| p.is_dir())
+                .collect();
+            (root.join(RELEASE_IMAGES), labels, "release")
+        } else {
+            (root.clone(), vec![root.clone()], "merged")
+        };
+        let (mut cities, mut unlabelled) = (Vec::new(), Vec::new());
+        let entries = std::fs::read_dir(&images_root).map_err(|e| Error::io(&images_root, e))?;
         for dir in entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()) {
-            if !dir.join("imgs_1").is_dir() {
+            if date_dir(&dir, 1).is_none() {
                 continue;
             }
-            for part in ["imgs_2", "cm/cm.png"] {
-                if !dir.join(part).exists() {
-                    return Err(Error::bad_input(dir.join(part), "missing part of an OSCD city"));
-                }
+            if date_dir(&dir, 2).is_none() {
+                return Err(Error::bad_input(
+                    dir.join("imgs_2"),
+                    "missing: the city has imgs_1/ but no imgs_2/ (nor imgs_2_rect/)",
+                ));
             }
-            if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
-                cities.push(name.to_string());
+            let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+                continue;
+            };
+            let labelled = label_roots.iter().any(|r| label_files(&r.join(&name)).is_some());
+            if labelled {
+                cities.push(name);
+            } else {
+                unlabelled.push(name);
             }
         }
         cities.sort();
+        unlabelled.sort();
         if cities.is_empty() {
-            return Err(Error::bad_input(
-                &root,
-                "no city folders with imgs_1/ (expected e.g. `paris/imgs_1/`)",
-            ));
+            let what = if unlabelled.is_empty() {
+                "no city folders with imgs_1/ (expected e.g. `paris/imgs_1/`)".to_string()
+            } else {
+                format!(
+                    "no city has a change label (cm/<city>-cm.tif or cm/cm.png); {} cities without: {}",
+                    unlabelled.len(),
+                    unlabelled.join(", ")
+                )
+            };
+            return Err(Error::bad_input(&images_root, what));
         }
-        Ok(Oscd { root, cities })
+        Ok(Oscd {
+            root,
+            images_root,
+            label_roots,
+            layout,
+            cities,
+            unlabelled,
+        })
     }
 
-    /// Cities of `root/<split>.txt`; an empty list or an unknown city is an error naming the list.
+    /// Cities of the official `<images root>/<split>.txt` (comma-separated as released, or one per line); an empty
+    /// list or a city that is absent or unlabelled here is an error naming the list.
     pub fn split(&self, split: &str) -> Result<Vec<String>> {
-        let path = self.root.join(format!("{split}.txt"));
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        self.read_city_list(&self.images_root.join(format!("{split}.txt")))
+    }
+
+    fn read_city_list(&self, path: &Path) -> Result<Vec<String>> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let names: Vec<String> = text
-            .split([',', '\n'])
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .flat_map(|l| l.split(','))
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
         if names.is_empty() {
-            return Err(Error::bad_input(&path, "split list is empty"));
+            return Err(Error::bad_input(path, "split list is empty"));
         }
         if let Some(unknown) = names.iter().find(|n| !self.cities.contains(n)) {
+            let why = if self.unlabelled.contains(unknown) {
+                "has no change label here"
+            } else {
+                "is absent"
+            };
             return Err(Error::bad_input(
-                &path,
-                format!("`{unknown}` is not a city of {}", self.root.display()),
+                path,
+                format!(
+                    "`{unknown}` {why} in {} (labelled cities: {}); make a split of the cities present with \
+                     `--split-dir` pointing at an empty folder",
+                    self.root.display(),
+                    self.cities.join(", ")
+                ),
             ));
         }
         Ok(names)
     }
 
+    /// The (train, test) cities: `split_dir/train.txt` and `test.txt` when they exist; else the official lists
+    /// when every city they name is labelled here; else a seeded split of the labelled cities by city (`n_test` of
+    /// them test, the rest train). A new split is written to `split_dir` with a comment saying where it came from.
+    pub fn load_or_create_split(&self, split_dir: &Path, n_test: usize, seed: u64) -> Result<(Vec<String>, Vec<String>)> {
+        if split_dir.join("train.txt").is_file() {
+            return Ok((
+                self.read_city_list(&split_dir.join("train.txt"))?,
+                self.read_city_list(&split_dir.join("test.txt"))?,
+            ));
+        }
+        let (train, test, source) = match (self.split("train"), self.split("test")) {
+            (Ok(train), Ok(test)) => (train, test, "the release's own train.txt / test.txt".to_string()),
+            _ => {
+                if n_test == 0 || n_test >= self.cities.len() {
+                    return Err(Error::Config(format!(
+                        "OSCD split: {n_test} test cities asked of {} labelled ({})",
+                        self.cities.len(),
+                        self.cities.join(", ")
+                    )));
+                }
+                let mut shuffled = self.cities.clone();
+                shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+                let (mut test, mut train) = (shuffled[..n_test].to_vec(), shuffled[n_test..].to_vec());
+                test.sort();
+                train.sort();
+                (
+                    train,
+                    test,
+                    format!(
+                        "a seeded split by city (seed {seed}, {n_test} test) of the {} labelled cities of {}",
+                        self.cities.len(),
+                        self.root.display()
+                    ),
+                )
+            }
+        };
+        std::fs::create_dir_all(split_dir).map_err(|e| Error::io(split_dir, e))?;
+        for (name, list) in [("train", &train), ("test", &test)] {
+            let path = split_dir.join(format!("{name}.txt"));
+            let text = format!("# OSCD {name} cities: {source} (written by caco)\n{}\n", list.join("\n"));
+            std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok((train, test))
+    }
+
     /// Reads one city: both dates with `bands` (e.g. [`OSCD_RGB_BANDS`]), `stretch` applied if given, and the
-    /// change mask. Sizes of the dates and the mask must agree.
+    /// change mask, cropped to their common size.
     pub fn load(&self, city: &str, bands: &[&str], stretch: Option<&BandStretch>) -> Result<ChangePair> {
-        let dir = self.root.join(city);
-        let read = |folder: &str| -> Result<Image> {
-            let mut image = load_bands(&dir.join(folder), bands)?;
+        let dir = self.images_root.join(city);
+        let read = |date: usize| -> Result<Image> {
+            let folder = date_dir(&dir, date)
+                .ok_or_else(|| Error::bad_input(dir.join(format!("imgs_{date}")), "missing date folder"))?;
+            let mut image = load_bands(&folder, bands)?;
             if let Some(s) = stretch {
                 s.apply(&mut image);
             }
             Ok(image)
         };
-        let (a, b) = (read("imgs_1")?, read("imgs_2")?);
-        let label_path = dir.join("cm/cm.png");
-        let label = load_binary_mask(&label_path)?;
-        for (what, h, w) in [("imgs_2", b.height, b.width), ("cm/cm.png", label.height, label.width)] {
-            if (h, w) != (a.height, a.width) {
-                return Err(Error::bad_input(
-                    dir.join(what),
-                    format!("size mismatch: {w}x{h}, imgs_1 is {}x{}", a.width, a.height),
-                ));
-            }
+        let (a, b) = (read(1)?, read(2)?);
+        let (label_path, label) = self.load_label(city)?;
+        let sizes = [(a.height, a.width), (b.height, b.width), (label.height, label.width)];
+        let height = sizes.iter().map(|s| s.0).min().unwrap_or(0);
+        let width = sizes.iter().map(|s| s.1).min().unwrap_or(0);
+        if sizes.iter().any(|&(h, w)| h > height + 2 || w > width + 2) {
+            return Err(Error::bad_input(
+                &label_path,
+                format!(
+                    "size mismatch: label {}x{}, imgs_1 {}x{}, imgs_2 {}x{} (width x height; at most 2 px apart are \
+                     cropped to the common size)",
+                    label.width, label.height, a.width, a.height, b.width, b.height
+                ),
+            ));
         }
         Ok(ChangePair {
             name: city.to_string(),
-            a,
-            b,
-            label,
+            a: super::dense::crop(&a, 0, 0, height, width),
+            b: super::dense::crop(&b, 0, 0, height, width),
+            label: label.crop(0, 0, height, width),
         })
     }
+
+    /// The change label of `city` as 0/1 and the file it came from: `cm/<city>-cm.tif` (1/2, 0/1 or 0/255 coding)
+    /// where GDAL is available, else `cm/cm.png` thresholded at half intensity.
+    pub fn load_label(&self, city: &str) -> Result<(PathBuf, Mask)> {
+        let files = self
+            .label_roots
+            .iter()
+            .find_map(|r| label_files(&r.join(city)))
+            .ok_or_else(|| Error::bad_input(self.images_root.join(city), "no change label (cm/) for this city"))?;
+        #[cfg(feature = "gdal")]
+        if let Some(tif) = &files.tif {
+            return Ok((tif.clone(), read_label_tif(tif)?));
+        }
+        let png = files.png.ok_or_else(|| {
+            Error::bad_input(
+                self.images_root.join(city),
+                "only a .tif label, and reading it needs caco's `gdal` feature",
+            )
+        })?;
+        Ok((png.clone(), read_label_png(&png)?))
+    }
+}
+
+/// The label files of one city folder, if it has any.
+struct LabelFiles {
+    tif: Option<PathBuf>,
+    png: Option<PathBuf>,
+}
+
+fn label_files(city_dir: &Path) -> Option<LabelFiles> {
+    let cm = city_dir.join("cm");
+    let city = city_dir.file_name()?.to_str()?;
+    let tif = Some(cm.join(format!("{city}-cm.tif"))).filter(|p| p.is_file());
+    let png = Some(cm.join("cm.png")).filter(|p| p.is_file());
+    (tif.is_some() || png.is_some()).then_some(LabelFiles { tif, png })
+}
+
+/// Values of a label raster as 0/1: the release's 1 = no change / 2 = change (checked first, so a city without
+/// change, all 1, reads as no change), else 0/1 or 0/255. Any other value is an error naming the file.
+pub fn label_values_to_mask(values: &[f32], path: &Path) -> Result<Vec<u8>> {
+    let has = |allowed: &[f32]| values.iter().all(|v| allowed.contains(v));
+    let change = if has(&[1.0, 2.0]) {
+        2.0
+    } else if has(&[0.0, 1.0]) {
+        1.0
+    } else if has(&[0.0, 255.0]) {
+        255.0
+    } else {
+        let odd = values
+            .iter()
+            .find(|v| ![0.0, 1.0, 2.0, 255.0].contains(*v))
+            .copied()
+            .unwrap_or(f32::NAN);
+        return Err(Error::bad_input(
+            path,
+            format!("change label values must be 1/2, 0/1 or 0/255 (found {odd}, or a mix of codings)"),
+        ));
+    };
+    Ok(values.iter().map(|&v| u8::from(v == change)).collect())
+}
+
+#[cfg(feature = "gdal")]
+fn read_label_tif(path: &Path) -> Result<Mask> {
+    let image = super::timeseries::read_band_files(&[path.to_path_buf()], "OSCD")?;
+    Ok(Mask {
+        height: image.height,
+        width: image.width,
+        data: label_values_to_mask(&image.data, path)?,
+    })
+}
+
+/// `cm/cm.png` in any colour type (RGBA 0/255 for most cities, anti-aliased RGB for aguasclaras): change where the
+/// luminance is at least 128.
+fn read_label_png(path: &Path) -> Result<Mask> {
+    let decoded = image::open(path).map_err(|e| Error::bad_input(path, format!("cannot decode image: {e}")))?;
+    let grey = decoded.to_luma8();
+    Ok(Mask {
+        height: grey.height() as usize,
+        width: grey.width() as usize,
+        data: grey.as_raw().iter().map(|&v| u8::from(v >= 128)).collect(),
+    })
 }
 
 /// The file of `band` in `dir`: `<anything>_<band>.tif` or `<band>.tif`.
@@ -229,6 +461,53 @@ pub fn write_fake(root: &Path, cities: &[&str], n_train: usize, size: usize) -> 
     Ok(())
 }
 
+/// Writes a tiny fake OSCD in the release layout, with the release's quirks: [`write_fake`]'s cities under
+/// [`RELEASE_IMAGES`] with `train.txt` / `test.txt` there (the train list also names `nantes`, absent, as the real
+/// lists name cities a partial copy lacks); the labels of all but the last `n_unlabelled` cities under the train
+/// labels folder as `cm/<city>-cm.tif` (uint8, 1 = no change, 2 = change) and `cm/cm.png`, the first city's PNG
+/// anti-aliased RGB (grey edge pixels) as aguasclaras' is.
+pub fn write_fake_release(root: &Path, cities: &[&str], n_train: usize, size: usize, n_unlabelled: usize) -> Result<()> {
+    let images = root.join(RELEASE_IMAGES);
+    write_fake(&images, cities, n_train, size)?;
+    let train_list = images.join("train.txt");
+    let listed = std::fs::read_to_string(&train_list).map_err(|e| Error::io(&train_list, e))?;
+    std::fs::write(&train_list, format!("{listed},nantes")).map_err(|e| Error::io(&train_list, e))?;
+    for (k, city) in cities.iter().enumerate() {
+        let from = images.join(city).join("cm");
+        let png = from.join("cm.png");
+        let mask = image::open(&png)
+            .map_err(|e| Error::bad_input(&png, e.to_string()))?
+            .to_luma8();
+        std::fs::remove_dir_all(&from).map_err(|e| Error::io(&from, e))?;
+        if k + n_unlabelled >= cities.len() {
+            continue;
+        }
+        let to = root.join(RELEASE_LABELS[0]).join(city).join("cm");
+        std::fs::create_dir_all(&to).map_err(|e| Error::io(&to, e))?;
+        let coded = Image {
+            n_bands: 1,
+            height: mask.height() as usize,
+            width: mask.width() as usize,
+            data: mask.as_raw().iter().map(|&v| if v > 0 { 2.0 } else { 1.0 }).collect(),
+        };
+        super::fake::write_geotiff_u8(&to.join(format!("{city}-cm.tif")), &coded)?;
+        let mut rgb = image::DynamicImage::ImageLuma8(mask.clone()).to_rgb8();
+        if k == 0 {
+            // Anti-aliased edges: the pixel left of every changed run is grey.
+            let w = mask.width();
+            for (i, &v) in mask.as_raw().iter().enumerate() {
+                let x = i as u32 % w;
+                if v == 0 && x + 1 < w && mask.as_raw()[i + 1] > 0 {
+                    rgb.put_pixel(x, i as u32 / w, image::Rgb([90, 90, 90]));
+                }
+            }
+        }
+        let png = to.join("cm.png");
+        rgb.save(&png).map_err(|e| Error::bad_input(&png, e.to_string()))?;
+    }
+    Ok(())
+}
+
 #[cfg(all(test, feature = "gdal"))]
 mod tests {
     use super::*;
@@ -277,6 +556,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_fake(dir.path(), &["abudhabi", "beirut"], 1, 12).unwrap();
         let ds = Oscd::open(dir.path()).unwrap();
+        assert_eq!(ds.layout, "merged");
         std::fs::remove_file(dir.path().join("beirut/imgs_2/S2A_OPER_FAKE_beirut_B03.tif")).unwrap();
         let msg = err_text(ds.load("beirut", &OSCD_RGB_BANDS, None));
         assert!(
@@ -284,31 +564,73 @@ mod tests {
             "{msg}"
         );
 
-        let mask = super::super::dense::Mask {
+        // A label one pixel narrower is cropped to; three pixels narrower is an error.
+        let mask = |width: usize| super::super::dense::Mask {
             height: 12,
-            width: 11,
-            data: vec![0; 132],
+            width,
+            data: vec![0; 12 * width],
         };
-        super::super::change::write_binary_mask(&dir.path().join("abudhabi/cm/cm.png"), &mask).unwrap();
+        let cm = dir.path().join("abudhabi/cm/cm.png");
+        super::super::change::write_binary_mask(&cm, &mask(11)).unwrap();
+        let pair = ds.load("abudhabi", &OSCD_RGB_BANDS, None).unwrap();
+        assert_eq!((pair.a.width, pair.b.width, pair.label.width, pair.a.height), (11, 11, 11, 12));
+        super::super::change::write_binary_mask(&cm, &mask(9)).unwrap();
         let msg = err_text(ds.load("abudhabi", &OSCD_RGB_BANDS, None));
-        assert!(
-            msg.contains("cm/cm.png") && msg.contains("size mismatch: 11x12"),
-            "{msg}"
-        );
+        assert!(msg.contains("cm/cm.png") && msg.contains("size mismatch: label 9x12"), "{msg}");
 
         std::fs::write(dir.path().join("test.txt"), " \n").unwrap();
         assert!(err_text(ds.split("test")).contains("empty"));
         std::fs::write(dir.path().join("test.txt"), "beirut,lyon").unwrap();
         let msg = err_text(ds.split("test"));
-        assert!(msg.contains("test.txt") && msg.contains("`lyon`"), "{msg}");
+        assert!(msg.contains("test.txt") && msg.contains("`lyon` is absent"), "{msg}");
 
-        std::fs::remove_file(dir.path().join("abudhabi/cm/cm.png")).unwrap();
+        // A city without a label is not used, and said so when none is left.
+        std::fs::remove_file(&cm).unwrap();
+        let ds = Oscd::open(dir.path()).unwrap();
+        assert_eq!((ds.cities.clone(), ds.unlabelled.clone()), (vec!["beirut".to_string()], vec!["abudhabi".to_string()]));
+        std::fs::remove_file(dir.path().join("beirut/cm/cm.png")).unwrap();
         let msg = err_text(Oscd::open(dir.path()));
-        assert!(
-            msg.contains("abudhabi/cm/cm.png") && msg.contains("missing part"),
-            "{msg}"
-        );
+        assert!(msg.contains("no city has a change label") && msg.contains("abudhabi, beirut"), "{msg}");
         let msg = err_text(Oscd::open(dir.path().join("nope")));
-        assert!(msg.contains("not found") && msg.contains("imgs_1"), "{msg}");
+        assert!(msg.contains("not found") && msg.contains("images zip"), "{msg}");
+    }
+
+    #[test]
+    fn the_release_layout_reads_with_its_quirks_and_a_seeded_city_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let cities = ["abudhabi", "beirut", "cupertino", "paris", "rennes"];
+        write_fake_release(dir.path(), &cities, 3, 24, 1).unwrap();
+        assert!(is_oscd(dir.path()));
+        let ds = Oscd::open(dir.path()).unwrap();
+        assert_eq!(ds.layout, "release");
+        assert_eq!(ds.cities, ["abudhabi", "beirut", "cupertino", "paris"]);
+        assert_eq!(ds.unlabelled, ["rennes"]);
+        // The release's train list names an absent city.
+        let msg = err_text(ds.split("train"));
+        assert!(msg.contains("`nantes` is absent"), "{msg}");
+        // The 1/2-coded tif is read: change where 2; the merged fake's square (top 6, side 8 + k % 3).
+        let pair = ds.load("beirut", &OSCD_RGB_BANDS, None).unwrap();
+        assert_eq!(pair.label.data.iter().filter(|&&v| v == 1).count(), 9 * 9);
+        // The anti-aliased PNG alone reads as the same square (grey edge pixels are below half intensity).
+        let cm = dir.path().join(RELEASE_LABELS[0]).join("abudhabi/cm");
+        let from_tif = ds.load_label("abudhabi").unwrap().1;
+        std::fs::remove_file(cm.join("abudhabi-cm.tif")).unwrap();
+        let (path, from_png) = ds.load_label("abudhabi").unwrap();
+        assert!(path.ends_with("cm/cm.png"));
+        assert_eq!(from_png.data, from_tif.data);
+        assert_eq!(from_png.data.iter().filter(|&&v| v == 1).count(), 8 * 8);
+
+        let splits = dir.path().join("splits");
+        let (train, test) = ds.load_or_create_split(&splits, 2, 7).unwrap();
+        assert_eq!((train.len(), test.len()), (2, 2));
+        assert!(train.iter().chain(&test).all(|c| ds.cities.contains(c)));
+        assert!(train.iter().all(|c| !test.contains(c)));
+        let written = std::fs::read_to_string(splits.join("test.txt")).unwrap();
+        assert!(written.starts_with("# OSCD test cities: a seeded split by city (seed 7"), "{written}");
+        // Read back as written, whatever the seed now says.
+        assert_eq!(ds.load_or_create_split(&splits, 1, 99).unwrap(), (train, test));
+        assert!(label_values_to_mask(&[0.0, 3.0], Path::new("x.tif")).is_err());
+        assert_eq!(label_values_to_mask(&[1.0, 1.0], Path::new("x.tif")).unwrap(), [0, 0]);
+        assert_eq!(label_values_to_mask(&[0.0, 255.0], Path::new("x.tif")).unwrap(), [0, 1]);
     }
 }

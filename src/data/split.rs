@@ -96,6 +96,13 @@ pub fn write(dir: &Path, splits: &Splits) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for name in SPLIT_NAMES {
         let path = dir.join(format!("{name}.txt"));
+        if name != "train" && splits.get(name).unwrap_or_default().is_empty() {
+            // No list rather than an empty one (read_list refuses those): e.g. CLCD's public lists stop at val.
+            if path.is_file() {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+            continue;
+        }
         let mut text = splits.get(name).unwrap_or_default().join("\n");
         text.push('\n');
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;

@@ -233,9 +233,18 @@ pub fn run(
     })
 }
 
-/// The benchmark on a change dataset: trains on the pairs of `split_dir/train.txt`, scores the pairs of
-/// `split_dir/test.txt` (val is not used: the last epoch is scored, as in SeCo's OSCD runs), writes overlays of the
-/// first test pairs and returns the table row.
+/// The split a change benchmark scores: `test` when `split_dir/test.txt` exists, else `val` (CLCD's public lists
+/// stop at train and val). Val is never used for model selection: the last epoch is scored, as in SeCo's OSCD runs.
+pub fn eval_split(split_dir: &Path) -> &'static str {
+    if split_dir.join("test.txt").is_file() {
+        "test"
+    } else {
+        "val"
+    }
+}
+
+/// The benchmark on a change dataset: trains on the pairs of `split_dir/train.txt`, scores the pairs of the
+/// [`eval_split`] list, writes overlays of the first scored pairs and returns the table row.
 pub fn benchmark(
     dataset: &ChangeDataset,
     split_dir: &Path,
@@ -249,7 +258,7 @@ pub fn benchmark(
             .map(|i| dataset.load(i))
             .collect()
     };
-    benchmark_pairs(&load("train")?, &load("test")?, config, options)
+    benchmark_pairs(&load("train")?, &load(eval_split(split_dir))?, config, options)
 }
 
 /// The benchmark on pairs already read (e.g. OSCD cities): trains on `train_pairs`, scores `test_pairs`, writes

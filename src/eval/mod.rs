@@ -1,6 +1,8 @@
 //! Downstream evaluation of frozen or fine-tuned backbones. `metrics` is plain data (no libtorch); the rest needs
 //! the `torch` feature.
 
+#[cfg(feature = "torch")]
+pub mod awareness;
 pub mod bootstrap;
 pub mod metrics;
 pub mod seg_metrics;

@@ -45,13 +45,20 @@ impl Default for TaskData {
 /// The simulated change set exported from the simulated series.
 pub const SEASONS_CHANGE: &str = "eurosat-seasons-change";
 
-/// Default tile size of a change dataset (OSCD 96, the simulated set 64, LEVIR-CD layout 256).
-pub fn change_tile_size(dataset: &str) -> usize {
+/// Default tile size of a change dataset (OSCD 96, the simulated set 64, LEVIR-CD layout 256), by name or, for a
+/// folder under `data_root`, by what it holds (an OSCD release under any name is OSCD).
+pub fn change_tile_size(dataset: &str, data_root: &Path) -> usize {
     match dataset {
         SEASONS_CHANGE => 64,
         oscd::DATASET_DIR => 96,
+        _ if oscd::is_oscd(&data_root.join(dataset)) => 96,
         _ => 256,
     }
+}
+
+/// Test cities of a seeded OSCD split by city: 40 % of the labelled cities (2 of 5), at least one.
+fn oscd_test_cities(n_cities: usize) -> usize {
+    ((n_cities as f64 * 0.4).round() as usize).clamp(1, n_cities.saturating_sub(1).max(1))
 }
 
 fn change_template(name: String, title: String, dataset: &Path, notes: Vec<String>) -> DenseTable {
@@ -82,22 +89,41 @@ pub fn change_detection(
     let name = format!("change_{dataset}");
     let mut options = options.clone();
     options.overlay_dir = options.overlay_dir.map(|d| d.join(&name));
-    if dataset == oscd::DATASET_DIR {
-        let root = data.data_root.join(oscd::DATASET_DIR);
-        let ds = Oscd::open(&root)?;
+    let oscd_root = data.data_root.join(dataset);
+    if dataset == oscd::DATASET_DIR || oscd::is_oscd(&oscd_root) {
+        let ds = Oscd::open(&oscd_root)?;
+        let split_dir = data
+            .split_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("experiments/splits").join(dataset));
+        let (train_cities, test_cities) =
+            ds.load_or_create_split(&split_dir, oscd_test_cities(ds.cities.len()), 42)?;
         let stretch = oscd::oscd_rgb_stretch();
-        let load = |split: &str| -> Result<Vec<ChangePair>> {
-            ds.split(split)?
+        let load = |cities: &[String]| -> Result<Vec<ChangePair>> {
+            cities
                 .iter()
                 .map(|city| ds.load(city, &oscd::OSCD_RGB_BANDS, Some(&stretch)))
                 .collect()
         };
-        let (train, test) = (load("train")?, load("test")?);
-        let notes = vec![format!(
-            "OSCD RGB (B04, B03, B02 stretched to 0-255 with SeCo's quantiles), cities of {}/train.txt and test.txt.",
-            root.display()
-        )];
-        let template = change_template(name, "Change detection on OSCD".into(), &root, notes);
+        let (train, test) = (load(&train_cities)?, load(&test_cities)?);
+        let mut notes = vec![
+            format!(
+                "OSCD RGB (B04, B03, B02 stretched to 0-255 with SeCo's quantiles), {} layout at {}; train cities {}, \
+                 test cities {} (lists in {}).",
+                ds.layout,
+                oscd_root.display(),
+                train_cities.join(", "),
+                test_cities.join(", "),
+                split_dir.display()
+            ),
+            "Labels: cm/<city>-cm.tif where present (the release codes 1 = no change, 2 = change), else cm/cm.png \
+             thresholded at half intensity; images and label cropped to their common size."
+                .into(),
+        ];
+        if !ds.unlabelled.is_empty() {
+            notes.push(format!("Cities without a label, not used: {}.", ds.unlabelled.join(", ")));
+        }
+        let template = change_template(name, format!("Change detection on OSCD ({dataset})"), &oscd_root, notes);
         let row = change_detection::benchmark_pairs(&train, &test, config, &options)?;
         return Ok((template, row));
     }
@@ -129,7 +155,18 @@ pub fn change_detection(
     } else {
         data.data_root.join(dataset)
     };
-    let ds = ChangeDataset::open(&root, ChangeLayout::default())?;
+    let layout = match ChangeLayout::detect(&root) {
+        Some((layout, layout_name)) => {
+            notes.push(format!(
+                "Layout: {layout_name} ({}/, {}/, {}/).",
+                layout.a_dir, layout.b_dir, layout.label_dir
+            ));
+            layout
+        }
+        // Not a known layout: opening names the root or the missing folder.
+        None => ChangeLayout::default(),
+    };
+    let ds = ChangeDataset::open(&root, layout)?;
     let split_dir = match &data.split_dir {
         Some(dir) => dir.clone(),
         None if ds.list_dir().join("train.txt").is_file() => ds.list_dir(),
@@ -151,7 +188,12 @@ pub fn change_detection(
             );
         }
     }
-    notes.push(format!("Split lists: {}.", split_dir.display()));
+    let eval_split = change_detection::eval_split(&split_dir);
+    notes.push(format!(
+        "Split lists: {}; trained on train.txt, scored on {eval_split}.txt{}.",
+        split_dir.display(),
+        if eval_split == "val" { " (no test.txt)" } else { "" }
+    ));
     let template = change_template(name, format!("Change detection on {dataset}"), &root, notes);
     let row = change_detection::benchmark(&ds, &split_dir, config, &options)?;
     Ok((template, row))

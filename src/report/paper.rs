@@ -126,6 +126,19 @@ pub struct PaperTable {
     /// The commit, features, machine and command that produced the table (absent in older metrics files).
     #[serde(default)]
     pub provenance: Option<super::provenance::Provenance>,
+    /// Per row and seed, the era distances on the held-out simulated series (the change-awareness figure).
+    #[serde(default)]
+    pub awareness: Vec<AwarenessDistribution>,
+}
+
+/// One backbone's d_long (mean distance between the eras' dates, `eval::awareness`) per held-out location, with
+/// the simulation's truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AwarenessDistribution {
+    pub row: String,
+    pub seed: u64,
+    pub d_long: Vec<f64>,
+    pub truly_changed: Vec<bool>,
 }
 
 /// Mean and sample standard deviation (0 for one value); `None` for no values.

@@ -16,7 +16,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::figures::{render_both, Figure};
-use super::paper::{mean_std, CacoEpoch, FractionPoint, GmmParams, PaperTable};
+use super::paper::{mean_std, AwarenessDistribution, CacoEpoch, FractionPoint, GmmParams, PaperTable};
 use super::FONT_FAMILY;
 use crate::data::Image;
 use crate::{Error, Result};
@@ -401,7 +401,57 @@ fn ratio_figure(epochs: &[CacoEpoch]) -> Result<RatioFigure> {
             epochs.len()
         )));
     }
-    Ok(RatioFigure { panels })
+    Ok(RatioFigure {
+        title: "CACo: running change ratios and the fitted two-component mixture".into(),
+        panels,
+    })
+}
+
+/// One panel per row (and seed) of the change-awareness task: the histogram of d_long, the mean embedding distance
+/// between a held-out location's older and recent dates, truly changed locations stacked on unchanged ones.
+pub fn awareness_histograms(dists: &[AwarenessDistribution], stem: &Path) -> Result<Vec<PathBuf>> {
+    render_both(stem, &awareness_figure(dists)?)
+}
+
+fn awareness_figure(dists: &[AwarenessDistribution]) -> Result<RatioFigure> {
+    let several_seeds = dists.iter().any(|d| d.seed != dists[0].seed);
+    let panels = dists
+        .iter()
+        .map(|d| {
+            if d.truly_changed.len() != d.d_long.len() {
+                return Err(Error::Report(format!(
+                    "change awareness of {}: {} distances, {} truth flags",
+                    d.row,
+                    d.d_long.len(),
+                    d.truly_changed.len()
+                )));
+            }
+            let as_epoch = CacoEpoch {
+                row: d.row.clone(),
+                seed: d.seed,
+                epoch: 0,
+                ratios: d.d_long.clone(),
+                truly_changed: d.truly_changed.clone(),
+                gmm: None,
+            };
+            let mut panel = RatioPanel::new(&as_epoch);
+            panel.title = if several_seeds {
+                format!("{}, seed {}", d.row, d.seed)
+            } else {
+                d.row.clone()
+            };
+            panel.x_desc = "d_long: mean distance between the eras' dates".into();
+            panel.y_desc = "locations".into();
+            Ok(panel)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if panels.is_empty() {
+        return Err(Error::Report("change awareness: no distributions stored".into()));
+    }
+    Ok(RatioFigure {
+        title: "Change awareness: distance between the eras on held-out simulated locations (frozen backbones)".into(),
+        panels,
+    })
 }
 
 fn normal_pdf(x: f64, mean: f64, var: f64) -> f64 {
@@ -447,6 +497,8 @@ pub(crate) fn thresholds(g: &GmmParams, lo: f64, hi: f64) -> Vec<f64> {
 
 struct RatioPanel {
     title: String,
+    x_desc: String,
+    y_desc: String,
     /// Axis range.
     lo: f64,
     hi: f64,
@@ -505,6 +557,8 @@ impl RatioPanel {
         }
         RatioPanel {
             title: format!("{}, seed {}, epoch {}", e.row, e.seed, e.epoch),
+            x_desc: "running ratio d_long / d_short (linear)".into(),
+            y_desc: "items".into(),
             lo,
             hi,
             bin_width,
@@ -550,8 +604,8 @@ impl RatioPanel {
         chart
             .configure_mesh()
             .light_line_style(LIGHT_GRID)
-            .x_desc("running ratio d_long / d_short (linear)")
-            .y_desc("items")
+            .x_desc(&self.x_desc)
+            .y_desc(&self.y_desc)
             .x_labels(6)
             .y_labels(6)
             .label_style((FONT_FAMILY, 12))
@@ -637,6 +691,7 @@ impl RatioPanel {
 }
 
 struct RatioFigure {
+    title: String,
     panels: Vec<RatioPanel>,
 }
 
@@ -683,11 +738,7 @@ impl Figure for RatioFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         root.fill(&WHITE).map_err(plot_err)?;
         let (w, keys) = (self.width(), self.keys());
-        title(
-            root,
-            "CACo: running change ratios and the fitted two-component mixture",
-            w,
-        )?;
+        title(root, &self.title, w)?;
         legend(root, &keys, w)?;
         let (_, body) = root.split_vertically(legend_top(&keys, w));
         let (n_rows, n_cols) = grid(self.panels.len(), 3);
@@ -1336,7 +1387,7 @@ impl Figure for RetrievalGrid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::paper::{Cell, LossCurve, MetricColumn, PublishedValue};
+    use crate::report::paper::{AwarenessDistribution, Cell, LossCurve, MetricColumn, PublishedValue};
 
     /// Reads both outputs: the SVG text and the PNG, checking the PNG's size and that it is not blank.
     fn check_outputs(paths: &[PathBuf], size: (u32, u32)) -> String {
@@ -1484,6 +1535,32 @@ mod tests {
                 variances: [0.015, 0.09],
             }),
         }
+    }
+
+    #[test]
+    fn awareness_histograms_stack_changed_on_unchanged_per_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let dist = |row: &str, shift: f64| AwarenessDistribution {
+            row: row.into(),
+            seed: 0,
+            d_long: (0..100).map(|i| 0.2 + 0.001 * i as f64 + if i % 4 == 0 { shift } else { 0.0 }).collect(),
+            truly_changed: (0..100).map(|i| i % 4 == 0).collect(),
+        };
+        let dists = vec![dist("Random init", 0.0), dist("CACo", 0.5)];
+        let figure = awareness_figure(&dists).unwrap();
+        let paths = awareness_histograms(&dists, &dir.path().join("aware")).unwrap();
+        let svg = check_outputs(&paths, figure.size());
+        for expected in ["truly changed", "CACo", "d_long: mean distance", "locations"] {
+            assert!(svg.contains(expected), "{expected} missing");
+        }
+        // CACo's changed locations sit apart: every bin of the panel is one class only.
+        let caco = &figure.panels[1];
+        assert_eq!(caco.n_finite, 100);
+        assert!(caco.counts.iter().all(|&(u, c)| u == 0 || c == 0), "{:?}", caco.counts);
+        assert!(figure.panels[0].counts.iter().any(|&(u, c)| u > 0 && c > 0));
+        let mut bad = dists.clone();
+        bad[0].truly_changed.pop();
+        assert!(awareness_figure(&bad).is_err());
     }
 
     #[test]

@@ -98,15 +98,17 @@ pub fn markdown(t: &PaperTable) -> String {
         }
         out += &format!("| {} |\n", cells.join(" | "));
     }
-    out += "\nScores in percent on each task's test split";
+    out += "\nScores in percent on each task's scored split (test; EuroSAT's probe and CLCD: val, the authors' metric \
+            and CLCD's last public list)";
     out += if multi_seed {
         " (mean ± standard deviation over seeds)"
     } else {
         " (one seed)"
     };
     out += if t.cells.iter().any(|c| c.ci.is_some()) {
-        "; in brackets the 95 % percentile bootstrap interval over the test items (1,000 resamples of the test \
-         images, image pairs or kNN queries; with several seeds, the mean of the seeds' bounds).\n"
+        "; in brackets the 95 % percentile bootstrap interval over the scored items (1,000 resamples of the \
+         images, image pairs, kNN queries or held-out locations; with several seeds, the mean of the seeds' \
+         bounds).\n"
     } else {
         ".\n"
     };
@@ -198,6 +200,9 @@ pub fn write(t: &PaperTable, out_dir: &Path) -> Result<Vec<PathBuf>> {
     }
     if !t.caco_epochs.is_empty() {
         written.extend(fig::caco_ratio_histograms(&t.caco_epochs, &stem("caco_ratio"))?);
+    }
+    if !t.awareness.is_empty() {
+        written.extend(fig::awareness_histograms(&t.awareness, &stem("change_awareness"))?);
     }
     if t.label_fractions.iter().any(|p| p.fraction < 1.0) {
         written.extend(fig::label_fraction_curves(&t.label_fractions, &stem("label_fraction"))?);

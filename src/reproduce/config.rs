@@ -20,6 +20,8 @@ pub enum TaskKind {
     ChangeDetection,
     Segmentation,
     Bigearthnet,
+    /// The change-awareness scores of a frozen backbone on the held-out simulated series (`eval::awareness`).
+    ChangeAwareness,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,9 +47,24 @@ pub struct TaskSpec {
     /// Skipped, with a note, when its data are missing (BigEarthNet is not on every machine).
     #[serde(default)]
     pub optional: bool,
-    /// Overrides of the task's evaluation config (`DenseConfig` keys, or `BigEarthNetConfig` keys).
+    /// Overrides of the task's evaluation config (`DenseConfig` keys, `BigEarthNetConfig` keys, or
+    /// `AwarenessConfig` keys).
     #[serde(default)]
     pub config: toml::Table,
+    /// The scales this task runs at; empty: every scale.
+    #[serde(default)]
+    pub scales: Vec<String>,
+}
+
+impl TaskSpec {
+    pub fn runs_at(&self, scale: &str) -> bool {
+        self.scales.is_empty() || self.scales.iter().any(|s| s == scale)
+    }
+
+    /// Whether the task fine-tunes the encoder (`config.finetune = true`).
+    pub fn finetunes(&self) -> bool {
+        self.config.get("finetune").and_then(|v| v.as_bool()) == Some(true)
+    }
 }
 
 /// A scale preset.
@@ -136,6 +153,9 @@ impl ExperimentConfig for TableConfig {
             }
         }
         for task in &self.tasks {
+            if let Some(unknown) = task.scales.iter().find(|s| !self.scales.contains_key(*s)) {
+                return bad(format!("task {:?}: unknown scale `{unknown}` in `scales`", task.kind));
+            }
             let needs_dataset = matches!(task.kind, TaskKind::ChangeDetection | TaskKind::Segmentation);
             if needs_dataset != task.dataset.is_some() {
                 return bad(format!(
@@ -180,9 +200,18 @@ pub fn metric_columns(task: &TaskSpec) -> Vec<(String, String)> {
             ("eurosat_probe".into(), "EuroSAT probe acc. (val)".into()),
             ("eurosat_knn20".into(), "EuroSAT kNN P@20".into()),
         ],
+        TaskKind::ChangeDetection if task.finetunes() => vec![(
+            format!("change_{dataset}_finetuned_f1"),
+            format!("{dataset} change F1 (fine-tuned)"),
+        )],
         TaskKind::ChangeDetection => vec![(format!("change_{dataset}_f1"), format!("{dataset} change F1"))],
         TaskKind::Segmentation => vec![(format!("seg_{dataset}_miou"), format!("{dataset} mIoU"))],
         TaskKind::Bigearthnet => vec![("bigearthnet_map".into(), "BigEarthNet mAP".into())],
+        TaskKind::ChangeAwareness => vec![
+            ("aware_era_auroc".into(), "change AUROC: era distance".into()),
+            ("aware_ratio_auroc".into(), "change AUROC: d_long/d_short".into()),
+            ("aware_invariance".into(), "seasonal invariance (cos margin)".into()),
+        ],
     }
 }
 

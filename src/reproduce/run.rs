@@ -13,6 +13,7 @@ use crate::config::{EurosatTableConfig, ExperimentConfig, PretrainConfig, RowCon
 use crate::data::fake::{self, FakeEurosat, FakeTimeSeries};
 use crate::data::timeseries::{Layout, RGB_BANDS};
 use crate::data::{aerial_seg, bigearthnet, change, dynamic_earthnet};
+use crate::eval::awareness::{self, Awareness, AwarenessConfig};
 use crate::eval::bigearthnet::BigEarthNetConfig;
 use crate::eval::dense::{BenchmarkOptions, DenseConfig};
 use crate::eval::eurosat::{self, RunContext};
@@ -21,7 +22,7 @@ use crate::models::Arch;
 use crate::report::dense::{DenseResult, DenseRow, DenseTable};
 use crate::report::eurosat::EurosatRow;
 use crate::report::paper::{
-    CacoEpoch, Cell, FractionPoint, GmmParams, LossCurve, MetricColumn, PaperTable, PublishedValue, Retrieval,
+    AwarenessDistribution, CacoEpoch, Cell, FractionPoint, GmmParams, LossCurve, MetricColumn, PaperTable, PublishedValue, Retrieval,
     RetrievalQuery,
 };
 use crate::ssl::Method;
@@ -87,7 +88,7 @@ pub fn reproduce(config: &TableConfig, scale_name: &str, ctx: &ReproduceContext)
         rows: config.rows.iter().map(|r| r.name.clone()).collect(),
         ..Default::default()
     };
-    for task in &config.tasks {
+    for task in config.tasks.iter().filter(|t| t.runs_at(scale_name)) {
         for (id, label) in metric_columns(task) {
             table.metrics.push(MetricColumn {
                 id,
@@ -126,7 +127,7 @@ pub fn reproduce(config: &TableConfig, scale_name: &str, ctx: &ReproduceContext)
             } else {
                 row.name.clone()
             };
-            for task in &config.tasks {
+            for task in config.tasks.iter().filter(|t| t.runs_at(scale_name)) {
                 if task.optional && !task_data_present(task, &data) {
                     skipped.insert(format!(
                         "{:?} skipped: no data in {}",
@@ -151,6 +152,16 @@ pub fn reproduce(config: &TableConfig, scale_name: &str, ctx: &ReproduceContext)
         }
     }
     table.notes.extend(skipped);
+    if !table.awareness.is_empty() {
+        table.notes.push(
+            "Change awareness (eval/awareness.rs; frozen backbones, nothing trained): held-out simulated locations \
+             built like eurosat-seasons from EuroSAT TEST tiles only (derived/eurosat-seasons-heldout, own truth.csv). \
+             Per location, d_long = mean embedding distance between the dates of different eras, d_short = within \
+             an era; AUROC of d_long and of d_long / d_short against the truth; seasonal invariance = mean cosine of \
+             a location's dates within an era minus that to another location's dates (x 100)."
+                .into(),
+        );
+    }
     let (hits, misses) = cache.counts();
     if !ctx.quiet {
         eprintln!("reproduce-table: {hits} results from the cache, {misses} computed");
@@ -165,6 +176,7 @@ fn task_default_dataset(kind: TaskKind) -> &'static str {
         TaskKind::Bigearthnet => bigearthnet::DATASET_DIR,
         TaskKind::ChangeDetection => "levir-cd-samples",
         TaskKind::Segmentation => aerial_seg::DATASET_DIR,
+        TaskKind::ChangeAwareness => "eurosat-rgb",
     }
 }
 
@@ -193,10 +205,22 @@ pub fn generate_data(root: &Path, config: &TableConfig) -> Result<()> {
     for task in &config.tasks {
         let Some(dataset) = &task.dataset else { continue };
         match task.kind {
+            #[cfg(feature = "gdal")]
+            TaskKind::ChangeDetection if dataset.contains("oscd") => {
+                // The release layout with its quirks, 4 labelled cities (a seeded 2 / 2 split) and 1 without.
+                let cities = ["abudhabi", "beirut", "cupertino", "paris", "rennes"];
+                crate::data::oscd::write_fake_release(&root.join(dataset), &cities, 3, 48, 1)?;
+            }
             TaskKind::ChangeDetection => {
+                // CLCD-like names get CLCD's layout: time1/ time2/ and only train and val lists.
+                let clcd = dataset.contains("clcd");
                 let spec = change::FakeChange {
-                    layout: Default::default(),
-                    n_pairs: [3, 1, 2],
+                    layout: if clcd {
+                        change::ChangeLayout::time1_time2()
+                    } else {
+                        Default::default()
+                    },
+                    n_pairs: if clcd { [3, 2, 0] } else { [3, 1, 2] },
                     height: 48,
                     width: 48,
                     seed: 5,
@@ -480,6 +504,18 @@ fn run_task(
             };
             cell(table, run, metrics[0].0.clone(), 100.0 * value, row.result.bootstrap_ci(run.seed));
         }
+        TaskKind::ChangeAwareness => {
+            let a = awareness_row(task, config, run, data)?;
+            cell(table, run, metrics[0].0.clone(), 100.0 * a.era_auroc, a.era_auroc_ci);
+            cell(table, run, metrics[1].0.clone(), 100.0 * a.ratio_auroc, a.ratio_auroc_ci);
+            cell(table, run, metrics[2].0.clone(), 100.0 * a.invariance, a.invariance_ci);
+            table.awareness.push(AwarenessDistribution {
+                row: run.row.name.clone(),
+                seed: run.seed,
+                d_long: a.d_long.iter().map(|&d| round4(d)).collect(),
+                truly_changed: a.changed.clone(),
+            });
+        }
         TaskKind::Bigearthnet => {
             let row = bigearthnet_row(task, run, data)?;
             if let DenseResult::MultiLabel { micro_ap, .. } = row.result {
@@ -546,7 +582,7 @@ fn dense_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow
     let dataset = task.dataset.clone().unwrap_or_default();
     let mut t = toml::Table::try_from(DenseConfig::default()).map_err(|e| Error::Config(e.to_string()))?;
     if task.kind == TaskKind::ChangeDetection {
-        t.insert("tile_size".into(), (tasks::change_tile_size(&dataset) as i64).into());
+        t.insert("tile_size".into(), (tasks::change_tile_size(&dataset, &data.data_root) as i64).into());
     }
     merge(&mut t, &task.config);
     merge(&mut t, &run.scale.dense);
@@ -602,6 +638,42 @@ fn dense_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow
             write_task_row(template, &row, &run.ctx.out_dir)?;
             Ok(row)
         })
+}
+
+/// The change-awareness scores of the row's backbone on the held-out series (built from the EuroSAT test split of
+/// the table's EuroSAT config on first use).
+fn awareness_row(task: &TaskSpec, config: &TableConfig, run: &TaskRun, data: &TaskData) -> Result<Awareness> {
+    let mut t = toml::Table::try_from(AwarenessConfig::default()).map_err(|e| Error::Config(e.to_string()))?;
+    merge(&mut t, &task.config);
+    let aware: AwarenessConfig = toml::Value::Table(t)
+        .try_into()
+        .map_err(|e| Error::Config(format!("task change-awareness: {e}")))?;
+    let mut es = EurosatTableConfig::load(&config.eurosat_config)?;
+    if let Some(root) = run.generated {
+        es.dataset.split_dir = root.join("splits").join("eurosat-rgb");
+    }
+    let (resolved, preset) = es.with_scale(run.scale_name)?;
+    let (dataset, splits) = eurosat::open_dataset(&resolved, preset.max_per_class, &data.data_root)?;
+    let heldout = data.derived_dir.join(awareness::HELDOUT_DIR);
+    awareness::build_heldout(&dataset, &splits.test, &heldout, &aware, run.ctx.quiet)?;
+    let description = format!(
+        "{aware:?}|{:?}|{}|{}",
+        aware.seasons(splits.test.len()),
+        run.backbone.identity,
+        data.data_root.display()
+    );
+    run.cache.get_or(&key("awareness", &description), || {
+        let row = RowConfig {
+            name: run.label.to_string(),
+            arch: run.backbone.arch,
+            weights: run.backbone.weights.clone(),
+            init_seed: run.seed,
+        };
+        let (_vs, net) = eurosat::build_backbone(&row, 3, run.ctx.device)?;
+        let (features, changed, dates_per_era) =
+            awareness::series_features(&net, &heldout, aware.batch_size, run.ctx.device, run.ctx.quiet)?;
+        awareness::scores(&features, &changed, dates_per_era, run.seed)
+    })
 }
 
 fn bigearthnet_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow> {

@@ -36,9 +36,9 @@ fn number<T: std::str::FromStr>(args: &mut Args, name: &str) -> Result<Option<T>
         .transpose()
 }
 
-fn common(args: &mut Args, default_tile: usize) -> Result<Common> {
+fn common(args: &mut Args, default_tile: impl Fn(&Path) -> usize) -> Result<Common> {
     let mut config = DenseConfig {
-        tile_size: default_tile,
+        tile_size: 0,
         ..Default::default()
     };
     if let Some(w) = args.value("--weights")? {
@@ -68,9 +68,13 @@ fn common(args: &mut Args, default_tile: usize) -> Result<Common> {
     let n_overlays = number(args, "--overlays")?.unwrap_or(4);
     let device = parse_device(&args.value("--device")?.unwrap_or_else(|| "auto".into()))?;
     let quiet = args.switch("--quiet");
+    let data_root = data_root(data_dir.as_deref());
+    if config.tile_size == 0 {
+        config.tile_size = default_tile(&data_root);
+    }
     config.validate(3)?;
     Ok(Common {
-        data_root: data_root(data_dir.as_deref()),
+        data_root,
         out_dir,
         split_dir,
         config,
@@ -100,7 +104,7 @@ pub fn run(mut args: Args) -> Result<()> {
 fn change_detection(mut args: Args) -> Result<()> {
     let dataset = args.value("--dataset")?.unwrap_or_else(|| "levir-cd-samples".into());
     let seasons_dir = args.value("--seasons-dir")?.map(PathBuf::from);
-    let mut c = common(&mut args, tasks::change_tile_size(&dataset))?;
+    let mut c = common(&mut args, |root| tasks::change_tile_size(&dataset, root))?;
     args.finish()?;
     let mut data = TaskData {
         data_root: c.data_root.clone(),
@@ -130,7 +134,7 @@ fn segmentation(mut args: Args) -> Result<()> {
             dynamic_earthnet::DATASET_DIR
         );
     }
-    let mut c = common(&mut args, 256)?;
+    let mut c = common(&mut args, |_| 256)?;
     args.finish()?;
     let data = TaskData {
         data_root: c.data_root.clone(),
@@ -158,7 +162,7 @@ fn segmentation_dynamic_earthnet(mut args: Args) -> Result<()> {
         den.snow_ice = SnowIce::Class;
     }
     den.validate()?;
-    let mut c = common(&mut args, 256)?;
+    let mut c = common(&mut args, |_| 256)?;
     args.finish()?;
     c.config.normalization = den.normalization();
     c.config.validate(den.bands.len())?;
@@ -178,7 +182,7 @@ fn segmentation_dynamic_earthnet(mut args: Args) -> Result<()> {
 fn bigearthnet(mut args: Args) -> Result<()> {
     let label_fraction = number(&mut args, "--label-fraction")?.unwrap_or(0.1);
     let max_test = number(&mut args, "--max-test")?;
-    let c = common(&mut args, bigearthnet::INPUT_SIZE)?;
+    let c = common(&mut args, |_| bigearthnet::INPUT_SIZE)?;
     args.finish()?;
     let root = c.data_root.join(bigearthnet::DATASET_DIR);
     let config = BigEarthNetConfig {
@@ -224,7 +228,7 @@ fn eurosat(mut args: Args) -> Result<()> {
             .unwrap_or_else(|| "experiments/eurosat.toml".into()),
     );
     let max_per_class = number(&mut args, "--max-per-class")?;
-    let c = common(&mut args, 64)?;
+    let c = common(&mut args, |_| 64)?;
     args.finish()?;
     let table_config = EurosatTableConfig::load(&config_path)?;
     let (dataset, splits) = caco::eval::eurosat::open_dataset(&table_config, max_per_class, &c.data_root)?;

@@ -24,6 +24,8 @@ commands:
       --table <toml>            table definition (default: experiments/tables/main.toml)
       --config <toml>           instead: only the EuroSAT probe + kNN table of an experiments/eurosat.toml-style config
       --runs-dir <dir>          pre-training runs, one per resolved config (default: runs/reproduce)
+      --seeds <n>               pre-train and evaluate seeds 0..n of every row (default: the scale's seeds); the table
+                                shows mean ± std over seeds beside each seed's bootstrap interval
       --force                   redo every pre-training and evaluation instead of reusing finished ones
       --data-dir <dir>          data root (default: $CACO_DATA, else ./data)
       --out-dir <dir>           outputs (default: results for cpu/paper, runs/<scale> otherwise)
@@ -238,11 +240,24 @@ fn reproduce_table(mut args: Args) -> Result<()> {
     let device = parse_device(&args.value("--device")?.unwrap_or_else(|| "auto".into()))?;
     let quiet = args.switch("--quiet");
     let force = args.switch("--force");
+    let seeds: Option<u64> = args
+        .value("--seeds")?
+        .map(|n| n.parse().context("--seeds: a number of seeds, e.g. 3"))
+        .transpose()?;
     args.finish()?;
     if let Some(config_path) = eurosat_only {
         return eurosat_table(&config_path, &scale, data_dir, out_dir, cache_dir, device, quiet);
     }
-    let config = caco::reproduce::TableConfig::load(&table_path)?;
+    let mut config = caco::reproduce::TableConfig::load(&table_path)?;
+    if let Some(n) = seeds {
+        if n == 0 {
+            bail!("--seeds must be at least 1");
+        }
+        let preset = config.scales.get_mut(&scale).with_context(|| {
+            format!("unknown scale `{scale}` for table `{}`", table_path.display())
+        })?;
+        preset.seeds = (0..n).collect();
+    }
     let ctx = caco::reproduce::ReproduceContext {
         data_root: data_root(data_dir.as_deref()),
         cache_dir,
