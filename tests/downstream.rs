@@ -121,6 +121,104 @@ fn change_detection_command_on_a_fake_oscd() {
 }
 
 #[test]
+fn change_detection_command_detects_the_time1_time2_layout_and_scores_val_without_a_test_list() {
+    // CLCD's layout: time1/ time2/ label/ and list/{train,val}.txt only.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    change::write_fake(
+        &data.join("clcd-like"),
+        &FakeChange {
+            layout: ChangeLayout::time1_time2(),
+            n_pairs: [2, 2, 0],
+            height: 32,
+            width: 32,
+            seed: 4,
+        },
+    )
+    .unwrap();
+    assert!(!data.join("clcd-like/list/test.txt").exists());
+    let out = dir.path().join("out");
+    let args = |dataset: &str| {
+        vec![
+            "eval".to_string(),
+            "change-detection".into(),
+            "--dataset".into(),
+            dataset.into(),
+            "--data-dir".into(),
+            data.to_str().unwrap().into(),
+            "--out-dir".into(),
+            out.to_str().unwrap().into(),
+            "--epochs".into(),
+            "1".into(),
+            "--tile-size".into(),
+            "32".into(),
+            "--device".into(),
+            "cpu".into(),
+            "--quiet".into(),
+        ]
+    };
+    let stdout = ok(&caco(&args("clcd-like").iter().map(String::as_str).collect::<Vec<_>>()));
+    assert!(
+        stdout.contains("Layout: time1-time2 (time1/, time2/, label/)")
+            && stdout.contains("scored on val.txt (no test.txt)"),
+        "{stdout}"
+    );
+    let per_image = std::fs::read_to_string(out.join("tables/change_clcd-like_per_image.csv")).unwrap();
+    assert!(per_image.contains("val_000.png") && per_image.contains("val_001.png"), "{per_image}");
+    assert!(!per_image.contains("train_"), "{per_image}");
+
+    // Neither layout: the error names both instead of a debug struct.
+    std::fs::create_dir_all(data.join("odd/before")).unwrap();
+    let run = caco(&args("odd").iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&run.stderr).to_string();
+    assert!(
+        !run.status.success() && err.contains("levir (A/, B/, label/) and time1-time2") && !err.contains("ChangeLayout"),
+        "{err}"
+    );
+}
+
+#[test]
+fn change_detection_command_on_the_oscd_release_layout_makes_a_seeded_city_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cities = ["abudhabi", "beirut", "cupertino", "paris", "rennes"];
+    caco::data::oscd::write_fake_release(&data.join("my-oscd"), &cities, 3, 48, 1).unwrap();
+    let (out, splits) = (dir.path().join("out"), dir.path().join("splits"));
+    let stdout = ok(&caco(&[
+        "eval",
+        "change-detection",
+        "--dataset",
+        "my-oscd",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split-dir",
+        splits.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--tile-size",
+        "32",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]));
+    // 4 labelled cities (rennes has no label): 2 test by the 40 % rule, the lists written with their origin.
+    assert!(
+        stdout.contains("release layout") && stdout.contains("Cities without a label, not used: rennes"),
+        "{stdout}"
+    );
+    let test = std::fs::read_to_string(splits.join("test.txt")).unwrap();
+    assert!(test.starts_with("# OSCD test cities: a seeded split by city"), "{test}");
+    let test_cities: Vec<&str> = test.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(test_cities.len(), 2);
+    let per_image = std::fs::read_to_string(out.join("tables/change_my-oscd_per_image.csv")).unwrap();
+    for city in &test_cities {
+        assert!(per_image.contains(city), "{city}: {per_image}");
+    }
+}
+
+#[test]
 fn segmentation_command_on_a_fake_aerial_set() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -59,6 +59,13 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
         "seg_dubai-aerial-seg_miou",
         "bigearthnet_map",
         "eurosat_probe_published",
+        "change_clcd-train-subset_f1",
+        "change_clcd-train-subset_finetuned_f1",
+        "change_oscd-subset_f1",
+        "aware_era_auroc",
+        "aware_ratio_auroc",
+        "aware_invariance",
+        "aware_era_auroc_ci_low",
     ] {
         assert!(header.contains(&column), "missing {column}: {header:?}");
     }
@@ -84,6 +91,7 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
         "main_label_fraction",
         "main_eurosat_samples",
         "main_retrieval_caco",
+        "main_change_awareness",
     ];
     for f in figures {
         let png = out.join(format!("figures/{f}.png"));
@@ -94,8 +102,15 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
             "{f}.svg"
         );
     }
-    // Change-map overlays of the change task.
+    // Change-map overlays of the change tasks; the fake CLCD is scored on its val list, the fake OSCD release on a
+    // seeded split by city written beside the generated data.
     assert!(out.join("figures/change_levir-cd-samples").is_dir());
+    let clcd = std::fs::read_to_string(out.join("tables/change_clcd-train-subset_per_image.csv")).unwrap();
+    assert!(clcd.contains("val_000.png") && !clcd.contains("test_"), "{clcd}");
+    let oscd_split = cache.join("generated/main-smoke/splits/oscd-subset/test.txt");
+    assert!(std::fs::read_to_string(&oscd_split).unwrap().contains("seeded split by city"));
+    let md = std::fs::read_to_string(out.join("tables/main.md")).unwrap();
+    assert!(md.contains("Change awareness (eval/awareness.rs"), "{md}");
 
     // A second run computes nothing.
     let md_before = std::fs::read_to_string(out.join("tables/main.md")).unwrap();
@@ -127,6 +142,9 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
 
 #[test]
 fn unknown_scale_and_bad_table_are_clear_errors() {
+    let out = caco(&["reproduce-table", "--scale", "smoke", "--seeds", "0", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--seeds must be at least 1"), "{stderr}");
     let out = caco(&["reproduce-table", "--scale", "galaxy", "--quiet"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

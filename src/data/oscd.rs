@@ -195,8 +195,8 @@ impl Oscd {
     }
 
     /// The (train, test) cities: `split_dir/train.txt` and `test.txt` when they exist; else the official lists
-    /// when every city they name is labelled here; else a seeded split of the labelled cities by city (`n_test` of
-    /// them test, the rest train). A new split is written to `split_dir` with a comment saying where it came from.
+    /// when every city they name is labelled here (nothing written); else a seeded split of the labelled cities by
+    /// city (`n_test` of them test, the rest train), written to `split_dir` with a comment saying how it was made.
     pub fn load_or_create_split(&self, split_dir: &Path, n_test: usize, seed: u64) -> Result<(Vec<String>, Vec<String>)> {
         if split_dir.join("train.txt").is_file() {
             return Ok((
@@ -205,7 +205,7 @@ impl Oscd {
             ));
         }
         let (train, test, source) = match (self.split("train"), self.split("test")) {
-            (Ok(train), Ok(test)) => (train, test, "the release's own train.txt / test.txt".to_string()),
+            (Ok(train), Ok(test)) => return Ok((train, test)),
             _ => {
                 if n_test == 0 || n_test >= self.cities.len() {
                     return Err(Error::Config(format!(

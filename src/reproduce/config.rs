@@ -307,6 +307,30 @@ pretrain_overrides = { optim = { epochs = 1 } }
     }
 
     #[test]
+    fn tasks_can_be_limited_to_scales_and_fine_tuning_gets_its_own_column() {
+        let extra = "[[tasks]]\nkind = \"change-detection\"\ndataset = \"levir-cd-samples\"\n\
+                     config = { finetune = true }\nscales = [\"smoke\"]\n\n[[tasks]]\nkind = \"change-awareness\"\n\n";
+        let t = parse(&TABLE.replacen("[scales.", &format!("{extra}[scales."), 1)).unwrap();
+        let ft = &t.tasks[2];
+        assert!(ft.finetunes() && ft.runs_at("smoke") && !ft.runs_at("cpu"));
+        assert!(t.tasks[3].runs_at("cpu"));
+        let cols: Vec<String> = t.tasks[2..].iter().flat_map(metric_columns).map(|c| c.0).collect();
+        assert_eq!(
+            cols,
+            [
+                "change_levir-cd-samples_finetuned_f1",
+                "aware_era_auroc",
+                "aware_ratio_auroc",
+                "aware_invariance"
+            ]
+        );
+        let err = parse(&TABLE.replacen("[scales.", &format!("{}[scales.", extra.replace("smoke\"]", "galaxy\"]")), 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown scale `galaxy`"), "{err}");
+    }
+
+    #[test]
     fn unknown_method_task_and_key_are_errors_naming_them() {
         let err = parse(&TABLE.replace("method = \"caco\"", "method = \"simclr\""))
             .unwrap_err()
