@@ -23,7 +23,7 @@ fn git(args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git").args(args).output().ok()?;
     out.status
         .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
 
 fn cpu_model() -> String {
@@ -38,16 +38,22 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
+/// Whether `git status --porcelain` output names a change outside `results_dir`. Each line is `XY path`: the
+/// two status columns may both be blank-padded (` M`), so lines must not be trimmed before the path is cut out.
+fn changes_outside(status: &str, results_dir: &str) -> bool {
+    status
+        .lines()
+        .filter_map(|l| l.get(3..))
+        .any(|path| !path.starts_with(results_dir.trim_end_matches('/')))
+}
+
 impl Provenance {
     /// The provenance of this process; `results_dir` (the run's output folder, relative to the checkout) is left
     /// out of the dirty check.
     pub fn capture(device: &str, results_dir: &str) -> Self {
         let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-        let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| {
-            s.lines()
-                .filter_map(|l| l.get(3..))
-                .any(|path| !path.starts_with(results_dir.trim_end_matches('/')))
-        });
+        let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+            .is_some_and(|status| changes_outside(&status, results_dir));
         let mut features = Vec::new();
         if cfg!(feature = "torch") {
             features.push("torch".to_string());
@@ -94,5 +100,14 @@ mod tests {
         let line = p.line();
         assert!(line.contains(&p.commit) && line.contains("device cpu"), "{line}");
         assert_eq!(line.contains("UNCOMMITTED"), p.dirty);
+    }
+
+    #[test]
+    fn only_changes_outside_the_results_folder_make_a_tree_dirty() {
+        // The first line's leading blank is a status column (the bug this guards against trimmed it away).
+        assert!(!changes_outside(" M results/tables/main.md\nM  results/x.png\n", "results"));
+        assert!(changes_outside(" M results/tables/main.md\n M src/lib.rs\n", "results/"));
+        assert!(changes_outside(" M README.md\n", "results"));
+        assert!(!changes_outside("", "results"));
     }
 }
