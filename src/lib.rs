@@ -29,6 +29,7 @@ pub mod eval;
 pub mod fetch;
 pub mod progress;
 pub mod report;
+pub mod results;
 pub mod sampling;
 
 #[cfg(feature = "torch")]

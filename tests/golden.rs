@@ -180,7 +180,7 @@ fn ranking_and_pixel_metrics_match() {
         .map(|v| v == 1)
         .collect();
     let n_classes = get(&g, "ap_scores").size()[1] as usize;
-    let ap = caco::eval::seg_metrics::micro_average_precision(&scores, &labels, n_classes);
+    let ap = caco::results::seg_metrics::micro_average_precision(&scores, &labels, n_classes);
     assert_close_f(ap, scalar(&g, "micro_ap"), 1e-6, "micro AP");
 
     // kNN P@k and micro R@k with 50 queries drawn with replacement (the CACo notebook's protocol).
@@ -205,7 +205,7 @@ fn ranking_and_pixel_metrics_match() {
         .into_iter()
         .map(|v| v as u8)
         .collect();
-    let s = caco::eval::seg_metrics::BinaryCounts::from_probabilities(&probs, &truth, 0.5).scores();
+    let s = caco::results::seg_metrics::BinaryCounts::from_probabilities(&probs, &truth, 0.5).scores();
     assert_close_f(s.precision, scalar(&g, "precision"), 1e-6, "precision");
     assert_close_f(s.recall, scalar(&g, "recall"), 1e-6, "recall");
     assert_close_f(s.f1, scalar(&g, "f1"), 1e-6, "F1");

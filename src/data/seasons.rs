@@ -398,12 +398,12 @@ fn write_truth(rows: &[TruthRow], path: &Path) -> Result<()> {
             rows.iter().map(|r| r.geo_centre as i64).collect::<Vec<_>>(),
         ),
     ])?;
-    crate::report::table::write_csv(&df, path)
+    crate::results::writer::write_csv(&df, path)
 }
 
 /// Reads `truth.csv` back.
 pub fn read_truth(path: &Path) -> Result<Vec<TruthRow>> {
-    let df = crate::report::table::read_csv(path)?;
+    let df = crate::results::writer::read_csv(path)?;
     let bad = |e: PolarsError| Error::bad_input(path, format!("not a eurosat-seasons truth file: {e}"));
     let str_col = |name: &str| -> Result<Vec<String>> {
         let c = df.column(name).map_err(bad)?;

@@ -26,13 +26,13 @@ use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
-use super::bootstrap::{self, N_RESAMPLES};
+use crate::results::bootstrap::{self, N_RESAMPLES};
 use crate::data::eurosat::Eurosat;
 use crate::data::seasons::{self, SeasonsConfig};
 use crate::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};
 use crate::data::{Image, Normalization};
 use crate::progress::Progress;
-use crate::ssl::caco::auroc;
+use crate::results::metrics::auroc;
 use crate::{Error, Result};
 
 /// Folder name of the held-out series (under the derived folder).

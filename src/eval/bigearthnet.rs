@@ -12,14 +12,14 @@ use tch::Device;
 
 use super::dense::{build_encoder, DenseConfig};
 use super::multilabel_probe::{extract_features, MultiLabelProbe, MultiLabelProbeConfig};
-use super::seg_metrics::per_class_average_precision;
+use crate::results::seg_metrics::per_class_average_precision;
 use crate::data::bigearthnet::{
     load_patch_bands, seco_stretch, BigEarthNet, BIGEARTHNET_RGB_BANDS, INPUT_SIZE, LABELS_19,
 };
 use crate::data::{Image, Normalization};
 use crate::models::Arch;
 use crate::progress::Progress;
-use crate::report::dense::{DenseResult, DenseRow};
+use crate::results::dense::{DenseResult, DenseRow};
 use crate::{Error, Result};
 
 /// Settings of one BigEarthNet evaluation; [`Default`] is the paper setting (10 % of train, 100 probe epochs).
@@ -236,7 +236,7 @@ pub fn benchmark(root: &Path, config: &BigEarthNetConfig, device: Device, quiet:
     let (test_images, test_y) = load(&test_set, &test_idx, "bigearthnet test", quiet)?;
     let test_x = extract_features(&encoder.net, &test_images, &TO_TENSOR, config.feature_batch, device)?;
     let scores = probe.scores(&test_x)?;
-    let micro_ap = super::seg_metrics::micro_average_precision(&scores, &test_y, LABELS_19.len());
+    let micro_ap = crate::results::seg_metrics::micro_average_precision(&scores, &test_y, LABELS_19.len());
     let per_class_ap = per_class_average_precision(&scores, &test_y, LABELS_19.len());
     Ok(DenseRow {
         init: dense.init_name(),

@@ -10,14 +10,16 @@ use rand::Rng;
 use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
 
-use super::dense::{self, BenchmarkOptions, DenseConfig, DenseOptimizer};
-use super::seg_metrics::BinaryCounts;
+use super::dense::{self, BenchmarkOptions, DenseConfig, DenseOptimizer, RunCounts};
+use crate::results::seg_metrics::BinaryCounts;
 use crate::data::change::{ChangeDataset, ChangePair};
 use crate::data::dense::{crop, dihedral_image, dihedral_mask, Mask};
 use crate::data::Image;
 use crate::models::siamese::SiameseUNet;
 use crate::progress::Progress;
-use crate::report::dense::{change_overlay, slug, write_png, DenseResult, DenseRow};
+use crate::report::dense::{change_overlay, write_png};
+use crate::results::dense::{DenseResult, DenseRow};
+use crate::results::writer::slug;
 use crate::{Error, Result};
 
 /// Threshold on the change probability.
@@ -279,27 +281,22 @@ pub fn benchmark_pairs(
             write_png(&dir.join(format!("{stem}.png")), &overlay)?;
         }
     }
-    Ok(DenseRow {
-        init: config.init_name(),
-        arch: format!("{:?}", config.arch).to_lowercase(),
-        weights: config.weights.clone(),
-        encoder: config.encoder_mode().into(),
-        recipe: config.recipe(),
-        epochs: config.epochs,
-        tile_size: config.tile_size,
+    let counts = RunCounts {
         n_train_images: train_pairs.len(),
         n_train_tiles: run.n_train_tiles,
         n_test_images: test_pairs.len(),
-        label_fraction: config.label_fraction,
-        result: DenseResult::Change {
+        epoch_losses: run.epoch_losses,
+        train_seconds: run.train_seconds,
+        eval_seconds: run.eval_seconds,
+    };
+    Ok(config.row(
+        counts,
+        DenseResult::Change {
             counts: run.counts,
             scores: run.counts.scores(),
             per_image: run.per_image,
         },
-        epoch_losses: run.epoch_losses,
-        train_seconds: run.train_seconds,
-        eval_seconds: run.eval_seconds,
-    })
+    ))
 }
 
 /// Loss of `model` on the given tiles without training (for tests and sanity checks).

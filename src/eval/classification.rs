@@ -2,10 +2,9 @@
 //! linear probe (its input protocol, [`ProbeConfig::protocol`]: by default x/255 and BatchNorm statistics
 //! re-estimated on the training images), or the backbone fine-tuned end to end with a linear head (PyTorch's
 //! default initialisation; Adam, ExponentialLR, flips and 90-degree rotations). The training images are a seeded, class-stratified fraction of train (1 %, 10 %, 100 %).
-//! Rows go to a [`DenseTable`](crate::report::dense::DenseTable) of task `Classification`, so frozen and fine-tuned
+//! Rows go to a [`DenseTable`](crate::results::dense::DenseTable) of task `Classification`, so frozen and fine-tuned
 //! results sit side by side.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -14,37 +13,15 @@ use tch::nn::{self, Module, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use super::dense::{build_encoder, BenchmarkOptions, DenseConfig, DenseOptimizer};
-use super::eurosat::SplitIndices;
+use super::subsets::{stratified_fraction, SplitIndices};
 use super::features::{extract, images_to_tensor, reestimate_batchnorm_on, ExtractOptions, Protocol};
 use super::linear_probe::{LinearProbe, ProbeConfig};
-use super::metrics::Classification;
+use crate::results::metrics::Classification;
 use crate::data::dense::dihedral_image;
 use crate::data::eurosat::Eurosat;
 use crate::progress::Progress;
-use crate::report::dense::{DenseResult, DenseRow};
-use crate::{Error, Result};
-
-/// A seeded subset of `fraction` of `indices` per class (at least one per class present), in list order.
-pub fn stratified_fraction(indices: &[usize], labels: &[usize], fraction: f64, seed: u64) -> Result<Vec<usize>> {
-    if !(fraction > 0.0 && fraction <= 1.0) {
-        return Err(Error::Config(format!(
-            "label_fraction must be in (0, 1], got {fraction}"
-        )));
-    }
-    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (pos, &label) in labels.iter().enumerate() {
-        by_class.entry(label).or_default().push(pos);
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut keep = Vec::new();
-    for positions in by_class.values_mut() {
-        positions.shuffle(&mut rng);
-        let n = ((positions.len() as f64 * fraction).round() as usize).clamp(1, positions.len());
-        keep.extend_from_slice(&positions[..n]);
-    }
-    keep.sort_unstable();
-    Ok(keep.into_iter().map(|p| indices[p]).collect())
-}
+use crate::results::dense::{DenseResult, DenseRow};
+use crate::Result;
 
 /// Loads, normalises and (when `augment_rng` is given) randomly flips/rotates a batch.
 fn batch_tensor(
@@ -222,19 +199,6 @@ mod tests {
     use crate::data::eurosat::EurosatVariant;
     use crate::data::fake::{write_eurosat_rgb, FakeEurosat};
 
-    #[test]
-    fn stratified_fraction_keeps_every_class_and_is_seeded() {
-        let indices: Vec<usize> = (100..140).collect();
-        let labels: Vec<usize> = (0..40).map(|i| if i < 30 { 0 } else { 1 }).collect();
-        let a = stratified_fraction(&indices, &labels, 0.1, 5).unwrap();
-        assert_eq!(a.len(), 3 + 1, "{a:?}");
-        assert!(a.iter().any(|&i| i >= 130), "class 1 kept: {a:?}");
-        assert_eq!(a, stratified_fraction(&indices, &labels, 0.1, 5).unwrap());
-        assert_ne!(a, stratified_fraction(&indices, &labels, 0.1, 6).unwrap());
-        assert!(a.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(stratified_fraction(&indices, &labels, 1.0, 5).unwrap(), indices);
-        assert!(stratified_fraction(&indices, &labels, 0.0, 5).is_err());
-    }
 
     #[test]
     fn frozen_probe_and_fine_tuning_on_fake_eurosat() {

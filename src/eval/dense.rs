@@ -15,7 +15,20 @@ use crate::data::dense::{crop, Stitcher, TileGrid};
 use crate::data::{Image, Normalization};
 use crate::models::unet::Encoder;
 use crate::models::Arch;
+use crate::results::dense::{DenseResult, DenseRow};
 use crate::{Error, Result};
+
+/// What a finished dense run counted and how long it took, for its table row ([`DenseConfig::row`]).
+#[derive(Debug, Clone, Default)]
+pub struct RunCounts {
+    pub n_train_images: usize,
+    pub n_train_tiles: usize,
+    pub n_test_images: usize,
+    /// Mean training loss per epoch.
+    pub epoch_losses: Vec<f64>,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+}
 
 /// Settings of one dense evaluation; [`Default`] is the paper recipe (100 epochs, batch 32, 256 px tiles).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +167,28 @@ impl DenseConfig {
         )
     }
 
+    /// The table row of a run of this config: init, backbone, encoder mode, recipe, epochs, tile size and label
+    /// fraction from the config; counts, timings and the result from the run.
+    pub fn row(&self, run: RunCounts, result: DenseResult) -> DenseRow {
+        DenseRow {
+            init: self.init_name(),
+            arch: format!("{:?}", self.arch).to_lowercase(),
+            weights: self.weights.clone(),
+            encoder: self.encoder_mode().into(),
+            recipe: self.recipe(),
+            epochs: self.epochs,
+            tile_size: self.tile_size,
+            n_train_images: run.n_train_images,
+            n_train_tiles: run.n_train_tiles,
+            n_test_images: run.n_test_images,
+            label_fraction: self.label_fraction,
+            result,
+            epoch_losses: run.epoch_losses,
+            train_seconds: run.train_seconds,
+            eval_seconds: run.eval_seconds,
+        }
+    }
+
     pub fn encoder_mode(&self) -> &'static str {
         if self.finetune {
             "fine-tuned"
@@ -166,13 +201,15 @@ impl DenseConfig {
 /// The encoder of a dense task: seeded random init, then the weights file if one is named (every backbone tensor
 /// must be in it); frozen unless `config.finetune`.
 pub fn build_encoder(config: &DenseConfig, in_channels: i64, device: Device) -> Result<(nn::VarStore, Encoder)> {
-    let row = crate::config::RowConfig {
-        name: config.init_name(),
-        arch: config.arch,
-        weights: config.weights.clone(),
-        init_seed: config.init_seed,
-    };
-    let (mut vs, net) = super::eurosat::build_backbone(&row, in_channels, device)?;
+    let weights = (config.weights != "random").then(|| std::path::Path::new(&config.weights));
+    let (mut vs, net) = crate::models::weights::load_backbone(
+        config.arch,
+        in_channels,
+        config.init_seed,
+        weights,
+        &config.init_name(),
+        device,
+    )?;
     if config.finetune {
         vs.unfreeze();
     }

@@ -16,12 +16,13 @@ use rand::SeedableRng;
 use super::features::{self, stable_hash, ExtractOptions, FeatureSet, Protocol};
 use super::knn;
 use super::linear_probe::LinearProbe;
-use super::metrics::AtK;
+use super::subsets::{cap_per_class, stratified_fraction, SplitIndices};
+use crate::results::metrics::AtK;
 use crate::config::{EurosatTableConfig, RowConfig};
 use crate::data::eurosat::Eurosat;
 use crate::data::{split, Normalization};
 use crate::models::ResNet;
-use crate::report::eurosat::{EurosatRow, EurosatTable};
+use crate::results::eurosat::{EurosatRow, EurosatTable};
 use crate::{Error, Result};
 
 /// Where a run reads and caches, and how it reports.
@@ -31,29 +32,6 @@ pub struct RunContext {
     pub cache_dir: PathBuf,
     pub device: Device,
     pub quiet: bool,
-}
-
-/// The split indices of a run (after the scale's per-class cap).
-#[derive(Debug, Clone)]
-pub struct SplitIndices {
-    pub train: Vec<usize>,
-    pub val: Vec<usize>,
-    pub test: Vec<usize>,
-}
-
-/// Keeps the first `max_per_class` indices of each class, in list order (the lists are already shuffled).
-pub fn cap_per_class(indices: &[usize], labels: &[usize], max_per_class: usize) -> Vec<usize> {
-    let mut seen = std::collections::HashMap::new();
-    indices
-        .iter()
-        .zip(labels)
-        .filter(|(_, &l)| {
-            let n = seen.entry(l).or_insert(0usize);
-            *n += 1;
-            *n <= max_per_class
-        })
-        .map(|(&i, _)| i)
-        .collect()
 }
 
 /// Opens the dataset and its split lists (creating the seeded split if absent) and applies the per-class cap.
@@ -89,33 +67,8 @@ pub fn open_dataset(
 
 /// Builds a row's backbone: seeded random init, then the row's weights if it names a file. Frozen.
 pub fn build_backbone(row: &RowConfig, in_channels: i64, device: Device) -> Result<(nn::VarStore, ResNet)> {
-    let (mut vs, net) = crate::models::seeded(row.init_seed, || {
-        let vs = nn::VarStore::new(device);
-        let net = ResNet::new(&vs.root(), row.arch, in_channels);
-        (vs, net)
-    });
-    if row.weights != "random" {
-        let path = Path::new(&row.weights);
-        if !path.is_file() {
-            return Err(Error::bad_input(
-                path,
-                format!("weights of row `{}` not found", row.name),
-            ));
-        }
-        let missing = vs.load_partial(path)?;
-        if !missing.is_empty() {
-            return Err(Error::bad_input(
-                path,
-                format!(
-                    "{} backbone tensors missing, e.g. {:?}",
-                    missing.len(),
-                    &missing[..missing.len().min(5)]
-                ),
-            ));
-        }
-    }
-    vs.freeze();
-    Ok((vs, net))
+    let weights = (row.weights != "random").then(|| Path::new(&row.weights));
+    crate::models::weights::load_backbone(row.arch, in_channels, row.init_seed, weights, &row.name, device)
 }
 
 /// Retrieval examples kept per row for figures: queries and neighbours per query.
@@ -314,7 +267,7 @@ pub fn run(config: &EurosatTableConfig, scale: &str, ctx: &RunContext) -> Result
         }
         let mut fraction_accuracy = Vec::with_capacity(config.label_fractions.len());
         for &fraction in &config.label_fractions {
-            let rows = super::classification::stratified_fraction(
+            let rows = stratified_fraction(
                 &(0..train.len()).collect::<Vec<_>>(),
                 &train.labels_vec(),
                 fraction,

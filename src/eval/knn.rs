@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::features::Protocol;
-use super::metrics::AtK;
+use crate::results::metrics::AtK;
 use crate::{Error, Result};
 
 /// Retrieval settings; [`Default`] is the CACo notebook's: 50 queries with replacement, k = 20 and 100, the val set
@@ -149,7 +149,7 @@ pub fn precision_recall_at_k(
             AtK {
                 k,
                 precision: precision_sum / queries.len() as f64,
-                precision_ci: crate::eval::bootstrap::mean_ci(&per_query, k as u64),
+                precision_ci: crate::results::bootstrap::mean_ci(&per_query, k as u64),
                 recall: if relevant_sum == 0 {
                     f64::NAN
                 } else {

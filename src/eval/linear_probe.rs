@@ -9,7 +9,7 @@ use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use super::features::{FeatureSet, Protocol};
-use super::metrics::Classification;
+use crate::results::metrics::Classification;
 use crate::progress::Progress;
 use crate::{Error, Result};
 

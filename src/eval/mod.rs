@@ -1,11 +1,8 @@
-//! Downstream evaluation of frozen or fine-tuned backbones. `metrics` is plain data (no libtorch); the rest needs
-//! the `torch` feature.
+//! Downstream evaluation of frozen or fine-tuned backbones (needs the `torch` feature). The metrics and rows it
+//! produces are plain data in `crate::results`.
 
 #[cfg(feature = "torch")]
 pub mod awareness;
-pub mod bootstrap;
-pub mod metrics;
-pub mod seg_metrics;
 
 #[cfg(feature = "torch")]
 pub mod bigearthnet;
@@ -27,5 +24,7 @@ pub mod linear_probe;
 pub mod multilabel_probe;
 #[cfg(feature = "torch")]
 pub mod segmentation;
+#[cfg(feature = "torch")]
+pub mod subsets;
 #[cfg(feature = "torch")]
 pub mod tasks;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
-use super::seg_metrics::micro_average_precision;
+use crate::results::seg_metrics::micro_average_precision;
 use crate::data::{Image, Normalization};
 use crate::models::ResNet;
 use crate::progress::Progress;

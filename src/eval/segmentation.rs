@@ -11,8 +11,8 @@ use rand::Rng;
 use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
 
-use super::dense::{self, BenchmarkOptions, DenseConfig, DenseOptimizer};
-use super::seg_metrics::SegConfusion;
+use super::dense::{self, BenchmarkOptions, DenseConfig, DenseOptimizer, RunCounts};
+use crate::results::seg_metrics::SegConfusion;
 use crate::data::aerial_seg::{AerialSeg, AERIAL_CLASSES, IGNORE_INDEX};
 use crate::data::dense::{crop, dihedral_image, dihedral_mask, LabelledImage};
 use crate::data::dynamic_earthnet::{self, den_stretch, DenOptions, DynamicEarthNet};
@@ -20,7 +20,9 @@ use crate::data::split::Splits;
 use crate::data::Image;
 use crate::models::unet::UNet;
 use crate::progress::Progress;
-use crate::report::dense::{segmentation_overlay, slug, write_png, DenseResult, DenseRow};
+use crate::report::dense::{segmentation_overlay, write_png};
+use crate::results::dense::{DenseResult, DenseRow};
+use crate::results::writer::slug;
 use crate::{Error, Result};
 
 /// A U-Net with its variables.
@@ -324,27 +326,22 @@ pub fn benchmark(
         }
     }
     let scores = run.confusion.scores();
-    Ok(DenseRow {
-        init: config.init_name(),
-        arch: format!("{:?}", config.arch).to_lowercase(),
-        weights: config.weights.clone(),
-        encoder: config.encoder_mode().into(),
-        recipe: config.recipe(),
-        epochs: config.epochs,
-        tile_size: config.tile_size,
+    let counts = RunCounts {
         n_train_images: train_set.len(),
         n_train_tiles: run.n_train_tiles,
         n_test_images: test_set.len(),
-        label_fraction: config.label_fraction,
-        result: DenseResult::Segmentation {
+        epoch_losses: run.epoch_losses,
+        train_seconds: run.train_seconds,
+        eval_seconds: run.eval_seconds,
+    };
+    Ok(config.row(
+        counts,
+        DenseResult::Segmentation {
             confusion: run.confusion,
             scores,
             per_image: run.per_image,
         },
-        epoch_losses: run.epoch_losses,
-        train_seconds: run.train_seconds,
-        eval_seconds: run.eval_seconds,
-    })
+    ))
 }
 
 /// Mean cross-entropy of `model` on whole images (for tests and sanity checks).

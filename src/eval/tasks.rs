@@ -11,7 +11,8 @@ use crate::data::change::{self, ChangeDataset, ChangeLayout, ChangePair, Seasons
 use crate::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, SnowIce};
 use crate::data::oscd::{self, Oscd};
 use crate::data::split;
-use crate::report::dense::{DenseRow, DenseTable, DenseTask, PUBLISHED_CHANGE, PUBLISHED_SEGMENTATION};
+use crate::results::dense::{DenseRow, DenseTable, DenseTask};
+use crate::results::published::Published;
 use crate::{Error, Result};
 
 /// Where a task finds its data.
@@ -65,7 +66,7 @@ fn change_template(name: String, title: String, dataset: &Path, notes: Vec<Strin
     let mut notes = notes;
     notes.push("Published, for context (pre-trained backbones, other data; not comparable):".into());
     notes.push(String::new());
-    notes.extend(PUBLISHED_CHANGE.iter().map(|p| format!("- {p}")));
+    notes.extend(Published::committed().notes("change-detection").iter().map(|p| format!("- {p}")));
     DenseTable {
         name,
         title,
@@ -227,7 +228,7 @@ pub fn segmentation_aerial(
         "Published, for context (pre-trained backbones, other data; not comparable):".into(),
         String::new(),
     ];
-    notes.extend(PUBLISHED_SEGMENTATION.iter().map(|p| format!("- {p}")));
+    notes.extend(Published::committed().notes("segmentation").iter().map(|p| format!("- {p}")));
     let template = DenseTable {
         name,
         title: format!("Semantic segmentation on {dataset}"),
@@ -299,8 +300,8 @@ pub fn segmentation_dynamic_earthnet(
         ),
         "Published, for context (a pre-trained backbone; its fine-tuning recipe is not published):".into(),
         String::new(),
-        "- CACo, DynamicEarthNet mIoU 51.29 (CACo issue thread)".into(),
     ];
+    notes.extend(Published::committed().notes("dynamic-earthnet").iter().map(|p| format!("- {p}")));
     if !ds.skipped.is_empty() {
         notes.push(format!(
             "{} labels without an image were skipped (--skip-bad).",

@@ -16,6 +16,8 @@
 
 pub mod archive;
 pub mod http;
+/// A loopback HTTP server for tests (not public API: behind the `testkit` feature).
+#[cfg(any(test, feature = "testkit"))]
 pub mod loopback;
 pub mod registry;
 pub mod verify;

@@ -1,11 +1,12 @@
 //! Backbones and heads. Models know nothing of SSL methods or of which dataset feeds them.
 
+pub mod autocast;
 pub mod heads;
-pub mod import;
 pub mod init;
 pub mod resnet;
 pub mod siamese;
 pub mod unet;
+pub mod weights;
 
 pub use resnet::{Arch, FeatureMaps, ResNet};
 

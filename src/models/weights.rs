@@ -1,14 +1,53 @@
-//! Importing published backbones (SeCo, CACo checkpoints) into torchvision names. The originals keep the query
-//! encoder as `encoder_q`, either as a torchvision ResNet (`encoder_q.conv1.weight`, `encoder_q.layer1.0...`) or as
-//! an `nn.Sequential` of its children (`encoder_q.0.weight` = conv1, `encoder_q.4.0.conv1.weight` = layer1...).
-//! Both map onto [`super::ResNet`]'s names; every missing or unexpected key is reported.
+//! Backbone weights: building a seeded ResNet and loading a `.safetensors` file with torchvision names into it
+//! ([`load_backbone`]), and importing published backbones (SeCo, CACo checkpoints) into those names. The originals
+//! keep the query encoder as `encoder_q`, either as a torchvision ResNet (`encoder_q.conv1.weight`,
+//! `encoder_q.layer1.0...`) or as an `nn.Sequential` of its children (`encoder_q.0.weight` = conv1,
+//! `encoder_q.4.0.conv1.weight` = layer1...). Both map onto [`super::ResNet`]'s names; every missing or unexpected
+//! key is reported.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use tch::{nn, Device, Tensor};
 
 use super::{Arch, ResNet};
 use crate::{Error, Result};
+
+/// A frozen backbone: seeded random init (`init_seed`, see [`super::seeded`]), then the weights of `weights` when
+/// it names a file (`None`: random init). Every backbone tensor must be in the file; `name` (the row or run using
+/// it) appears in the errors.
+pub fn load_backbone(
+    arch: Arch,
+    in_channels: i64,
+    init_seed: u64,
+    weights: Option<&Path>,
+    name: &str,
+    device: Device,
+) -> Result<(nn::VarStore, ResNet)> {
+    let (mut vs, net) = super::seeded(init_seed, || {
+        let vs = nn::VarStore::new(device);
+        let net = ResNet::new(&vs.root(), arch, in_channels);
+        (vs, net)
+    });
+    if let Some(path) = weights {
+        if !path.is_file() {
+            return Err(Error::bad_input(path, format!("weights of row `{name}` not found")));
+        }
+        let missing = vs.load_partial(path)?;
+        if !missing.is_empty() {
+            return Err(Error::bad_input(
+                path,
+                format!(
+                    "{} backbone tensors missing, e.g. {:?}",
+                    missing.len(),
+                    &missing[..missing.len().min(5)]
+                ),
+            ));
+        }
+    }
+    vs.freeze();
+    Ok((vs, net))
+}
 
 /// torchvision ResNet children in order, as `nn.Sequential(*list(resnet.children())[:-1])` numbers them.
 const CHILDREN: [&str; 9] = [

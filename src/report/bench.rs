@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::figures::{render_both, Figure};
-use super::table::{to_markdown, write_csv};
+use crate::results::writer::{to_markdown, write_csv};
 use super::FONT_FAMILY;
 use crate::{Error, Result};
 

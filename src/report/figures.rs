@@ -6,7 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{register_fonts, table::create_parent, FONT_FAMILY};
+use super::{register_fonts, FONT_FAMILY};
+use crate::results::writer::create_parent;
 use crate::{Error, Result};
 
 /// A figure that can draw itself on any Plotters backend.

@@ -1,16 +1,18 @@
-//! Tables (Polars) and figures (Plotters). Builds without libtorch (`--no-default-features`), so notebooks that only
-//! read results compile fast.
+//! Writes results with their figures: a table from `results` plus the figures of it (Plotters), for the paper
+//! table (`paper_output`), a downstream task (`dense`) and the EuroSAT table (`eurosat`); the one `regenerate` of
+//! any stored table; the benchmark report; the notebooks' helpers. Builds without libtorch
+//! (`--no-default-features`), so notebooks that only read results compile fast.
 
 pub mod bench;
 pub mod dense;
 pub mod eurosat;
 pub mod figures;
 pub mod notebook;
-pub mod paper;
 pub mod paper_figures;
 pub mod paper_output;
-pub mod provenance;
-pub mod table;
+pub mod regenerate;
+
+pub use regenerate::regenerate;
 
 use std::sync::Once;
 

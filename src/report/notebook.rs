@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::dense::DenseTable;
-use super::eurosat::EurosatTable;
-use super::paper::{CacoEpoch, PaperTable};
 use super::paper_figures::{p_high, thresholds, valid_gmm};
-use super::{paper_output, table};
+use crate::results::metrics::auroc;
+use crate::results::paper::{CacoEpoch, PaperTable};
+use crate::results::writer;
+use crate::results::metrics_files;
 use crate::data::dense::Mask;
 use crate::data::eurosat::Eurosat;
 use crate::data::{Image, DATA_ENV};
@@ -168,26 +168,14 @@ pub fn show_markdown(text: &str) {
 
 /// Shows a table inline as Markdown, floats with `decimals` decimals.
 pub fn show_table(df: &DataFrame, decimals: usize) -> Result<()> {
-    show_markdown(&table::to_markdown(df, decimals)?);
+    show_markdown(&writer::to_markdown(df, decimals)?);
     Ok(())
 }
 
-/// Standard base64 with padding (RFC 4648), enough for inline images without another dependency.
+/// Standard base64 with padding (RFC 4648), for inline images.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            out.push(if i <= chunk.len() {
-                ALPHABET[(n >> shift) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -369,38 +357,6 @@ pub fn band_stats(images: &[Image], band_names: &[&str]) -> Result<DataFrame> {
     Ok(DataFrame::new_infer_height(out)?)
 }
 
-/// Area under the ROC curve of `scores` against `positive` (ties count half); NaN without both classes.
-pub fn auroc(scores: &[f64], positive: &[bool]) -> f64 {
-    let (pos, neg): (Vec<f64>, Vec<f64>) = {
-        let mut p = Vec::new();
-        let mut n = Vec::new();
-        for (&s, &is_pos) in scores.iter().zip(positive) {
-            if s.is_finite() {
-                if is_pos {
-                    p.push(s)
-                } else {
-                    n.push(s)
-                }
-            }
-        }
-        (p, n)
-    };
-    if pos.is_empty() || neg.is_empty() {
-        return f64::NAN;
-    }
-    let mut neg = neg;
-    neg.sort_by(|a, b| a.total_cmp(b));
-    let wins: f64 = pos
-        .iter()
-        .map(|&s| {
-            let below = neg.partition_point(|&x| x < s);
-            let not_above = neg.partition_point(|&x| x <= s);
-            below as f64 + 0.5 * (not_above - below) as f64
-        })
-        .sum();
-    wins / (pos.len() * neg.len()) as f64
-}
-
 /// CACo's change estimate per stored epoch: items, the mixture's means and high-component weight, the P(high) = 0.5
 /// threshold(s), the share of items labelled changed, and, where the truth is known, the AUROC of the ratio and the
 /// share of truly changed and truly unchanged items labelled changed (in percent).
@@ -475,62 +431,6 @@ pub fn caco_epoch_summary(epochs: &[CacoEpoch]) -> Result<DataFrame> {
 // ---------------------------------------------------------------------------------------------------------------
 // Stored tables.
 
-/// A stored `*.metrics.toml`, whichever command wrote it.
-#[derive(Debug, Clone)]
-pub enum StoredTable {
-    /// `reproduce-table`'s comparison.
-    Paper(PaperTable),
-    /// Change detection, segmentation, BigEarthNet, EuroSAT fine-tuning (`caco eval`).
-    Dense(DenseTable),
-    /// The EuroSAT probe and kNN table.
-    Eurosat(EurosatTable),
-}
-
-impl StoredTable {
-    /// Reads a metrics file, trying the three kinds in turn.
-    pub fn read(path: &Path) -> Result<Self> {
-        if let Ok(t) = PaperTable::read_metrics(path) {
-            return Ok(StoredTable::Paper(t));
-        }
-        if let Ok(t) = DenseTable::read_metrics(path) {
-            return Ok(StoredTable::Dense(t));
-        }
-        Ok(StoredTable::Eurosat(EurosatTable::read_metrics(path)?))
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            StoredTable::Paper(t) => &t.name,
-            StoredTable::Dense(t) => &t.name,
-            StoredTable::Eurosat(t) => &t.name,
-        }
-    }
-
-    /// The summary table, scores in percent.
-    pub fn dataframe(&self) -> Result<DataFrame> {
-        match self {
-            StoredTable::Paper(t) => paper_output::dataframe(t),
-            StoredTable::Dense(t) => t.dataframe(),
-            StoredTable::Eurosat(t) => t.dataframe(),
-        }
-    }
-}
-
-/// Every `tables/*.metrics.toml` under `results`, sorted; empty when there is no `tables/` folder.
-pub fn metrics_files(results: &Path) -> Result<Vec<PathBuf>> {
-    let tables = results.join("tables");
-    if !tables.is_dir() {
-        return Ok(vec![]);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&tables)
-        .map_err(|e| Error::io(&tables, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".metrics.toml"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// The `reproduce-table` comparison stored under `results`: `tables/main.metrics.toml` if it is one, else the first
 /// metrics file that is; `None` when there is none.
 pub fn paper_table(results: &Path) -> Result<Option<(PathBuf, PaperTable)>> {
@@ -597,26 +497,6 @@ pub fn overlays(results: &Path, table_name: &str, max_per_row: usize) -> Result<
     Ok(out)
 }
 
-/// Regenerates every table file and figure of one metrics file under `out` (as `caco report` does): the paper
-/// table's figures, a dense task's table and loss figure, or the EuroSAT table with the config stored beside it.
-pub fn regenerate(metrics: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    match StoredTable::read(metrics)? {
-        StoredTable::Paper(t) => paper_output::write(&t, out),
-        StoredTable::Dense(t) => t.write(out),
-        StoredTable::Eurosat(t) => {
-            let config_path = metrics.with_file_name(format!("{}.toml", t.name));
-            let config = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-            // The stored config starts with a comment header that `write` adds again.
-            let body: String = config
-                .lines()
-                .skip_while(|l| l.starts_with('#'))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            t.write(&body, out)
-        }
-    }
-}
-
 /// The EuroSAT RGB folder a paper table's sample and retrieval paths are relative to: its stored root when that
 /// exists (absolute, or relative to the repository), else `<data root>/eurosat-rgb`.
 pub fn eurosat_root(t: &PaperTable) -> PathBuf {
@@ -630,7 +510,7 @@ pub fn eurosat_root(t: &PaperTable) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::paper::GmmParams;
+    use crate::results::paper::GmmParams;
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
@@ -682,13 +562,6 @@ mod tests {
         assert!(band_stats(&[], &[]).is_err());
     }
 
-    #[test]
-    fn auroc_perfect_random_and_ties() {
-        assert_eq!(auroc(&[1.0, 2.0, 3.0, 4.0], &[false, false, true, true]), 1.0);
-        assert_eq!(auroc(&[1.0, 2.0, 3.0, 4.0], &[true, true, false, false]), 0.0);
-        assert_eq!(auroc(&[1.0, 1.0], &[true, false]), 0.5);
-        assert!(auroc(&[1.0], &[true]).is_nan());
-    }
 
     #[test]
     fn caco_summary_flags_the_high_component() {

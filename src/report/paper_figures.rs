@@ -16,7 +16,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::figures::{render_both, Figure};
-use super::paper::{mean_std, AwarenessDistribution, CacoEpoch, FractionPoint, GmmParams, PaperTable};
+use crate::results::paper::{mean_std, AwarenessDistribution, CacoEpoch, FractionPoint, GmmParams, PaperTable};
 use super::FONT_FAMILY;
 use crate::data::Image;
 use crate::{Error, Result};
@@ -1387,7 +1387,7 @@ impl Figure for RetrievalGrid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::paper::{AwarenessDistribution, Cell, LossCurve, MetricColumn, PublishedValue};
+    use crate::results::paper::{AwarenessDistribution, Cell, LossCurve, MetricColumn, PublishedValue};
 
     /// Reads both outputs: the SVG text and the PNG, checking the PNG's size and that it is not blank.
     fn check_outputs(paths: &[PathBuf], size: (u32, u32)) -> String {

@@ -3,7 +3,7 @@
 //! presets (`smoke`, `cpu`, `paper`). Unknown keys, methods and tasks are errors naming them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -215,29 +215,6 @@ pub fn metric_columns(task: &TaskSpec) -> Vec<(String, String)> {
     }
 }
 
-/// Published numbers (`experiments/tables/published.toml`): one entry per method and metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Published {
-    pub values: Vec<PublishedEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishedEntry {
-    pub method: Method,
-    pub metric: String,
-    pub value: f64,
-    pub source: String,
-}
-
-impl Published {
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
-    }
-}
-
 /// `base` with `overrides` merged in, tables recursively (an override value replaces a non-table value).
 pub fn merge(base: &mut toml::Table, overrides: &toml::Table) {
     for (key, value) in overrides {
@@ -252,6 +229,8 @@ pub fn merge(base: &mut toml::Table, overrides: &toml::Table) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     const TABLE: &str = r#"
@@ -284,7 +263,14 @@ pretrain_overrides = { optim = { epochs = 1 } }
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.file_name().is_some_and(|n| n == "published.toml") {
-                Published::load(&path).unwrap();
+                let published = crate::results::published::Published::load(&path).unwrap();
+                for v in &published.values {
+                    assert!(
+                        Method::ALL.iter().any(|m| m.name() == v.method),
+                        "published.toml: unknown method `{}`",
+                        v.method
+                    );
+                }
             } else if path.extension().is_some_and(|e| e == "toml") {
                 let table = TableConfig::load(&path).unwrap();
                 assert!(table.scales.contains_key("smoke") && table.scales.contains_key("cpu"));

@@ -8,7 +8,7 @@ use std::time::Instant;
 use tch::Device;
 
 use super::cache::{file_identity, key, WorkCache};
-use super::config::{merge, metric_columns, Published, TableConfig, TableRow, TableScale, TaskKind, TaskSpec};
+use super::config::{merge, metric_columns, TableConfig, TableRow, TableScale, TaskKind, TaskSpec};
 use crate::config::{EurosatTableConfig, ExperimentConfig, PretrainConfig, RowConfig};
 use crate::data::fake::{self, FakeEurosat, FakeTimeSeries};
 use crate::data::timeseries::{Layout, RGB_BANDS};
@@ -19,9 +19,9 @@ use crate::eval::dense::{BenchmarkOptions, DenseConfig};
 use crate::eval::eurosat::{self, RunContext};
 use crate::eval::tasks::{self, TaskData};
 use crate::models::Arch;
-use crate::report::dense::{DenseResult, DenseRow, DenseTable};
-use crate::report::eurosat::EurosatRow;
-use crate::report::paper::{
+use crate::results::dense::{DenseResult, DenseRow, DenseTable};
+use crate::results::eurosat::EurosatRow;
+use crate::results::paper::{
     AwarenessDistribution, CacoEpoch, Cell, FractionPoint, GmmParams, LossCurve, MetricColumn, PaperTable, PublishedValue, Retrieval,
     RetrievalQuery,
 };
@@ -80,7 +80,7 @@ pub fn reproduce(config: &TableConfig, scale_name: &str, ctx: &ReproduceContext)
         data.export_seasons = false;
         generated = Some(root);
     }
-    let published = Published::load(&config.published)?;
+    let published = crate::results::published::Published::load(&config.published)?;
     let mut table = PaperTable {
         name: config.name.clone(),
         title: config.title.clone(),
@@ -103,7 +103,7 @@ pub fn reproduce(config: &TableConfig, scale_name: &str, ctx: &ReproduceContext)
     }
     for row in &config.rows {
         if let Some(method) = row.method {
-            for entry in published.values.iter().filter(|p| p.method == method) {
+            for entry in published.values.iter().filter(|p| p.method == method.name()) {
                 if table.metrics.iter().any(|m| m.id == entry.metric) {
                     table.published.push(PublishedValue {
                         row: row.name.clone(),
@@ -695,7 +695,7 @@ fn bigearthnet_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<De
         let template = DenseTable {
             name: bigearthnet::DATASET_DIR.into(),
             title: "BigEarthNet (19 classes, RGB): multi-label linear probe".into(),
-            task: crate::report::dense::DenseTask::MultiLabel,
+            task: crate::results::dense::DenseTask::MultiLabel,
             dataset: root.display().to_string(),
             classes: bigearthnet::LABELS_19.iter().map(|s| s.to_string()).collect(),
             notes: vec![],
@@ -710,6 +710,6 @@ fn bigearthnet_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<De
 fn write_task_row(template: DenseTable, row: &DenseRow, out_dir: &Path) -> Result<()> {
     let mut table = DenseTable::load_or_new(out_dir, template)?;
     table.upsert(row.clone());
-    table.write(out_dir)?;
+    crate::report::dense::write(&table, out_dir)?;
     Ok(())
 }

@@ -1,14 +1,15 @@
-//! The EuroSAT table (linear probe + kNN retrieval per initialisation): results as plain data, written as CSV,
-//! Markdown, a metrics TOML (from which `report` regenerates everything) and a confusion-matrix figure per row,
-//! each output beside the resolved config that produced it.
+//! The EuroSAT table (linear probe + kNN retrieval per initialisation) as plain data, written as CSV, Markdown and a
+//! metrics TOML (from which `caco report` regenerates everything), beside the resolved config that produced it. The
+//! confusion-matrix figure per row is drawn by `report::eurosat`.
 
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{figures, table};
-use crate::eval::metrics::{AtK, Classification};
+use super::metrics::{AtK, Classification};
+use super::published::Published;
+use super::writer;
 use crate::{Error, Result};
 
 /// One row: an initialisation and its scores.
@@ -60,13 +61,6 @@ pub struct EurosatTable {
     pub wall_seconds: f64,
 }
 
-/// Published numbers shown beside ours (METHODS.md); they are for pre-trained backbones on the official splits.
-pub const PUBLISHED: [&str; 3] = [
-    "R18 SeCo-1M, linear probe accuracy 93.14 (torchgeo weights table)",
-    "R18 SeCo-100k / CACo-100k, kNN P@20 67.20 / 71.90 and P@100 59.16 / 61.96 (CACo notebook)",
-    "Published numbers use the official EuroSAT split lists, which are not available here; ours use the seeded stratified split in the config's split_dir.",
-];
-
 impl EurosatTable {
     /// The summary table, one row per initialisation, scores in percent.
     pub fn dataframe(&self) -> Result<DataFrame> {
@@ -117,36 +111,27 @@ impl EurosatTable {
         Ok(DataFrame::new_infer_height(columns)?)
     }
 
-    /// Writes every output under `out_dir` and returns the paths written:
-    /// `tables/<name>.{csv,md,toml}`, `tables/<name>_per_class.csv`, `tables/<name>.metrics.toml`,
-    /// `figures/<name>_confusion[_<row>].{svg,png,toml}`.
-    pub fn write(&self, config_toml: &str, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    /// Writes `tables/<name>.{toml,metrics.toml,csv,md}` and `tables/<name>_per_class.csv` under `out_dir` (the
+    /// `.toml` is the resolved config, `config_toml`, under a comment header); returns the paths written. The
+    /// confusion-matrix figures are drawn by `report::eurosat::write`, which calls this first.
+    pub fn write_tables(&self, config_toml: &str, out_dir: &Path) -> Result<Vec<PathBuf>> {
         let tables = out_dir.join("tables");
         let mut written = Vec::new();
-        let put = |written: &mut Vec<PathBuf>, path: PathBuf, text: &str| -> Result<()> {
-            table::create_parent(&path)?;
-            std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-            written.push(path);
-            Ok(())
-        };
-        let header = format!("# Resolved config of `{}` at scale `{}`.\n", self.name, self.scale);
-        put(
-            &mut written,
-            tables.join(format!("{}.toml", self.name)),
-            &format!("{header}{config_toml}"),
-        )?;
-        let metrics = toml::to_string(self).map_err(|e| Error::Report(format!("metrics do not serialise: {e}")))?;
-        put(
-            &mut written,
-            tables.join(format!("{}.metrics.toml", self.name)),
+        let config = tables.join(format!("{}.toml", self.name));
+        writer::write_text(&config, &format!("{}{config_toml}", self.config_header()))?;
+        written.push(config);
+        let metrics = tables.join(format!("{}.metrics.toml", self.name));
+        writer::write_text(
             &metrics,
+            &toml::to_string(self).map_err(|e| Error::Report(format!("metrics do not serialise: {e}")))?,
         )?;
+        written.push(metrics);
 
         let df = self.dataframe()?;
         let csv = tables.join(format!("{}.csv", self.name));
-        table::write_csv(&df, &csv)?;
+        writer::write_csv(&df, &csv)?;
         let per_class_csv = tables.join(format!("{}_per_class.csv", self.name));
-        table::write_csv(&self.per_class_dataframe()?, &per_class_csv)?;
+        writer::write_csv(&self.per_class_dataframe()?, &per_class_csv)?;
         let md = tables.join(format!("{}.md", self.name));
         let mut notes = vec![
             format!(
@@ -162,68 +147,39 @@ impl EurosatTable {
         notes.extend([
             "Per-class test accuracy:".into(),
             String::new(),
-            table::to_markdown(&self.per_class_dataframe()?, 1)?,
+            writer::to_markdown(&self.per_class_dataframe()?, 1)?,
             "Published, for context (pre-trained backbones, not comparable to random init):".into(),
             String::new(),
         ]);
-        notes.extend(PUBLISHED.iter().map(|p| format!("- {p}")));
-        table::write_markdown(&df, &md, &self.title, &notes, 2)?;
+        notes.extend(Published::committed().notes("eurosat").iter().map(|p| format!("- {p}")));
+        writer::write_markdown(&df, &md, &self.title, &notes, 2)?;
         written.extend([csv, per_class_csv, md]);
-
-        for row in &self.rows {
-            let stem = self.confusion_stem(out_dir, row);
-            let title = format!(
-                "{}: {} ({}), test accuracy {:.1} %",
-                self.name,
-                row.name,
-                row.arch,
-                100.0 * row.test.accuracy
-            );
-            written.extend(figures::confusion_matrix(
-                &row.test.confusion,
-                &self.classes,
-                &title,
-                &stem,
-            )?);
-            put(
-                &mut written,
-                stem.with_extension("toml"),
-                &format!("{header}{config_toml}"),
-            )?;
-        }
         Ok(written)
     }
 
-    fn confusion_stem(&self, out_dir: &Path, row: &EurosatRow) -> PathBuf {
+    /// The comment line above a stored copy of the resolved config.
+    pub fn config_header(&self) -> String {
+        format!("# Resolved config of `{}` at scale `{}`.\n", self.name, self.scale)
+    }
+
+    /// File stem of `row`'s confusion-matrix figure under `out_dir`.
+    pub fn confusion_stem(&self, out_dir: &Path, row: &EurosatRow) -> PathBuf {
         let file = if self.rows.len() == 1 {
             format!("{}_confusion", self.name)
         } else {
-            format!("{}_confusion_{}", self.name, slug(&row.name))
+            format!("{}_confusion_{}", self.name, writer::slug(&row.name))
         };
         out_dir.join("figures").join(file)
     }
 
     /// Reads `tables/<name>.metrics.toml` back (for report regeneration without training).
     pub fn read_metrics(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::bad_input(path, format!("not a metrics file: {e}")))
+        writer::read_metrics(path, "a metrics file")
     }
 }
 
-fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn fixture() -> EurosatTable {
@@ -269,17 +225,14 @@ mod tests {
     }
 
     #[test]
-    fn writes_tables_metrics_and_figure_and_regenerates_from_metrics() {
+    fn writes_tables_and_metrics_and_regenerates_from_metrics() {
         let dir = tempfile::tempdir().unwrap();
         let table = fixture();
-        let written = table.write("name = \"eurosat\"\n", dir.path()).unwrap();
+        let written = table.write_tables("name = \"eurosat\"\n", dir.path()).unwrap();
         for suffix in [
             "tables/eurosat.csv",
             "tables/eurosat.md",
             "tables/eurosat.toml",
-            "figures/eurosat_confusion.png",
-            "figures/eurosat_confusion.svg",
-            "figures/eurosat_confusion.toml",
         ] {
             assert!(written.contains(&dir.path().join(suffix)), "{suffix} not written");
         }
@@ -297,7 +250,7 @@ mod tests {
         let back = EurosatTable::read_metrics(&dir.path().join("tables/eurosat.metrics.toml")).unwrap();
         assert_eq!(back, table);
         let again = tempfile::tempdir().unwrap();
-        back.write("name = \"eurosat\"\n", again.path()).unwrap();
+        back.write_tables("name = \"eurosat\"\n", again.path()).unwrap();
         assert_eq!(
             std::fs::read_to_string(again.path().join("tables/eurosat.csv")).unwrap(),
             std::fs::read_to_string(dir.path().join("tables/eurosat.csv")).unwrap()

@@ -1,4 +1,5 @@
-//! Metrics as plain data (no libtorch): classification accuracy, per-class accuracy, confusion matrix; retrieval at k.
+//! Metrics as plain data (no libtorch): classification accuracy, per-class accuracy, confusion matrix; retrieval at
+//! k; the area under the ROC curve.
 
 use serde::{Deserialize, Serialize};
 
@@ -68,9 +69,56 @@ pub struct AtK {
     pub precision_ci: Option<[f64; 2]>,
 }
 
+/// Area under the ROC curve of `scores` against boolean `truth` (ties count one half); NaN scores are skipped.
+pub fn auroc(scores: &[f64], truth: &[bool]) -> f64 {
+    let mut pairs: Vec<(f64, bool)> = scores
+        .iter()
+        .copied()
+        .zip(truth.iter().copied())
+        .filter(|(s, _)| s.is_finite())
+        .collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n_pos = pairs.iter().filter(|p| p.1).count() as f64;
+    let n_neg = pairs.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return f64::NAN;
+    }
+    // Mann-Whitney U with average ranks for ties.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < pairs.len() {
+        let mut j = i;
+        while j < pairs.len() && pairs[j].0 == pairs[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j + 1) as f64 / 2.0;
+        rank_sum += pairs[i..j].iter().filter(|p| p.1).count() as f64 * avg_rank;
+        i = j;
+    }
+    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auroc_hand_cases() {
+        assert_eq!(auroc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]), 1.0);
+        assert_eq!(auroc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]), 0.0);
+        assert_eq!(auroc(&[0.5, 0.5], &[false, true]), 0.5);
+        // pos {0.4, 0.9}, neg {0.3, 0.6}: pairs (0.4>0.3), (0.4<0.6), (0.9>0.3), (0.9>0.6) -> 3/4.
+        assert_eq!(auroc(&[0.4, 0.9, 0.3, 0.6], &[true, true, false, false]), 0.75);
+        assert!(auroc(&[0.1], &[true]).is_nan());
+    }
+
+    #[test]
+    fn auroc_perfect_random_and_ties() {
+        assert_eq!(auroc(&[1.0, 2.0, 3.0, 4.0], &[false, false, true, true]), 1.0);
+        assert_eq!(auroc(&[1.0, 2.0, 3.0, 4.0], &[true, true, false, false]), 0.0);
+        assert_eq!(auroc(&[1.0, 1.0], &[true, false]), 0.5);
+        assert!(auroc(&[1.0], &[true]).is_nan());
+    }
 
     #[test]
     fn hand_computed_case() {

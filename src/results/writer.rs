@@ -1,9 +1,13 @@
-//! Result tables as Polars DataFrames, written as CSV (machine-readable) and Markdown (for the README and papers).
+//! The one writer of result tables: Polars DataFrames as CSV (machine-readable), Parquet and Markdown (for the
+//! README and papers), table structs as metrics TOML (from which `caco report` regenerates every output), and the
+//! file-name slug of a row name.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use polars::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::{Error, Result};
 
@@ -68,7 +72,52 @@ pub fn write_markdown(df: &DataFrame, path: &Path, title: &str, notes: &[String]
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
-pub(crate) fn create_parent(path: &Path) -> Result<()> {
+/// Writes `df` as Parquet.
+pub fn write_parquet(df: &DataFrame, path: &Path) -> Result<()> {
+    create_parent(path)?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut df = df.clone();
+    ParquetWriter::new(file).finish(&mut df)?;
+    Ok(())
+}
+
+/// Writes `text` to `path`, creating its folder.
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    create_parent(path)?;
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+/// Writes a table struct as its metrics TOML, atomically (a temporary file renamed over the old one).
+pub fn write_metrics<T: Serialize>(table: &T, path: &Path) -> Result<()> {
+    let text = toml::to_string(table).map_err(|e| Error::Report(format!("metrics do not serialise: {e}")))?;
+    create_parent(path)?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads a metrics TOML written by [`write_metrics`]; `what` names the expected kind in the error
+/// (e.g. "a dense-task metrics file").
+pub fn read_metrics<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| Error::bad_input(path, format!("not {what}: {e}")))
+}
+
+/// A row name as a file-name part: ASCII letters and digits lower-cased, `-` kept, anything else `_`
+/// (`random init` -> `random_init`, `MoCo-v2` -> `moco-v2`).
+pub fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub fn create_parent(path: &Path) -> Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e)),
         _ => Ok(()),
@@ -95,6 +144,12 @@ mod tests {
             md,
             "| init | accuracy | n |\n|---|---|---|\n| random init | 0.51 | 10 |\n| a\\|b | - | 20 |\n"
         );
+    }
+
+    #[test]
+    fn slug_keeps_dashes_and_replaces_the_rest() {
+        assert_eq!(slug("random init"), "random_init");
+        assert_eq!(slug("MoCo-v2 (R18)"), "moco-v2__r18_");
     }
 
     #[test]

@@ -18,7 +18,8 @@
 pub mod cities;
 #[cfg(feature = "gdal")]
 pub mod cog;
-#[cfg(feature = "gdal")]
+/// Tiny Sentinel-2 scenes for tests (not public API: behind the `testkit` feature).
+#[cfg(all(feature = "gdal", any(test, feature = "testkit")))]
 pub mod fixtures;
 pub mod layout;
 pub mod locations;

@@ -31,6 +31,20 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the papers' order.
+    pub const ALL: [Method; 5] = [Method::Moco, Method::Seco, Method::Teco, Method::Caco, Method::Gassl];
+
+    /// The name configs use (`moco`, `seco`, `teco`, `caco`, `gassl`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Moco => "moco",
+            Method::Seco => "seco",
+            Method::Teco => "teco",
+            Method::Caco => "caco",
+            Method::Gassl => "gassl",
+        }
+    }
+
     /// Projection heads (embedding subspaces) per side.
     pub fn n_heads(self) -> usize {
         match self {
@@ -77,7 +91,7 @@ pub struct ModelConfig {
     pub geo_clusters: i64,
     /// Mixed precision of the encoders only (METHODS.md: heads, embeddings, queues, logits, losses and CACo's
     /// distances stay float32).
-    pub amp: crate::train::Amp,
+    pub amp: crate::models::autocast::Amp,
     /// BatchNorm groups per forward: GASSL's shuffle-BN of 4 GPUs emulated on one device (the query batch in 4
     /// groups, the key batch permuted, in 4 groups, un-permuted); 1 everywhere else.
     pub bn_groups: i64,
@@ -156,7 +170,7 @@ impl SslModel {
     fn encode(&self, backbone: &ResNet, xs: &Tensor) -> Result<Tensor> {
         let groups = self.config.bn_groups.max(1);
         let n = xs.size()[0];
-        let feats = crate::train::autocast(self.config.amp, self.device(), || {
+        let feats = crate::models::autocast::autocast(self.config.amp, self.device(), || {
             if groups == 1 || n < groups {
                 backbone.forward_t(xs, true)
             } else {
@@ -304,4 +318,16 @@ impl SslModel {
 pub struct StepKeys {
     pub keys: Vec<Tensor>,
     pub era: Tensor,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Method;
+
+    #[test]
+    fn method_names_are_the_config_spelling() {
+        for m in Method::ALL {
+            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{}\"", m.name()));
+        }
+    }
 }

@@ -14,7 +14,7 @@ use caco::eval::bigearthnet::BigEarthNetConfig;
 use caco::eval::dense::{BenchmarkOptions, DenseConfig};
 use caco::eval::multilabel_probe::MultiLabelProbeConfig;
 use caco::eval::tasks::{self, TaskData};
-use caco::report::dense::{DenseTable, DenseTask};
+use caco::results::dense::{DenseTable, DenseTask};
 
 use super::{parse_device, Args};
 
@@ -265,10 +265,10 @@ fn announce(c: &Common, title: &str) {
     }
 }
 
-fn finish(template: DenseTable, row: caco::report::dense::DenseRow, c: &Common) -> Result<()> {
+fn finish(template: DenseTable, row: caco::results::dense::DenseRow, c: &Common) -> Result<()> {
     let mut table = DenseTable::load_or_new(&c.out_dir, template)?;
     table.upsert(row);
-    let written = table.write(&c.out_dir)?;
+    let written = caco::report::dense::write(&table, &c.out_dir)?;
     print!("{}", std::fs::read_to_string(md_path(&c.out_dir, &table.name))?);
     if !c.options.quiet {
         eprintln!("wrote {} files under {}", written.len(), c.out_dir.display());

@@ -12,7 +12,6 @@ use anyhow::{bail, Context, Result};
 use caco::config::{EurosatTableConfig, ExperimentConfig};
 use caco::data::{data_root, fake};
 use caco::eval::eurosat::{self, RunContext};
-use caco::report::eurosat::EurosatTable;
 use tch::Device;
 
 const USAGE: &str = "\
@@ -268,7 +267,7 @@ fn reproduce_table(mut args: Args) -> Result<()> {
         force,
     };
     table_started(quiet, &config.name, &scale, device, &ctx.data_root);
-    let provenance = caco::report::provenance::Provenance::capture(
+    let provenance = caco::results::provenance::Provenance::capture(
         &format!("{device:?}").to_lowercase(),
         &out_dir.display().to_string(),
     );
@@ -282,10 +281,10 @@ fn reproduce_table(mut args: Args) -> Result<()> {
     }
     let mut table = caco::reproduce::reproduce(&config, &scale, &ctx)?;
     table.provenance = Some(provenance);
-    let written = caco::reproduce::output::write(&table, &out_dir)?;
+    let written = caco::report::paper_output::write(&table, &out_dir)?;
     table_done(
         quiet,
-        &caco::reproduce::output::markdown(&table),
+        &caco::results::paper::markdown(&table),
         written.len(),
         &out_dir,
         table.wall_seconds,
@@ -330,7 +329,7 @@ fn eurosat_table(
     table_started(quiet, &config.name, scale, device, &ctx.data_root);
     let table = eurosat::run(&config, scale, &ctx)?;
     let (resolved, _) = config.with_scale(scale)?;
-    let written = table.write(&resolved.to_toml(), &out_dir)?;
+    let written = caco::report::eurosat::write(&table, &resolved.to_toml(), &out_dir)?;
     let markdown = std::fs::read_to_string(out_dir.join("tables").join(format!("{}.md", table.name)))?;
     table_done(quiet, &markdown, written.len(), &out_dir, table.wall_seconds);
     Ok(())
@@ -365,7 +364,7 @@ fn report(mut args: Args) -> Result<()> {
                 .map(PathBuf::from)
                 .unwrap_or_default()
         });
-        let written = report_one(&file, &out)?;
+        let written = caco::report::regenerate(&file, &out)?.len();
         eprintln!(
             "{}: regenerated {} files under {}",
             file.display(),
@@ -374,31 +373,6 @@ fn report(mut args: Args) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Regenerates the outputs of one metrics file, whichever table kind wrote it.
-fn report_one(metrics: &std::path::Path, out_dir: &std::path::Path) -> Result<usize> {
-    if let Ok(table) = caco::report::paper::PaperTable::read_metrics(metrics) {
-        return Ok(caco::reproduce::output::write(&table, out_dir)?.len());
-    }
-    if let Ok(table) = caco::report::dense::DenseTable::read_metrics(metrics) {
-        return Ok(table.write(out_dir)?.len());
-    }
-    let table = EurosatTable::read_metrics(metrics)?;
-    let config_path = metrics.with_file_name(format!("{}.toml", table.name));
-    let config = std::fs::read_to_string(&config_path).with_context(|| {
-        format!(
-            "reading the config stored beside the metrics, {}",
-            config_path.display()
-        )
-    })?;
-    // The stored config starts with a comment header that `write` adds again.
-    let body: String = config
-        .lines()
-        .skip_while(|l| l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    Ok(table.write(&body, out_dir)?.len())
 }
 
 fn simulate_seasons(mut args: Args) -> Result<()> {

@@ -93,7 +93,7 @@ pub fn change_check_cmd(mut args: Args) -> Result<()> {
 
 /// `caco import-weights --npz <file> --out <backbone.safetensors> [--prefix encoder_q]`.
 pub fn import_weights(mut args: Args) -> Result<()> {
-    use caco::models::import::import_backbone;
+    use caco::models::weights::import_backbone;
     let npz = PathBuf::from(
         args.value("--npz")?
             .context("import-weights needs --npz <state dict as .npz>")?,
