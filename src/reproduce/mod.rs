@@ -7,7 +7,9 @@
 
 pub mod cache;
 pub mod config;
+mod pretrain_rows;
 pub mod run;
+mod task_rows;
 
 pub use config::TableConfig;
 pub use run::{reproduce, ReproduceContext};
