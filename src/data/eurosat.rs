@@ -171,21 +171,10 @@ impl Eurosat {
         load_file(&self.path(idx), self.variant)
     }
 
-    /// Reads many images on `n_threads` threads, keeping the order of `indices`.
+    /// Reads many images on `n_threads` threads, keeping the order of `indices`; the error of the first bad image
+    /// in that order.
     pub fn load_many(&self, indices: &[usize], n_threads: usize) -> Result<Vec<Image>> {
-        let n_threads = n_threads.max(1).min(indices.len().max(1));
-        let chunk = indices.len().div_ceil(n_threads).max(1);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = indices
-                .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().map(|&i| self.load(i)).collect::<Result<Vec<_>>>()))
-                .collect();
-            let mut out = Vec::with_capacity(indices.len());
-            for h in handles {
-                out.extend(h.join().expect("image loader thread panicked")?);
-            }
-            Ok(out)
-        })
+        super::pool::try_parallel_map(indices, n_threads, |&i| self.load(i))
     }
 
     /// Dataset indices of the entries of a split list. Entries may be `Class/Class_n.ext` or, as in the SeCo/CACo

@@ -14,6 +14,7 @@ pub mod eurosat;
 pub mod fake;
 pub mod loader;
 pub mod oscd;
+pub mod pool;
 pub mod seasons;
 pub mod split;
 pub mod timeseries;

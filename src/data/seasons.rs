@@ -146,24 +146,10 @@ pub fn simulate(
 
     let progress = Progress::new(plans.len() as u64, "eurosat-seasons", "locations", quiet);
     let n_threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
-    let chunk = plans.len().div_ceil(n_threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = plans
-            .chunks(chunk)
-            .map(|part| {
-                let (partial, progress) = (&partial, &progress);
-                s.spawn(move || -> Result<()> {
-                    for p in part {
-                        write_location(eurosat, p, partial, config)?;
-                        progress.inc(1);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().expect("simulation thread panicked"))
+    super::pool::try_parallel_map(&plans, n_threads, |p| {
+        write_location(eurosat, p, &partial, config)?;
+        progress.inc(1);
+        Ok::<_, Error>(())
     })?;
     progress.finish();
 
