@@ -362,6 +362,7 @@ mod tests {
             classes: vec!["Alpha".into(), "Beta".into(), "Gamma".into()],
             n_per_class: 4,
             seed: 3,
+            variant: EurosatVariant::Rgb,
         };
         let written = fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         let ds = Eurosat::open(dir.path(), EurosatVariant::Rgb).unwrap();
@@ -395,6 +396,7 @@ mod tests {
             classes: vec!["Alpha".into(), "Beta".into()],
             n_per_class: 3,
             seed: 5,
+            variant: EurosatVariant::Ms,
         };
         let written = fake::write_eurosat_ms(dir.path(), &spec).unwrap();
         let ds = Eurosat::open(dir.path(), EurosatVariant::Ms).unwrap();
@@ -413,6 +415,7 @@ mod tests {
             classes: vec!["A".into(), "B".into()],
             n_per_class: 5,
             seed: 1,
+            variant: EurosatVariant::Rgb,
         };
         fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         let ds = Eurosat::open(dir.path(), EurosatVariant::Rgb).unwrap();
@@ -444,6 +447,7 @@ mod tests {
             classes: vec!["A".into()],
             n_per_class: 2,
             seed: 1,
+            variant: EurosatVariant::Rgb,
         };
         fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         std::fs::create_dir(dir.path().join("Empty")).unwrap();
@@ -458,6 +462,7 @@ mod tests {
             classes: vec!["A".into()],
             n_per_class: 1,
             seed: 1,
+            variant: EurosatVariant::Rgb,
         };
         fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         let good = std::fs::read(dir.path().join("A/A_1.jpg")).unwrap();
@@ -481,7 +486,7 @@ mod tests {
         assert!(err_text(load_file(&not_jpeg, EurosatVariant::Rgb)).contains("not a JPEG"));
 
         let small = dir.path().join("A/A_5.jpg");
-        fake::write_jpeg(&small, &fake::solid_image(3, 32, 40, &[10.0, 20.0, 30.0])).unwrap();
+        crate::data::image_io::write_jpeg(&small, &fake::solid_image(3, 32, 40, &[10.0, 20.0, 30.0])).unwrap();
         let msg = err_text(load_file(&small, EurosatVariant::Rgb));
         assert!(
             msg.contains("A_5.jpg") && msg.contains("expected 64x64 pixels, found 40x32"),
@@ -489,7 +494,7 @@ mod tests {
         );
 
         let gray = dir.path().join("A/A_6.jpg");
-        fake::write_jpeg(&gray, &fake::solid_image(1, 64, 64, &[10.0])).unwrap();
+        crate::data::image_io::write_jpeg(&gray, &fake::solid_image(1, 64, 64, &[10.0])).unwrap();
         let msg = err_text(load_file(&gray, EurosatVariant::Rgb));
         assert!(msg.contains("expected 3 bands, found 1"), "{msg}");
     }
@@ -498,7 +503,7 @@ mod tests {
     fn geotiff_with_wrong_band_count_or_garbage_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let wrong = dir.path().join("wrong.tif");
-        fake::write_geotiff_u16(&wrong, &fake::solid_image(12, 64, 64, &[100.0; 12])).unwrap();
+        crate::data::image_io::write_geotiff_u16(&wrong, &fake::solid_image(12, 64, 64, &[100.0; 12])).unwrap();
         let msg = err_text(load_file(&wrong, EurosatVariant::Ms));
         assert!(
             msg.contains("wrong.tif") && msg.contains("expected 13 bands, found 12"),
@@ -511,7 +516,7 @@ mod tests {
         assert!(msg.contains("garbage.tif") && msg.contains("GDAL cannot open"), "{msg}");
 
         let small = dir.path().join("small.tif");
-        fake::write_geotiff_u16(&small, &fake::solid_image(13, 16, 16, &[1.0; 13])).unwrap();
+        crate::data::image_io::write_geotiff_u16(&small, &fake::solid_image(13, 16, 16, &[1.0; 13])).unwrap();
         assert!(err_text(load_file(&small, EurosatVariant::Ms)).contains("found 16x16"));
     }
 
@@ -522,6 +527,7 @@ mod tests {
             classes: vec!["A".into()],
             n_per_class: 2,
             seed: 1,
+            variant: EurosatVariant::Rgb,
         };
         fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         let ds = Eurosat::open(dir.path(), EurosatVariant::Rgb).unwrap();

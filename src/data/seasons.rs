@@ -435,7 +435,7 @@ pub fn read_truth(path: &Path) -> Result<Vec<TruthRow>> {
 mod tests {
     use super::*;
     use crate::data::eurosat::EurosatVariant;
-    use crate::data::fake::{write_eurosat_rgb, FakeEurosat};
+    use crate::data::fake::eurosat::{write_eurosat_rgb, FakeEurosat};
     use crate::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};
 
     fn source(dir: &Path) -> (Eurosat, Vec<usize>) {
@@ -443,6 +443,7 @@ mod tests {
             classes: vec!["A".into(), "B".into(), "C".into()],
             n_per_class: 8,
             seed: 2,
+            variant: EurosatVariant::Rgb,
         };
         write_eurosat_rgb(&dir.join("eurosat"), &spec).unwrap();
         let ds = Eurosat::open(dir.join("eurosat"), EurosatVariant::Rgb).unwrap();
