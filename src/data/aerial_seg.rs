@@ -2,16 +2,17 @@
 //! with colour masks `root/Tile N/masks/image_part_00k.png` (RGB or palette PNG), images of varying size grouped in
 //! 8 big tiles. Mask colours follow the table in the dataset's SOURCE.md (its `classes.json` lists other colours, a
 //! known quirk); black and "Unlabeled" grey map to [`IGNORE_INDEX`], any other colour is an error. There is no
-//! official split: a seeded split by big tile is written as list files once.
+//! official split: a seeded split by big tile is written as list files once. Fake data: [`super::fake::aerial_seg`].
 
 use std::path::{Path, PathBuf};
-
-use rand::{Rng, SeedableRng};
 
 use super::dense::Mask;
 use super::split::{self, Splits};
 use super::Image;
 use crate::{Error, Result};
+
+// The fake-data generator lives in `data::fake::aerial_seg`; re-exported at its old path.
+pub use super::fake::aerial_seg::{write_fake, FakeAerial};
 
 /// Class names and mask colours (SOURCE.md), in class-index order.
 pub const AERIAL_CLASSES: [(&str, [u8; 3]); 5] = [
@@ -229,92 +230,6 @@ pub fn load_colour_mask(path: &Path) -> Result<Mask> {
         ));
     }
     Ok(Mask { height, width, data })
-}
-
-/// What [`write_fake`] generates: `n_big_tiles` folders of `n_per_tile` images of the given sizes (cycled).
-#[derive(Debug, Clone)]
-pub struct FakeAerial {
-    pub n_big_tiles: usize,
-    pub n_per_tile: usize,
-    /// (height, width) of the images, cycled.
-    pub sizes: Vec<(usize, usize)>,
-    pub seed: u64,
-}
-
-/// Writes a tiny fake set in the real layout: each image is split into vertical bands of random classes (and a
-/// corner of "Unlabeled"); the image colour is the class's mean colour from SOURCE.md plus noise, written as JPEG;
-/// masks are RGB PNGs. Returns the masks as class indices, by relative image path.
-pub fn write_fake(root: &Path, spec: &FakeAerial) -> Result<Vec<(String, Mask)>> {
-    // Mean image RGB under each class (SOURCE.md), in AERIAL_CLASSES order.
-    const MEAN_RGB: [[f32; 3]; 5] = [
-        [128.0, 126.0, 130.0],
-        [179.0, 183.0, 190.0],
-        [106.0, 100.0, 103.0],
-        [76.0, 79.0, 76.0],
-        [27.0, 30.0, 24.0],
-    ];
-    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
-    let mut written = Vec::new();
-    let mut k = 0;
-    for t in 1..=spec.n_big_tiles {
-        let tile = format!("Tile {t}");
-        for dir in ["images", "masks"] {
-            let path = root.join(&tile).join(dir);
-            std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        }
-        for i in 1..=spec.n_per_tile {
-            let (h, w) = spec.sizes[k % spec.sizes.len()];
-            k += 1;
-            let n_stripes = rng.random_range(2..=4);
-            let classes: Vec<u8> = (0..n_stripes).map(|_| rng.random_range(0..5)).collect();
-            let mut mask = Mask {
-                height: h,
-                width: w,
-                data: vec![0; h * w],
-            };
-            let mut image = Image {
-                n_bands: 3,
-                height: h,
-                width: w,
-                data: vec![0.0; 3 * h * w],
-            };
-            for r in 0..h {
-                for c in 0..w {
-                    let unlabeled = r < h / 6 && c < w / 6;
-                    let class = classes[c * n_stripes / w];
-                    mask.data[r * w + c] = if unlabeled { IGNORE_INDEX } else { class };
-                    let means = if unlabeled {
-                        [150.0; 3]
-                    } else {
-                        MEAN_RGB[class as usize]
-                    };
-                    for (b, mean) in means.iter().enumerate() {
-                        image.data[b * h * w + r * w + c] = mean + rng.random_range(-8.0..8.0);
-                    }
-                }
-            }
-            let rel = format!("{tile}/images/image_part_{i:03}.jpg");
-            super::fake::write_jpeg(&root.join(&rel), &image)?;
-            let raw: Vec<u8> = mask
-                .data
-                .iter()
-                .flat_map(|&v| {
-                    if v == IGNORE_INDEX {
-                        IGNORED_COLOURS[1]
-                    } else {
-                        AERIAL_CLASSES[v as usize].1
-                    }
-                })
-                .collect();
-            let mask_path = root.join(&tile).join(format!("masks/image_part_{i:03}.png"));
-            image::RgbImage::from_raw(w as u32, h as u32, raw)
-                .expect("mask buffer")
-                .save(&mask_path)
-                .map_err(|e| Error::bad_input(&mask_path, format!("cannot write PNG: {e}")))?;
-            written.push((rel, mask));
-        }
-    }
-    Ok(written)
 }
 
 #[cfg(test)]

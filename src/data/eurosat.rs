@@ -171,21 +171,10 @@ impl Eurosat {
         load_file(&self.path(idx), self.variant)
     }
 
-    /// Reads many images on `n_threads` threads, keeping the order of `indices`.
+    /// Reads many images on `n_threads` threads, keeping the order of `indices`; the error of the first bad image
+    /// in that order.
     pub fn load_many(&self, indices: &[usize], n_threads: usize) -> Result<Vec<Image>> {
-        let n_threads = n_threads.max(1).min(indices.len().max(1));
-        let chunk = indices.len().div_ceil(n_threads).max(1);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = indices
-                .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().map(|&i| self.load(i)).collect::<Result<Vec<_>>>()))
-                .collect();
-            let mut out = Vec::with_capacity(indices.len());
-            for h in handles {
-                out.extend(h.join().expect("image loader thread panicked")?);
-            }
-            Ok(out)
-        })
+        super::pool::try_parallel_map(indices, n_threads, |&i| self.load(i))
     }
 
     /// Dataset indices of the entries of a split list. Entries may be `Class/Class_n.ext` or, as in the SeCo/CACo
@@ -373,6 +362,7 @@ mod tests {
             classes: vec!["Alpha".into(), "Beta".into(), "Gamma".into()],
             n_per_class: 4,
             seed: 3,
+            variant: EurosatVariant::Rgb,
         };
         let written = fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         let ds = Eurosat::open(dir.path(), EurosatVariant::Rgb).unwrap();
@@ -406,6 +396,7 @@ mod tests {
             classes: vec!["Alpha".into(), "Beta".into()],
             n_per_class: 3,
             seed: 5,
+            variant: EurosatVariant::Ms,
         };
         let written = fake::write_eurosat_ms(dir.path(), &spec).unwrap();
         let ds = Eurosat::open(dir.path(), EurosatVariant::Ms).unwrap();
@@ -424,6 +415,7 @@ mod tests {
             classes: vec!["A".into(), "B".into()],
             n_per_class: 5,
             seed: 1,
+            variant: EurosatVariant::Rgb,
         };
         fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         let ds = Eurosat::open(dir.path(), EurosatVariant::Rgb).unwrap();
@@ -455,6 +447,7 @@ mod tests {
             classes: vec!["A".into()],
             n_per_class: 2,
             seed: 1,
+            variant: EurosatVariant::Rgb,
         };
         fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         std::fs::create_dir(dir.path().join("Empty")).unwrap();
@@ -469,6 +462,7 @@ mod tests {
             classes: vec!["A".into()],
             n_per_class: 1,
             seed: 1,
+            variant: EurosatVariant::Rgb,
         };
         fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         let good = std::fs::read(dir.path().join("A/A_1.jpg")).unwrap();
@@ -492,7 +486,7 @@ mod tests {
         assert!(err_text(load_file(&not_jpeg, EurosatVariant::Rgb)).contains("not a JPEG"));
 
         let small = dir.path().join("A/A_5.jpg");
-        fake::write_jpeg(&small, &fake::solid_image(3, 32, 40, &[10.0, 20.0, 30.0])).unwrap();
+        crate::data::image_io::write_jpeg(&small, &fake::solid_image(3, 32, 40, &[10.0, 20.0, 30.0])).unwrap();
         let msg = err_text(load_file(&small, EurosatVariant::Rgb));
         assert!(
             msg.contains("A_5.jpg") && msg.contains("expected 64x64 pixels, found 40x32"),
@@ -500,7 +494,7 @@ mod tests {
         );
 
         let gray = dir.path().join("A/A_6.jpg");
-        fake::write_jpeg(&gray, &fake::solid_image(1, 64, 64, &[10.0])).unwrap();
+        crate::data::image_io::write_jpeg(&gray, &fake::solid_image(1, 64, 64, &[10.0])).unwrap();
         let msg = err_text(load_file(&gray, EurosatVariant::Rgb));
         assert!(msg.contains("expected 3 bands, found 1"), "{msg}");
     }
@@ -509,7 +503,7 @@ mod tests {
     fn geotiff_with_wrong_band_count_or_garbage_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let wrong = dir.path().join("wrong.tif");
-        fake::write_geotiff_u16(&wrong, &fake::solid_image(12, 64, 64, &[100.0; 12])).unwrap();
+        crate::data::image_io::write_geotiff_u16(&wrong, &fake::solid_image(12, 64, 64, &[100.0; 12])).unwrap();
         let msg = err_text(load_file(&wrong, EurosatVariant::Ms));
         assert!(
             msg.contains("wrong.tif") && msg.contains("expected 13 bands, found 12"),
@@ -522,7 +516,7 @@ mod tests {
         assert!(msg.contains("garbage.tif") && msg.contains("GDAL cannot open"), "{msg}");
 
         let small = dir.path().join("small.tif");
-        fake::write_geotiff_u16(&small, &fake::solid_image(13, 16, 16, &[1.0; 13])).unwrap();
+        crate::data::image_io::write_geotiff_u16(&small, &fake::solid_image(13, 16, 16, &[1.0; 13])).unwrap();
         assert!(err_text(load_file(&small, EurosatVariant::Ms)).contains("found 16x16"));
     }
 
@@ -533,6 +527,7 @@ mod tests {
             classes: vec!["A".into()],
             n_per_class: 2,
             seed: 1,
+            variant: EurosatVariant::Rgb,
         };
         fake::write_eurosat_rgb(dir.path(), &spec).unwrap();
         let ds = Eurosat::open(dir.path(), EurosatVariant::Rgb).unwrap();

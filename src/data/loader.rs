@@ -146,7 +146,7 @@ pub fn for_each_batch<S: ItemViews + ?Sized>(
 mod tests {
     use super::*;
     use crate::data::augment::AugmentConfig;
-    use crate::data::fake::{write_timeseries, FakeTimeSeries};
+    use crate::data::fake::timeseries::{write_timeseries, FakeTimeSeries};
     use crate::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};
     use crate::data::views::{paired_batches, DateDraw, SamplingUnit, SeasonalViews, Units};
     use crate::data::Normalization;

@@ -12,9 +12,12 @@ pub mod dense;
 pub mod dynamic_earthnet;
 pub mod eurosat;
 pub mod fake;
+pub mod image_io;
 pub mod loader;
 pub mod oscd;
+pub mod pool;
 pub mod seasons;
+pub mod seasons_change;
 pub mod split;
 pub mod timeseries;
 pub mod views;
@@ -28,14 +31,21 @@ pub const DATA_ENV: &str = "CACO_DATA";
 
 /// The data root: `--data-dir` if given, else `$CACO_DATA`, else `./data`.
 pub fn data_root(flag: Option<&Path>) -> PathBuf {
-    data_root_from(flag, std::env::var_os(DATA_ENV).map(PathBuf::from))
+    data_root_or(flag, || PathBuf::from("data"))
 }
 
-fn data_root_from(flag: Option<&Path>, env: Option<PathBuf>) -> PathBuf {
+/// The data root: `flag` if given, else `$CACO_DATA` (when set and not empty), else `fallback()`. The one rule
+/// behind [`data_root`] (fallback `./data`) and the notebooks' `report::notebook::data_root` (fallback next to the
+/// repository).
+pub fn data_root_or(flag: Option<&Path>, fallback: impl FnOnce() -> PathBuf) -> PathBuf {
+    data_root_from(flag, std::env::var_os(DATA_ENV).map(PathBuf::from), fallback)
+}
+
+fn data_root_from(flag: Option<&Path>, env: Option<PathBuf>, fallback: impl FnOnce() -> PathBuf) -> PathBuf {
     match (flag, env) {
         (Some(flag), _) => flag.to_path_buf(),
         (None, Some(env)) if !env.as_os_str().is_empty() => env,
-        _ => PathBuf::from("data"),
+        _ => fallback(),
     }
 }
 
@@ -117,13 +127,18 @@ mod tests {
     #[test]
     fn data_root_precedence_is_flag_then_env_then_default() {
         let env = Some(PathBuf::from("/env"));
+        let data = || PathBuf::from("data");
         assert_eq!(
-            data_root_from(Some(Path::new("/flag")), env.clone()),
+            data_root_from(Some(Path::new("/flag")), env.clone(), data),
             PathBuf::from("/flag")
         );
-        assert_eq!(data_root_from(None, env), PathBuf::from("/env"));
-        assert_eq!(data_root_from(None, Some(PathBuf::new())), PathBuf::from("data"));
-        assert_eq!(data_root_from(None, None), PathBuf::from("data"));
+        assert_eq!(data_root_from(None, env, data), PathBuf::from("/env"));
+        assert_eq!(data_root_from(None, Some(PathBuf::new()), data), PathBuf::from("data"));
+        assert_eq!(data_root_from(None, None, data), PathBuf::from("data"));
+        assert_eq!(
+            data_root_from(None, None, || PathBuf::from("/repo/data")),
+            PathBuf::from("/repo/data")
+        );
     }
 
     #[test]

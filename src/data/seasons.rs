@@ -146,24 +146,10 @@ pub fn simulate(
 
     let progress = Progress::new(plans.len() as u64, "eurosat-seasons", "locations", quiet);
     let n_threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
-    let chunk = plans.len().div_ceil(n_threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = plans
-            .chunks(chunk)
-            .map(|part| {
-                let (partial, progress) = (&partial, &progress);
-                s.spawn(move || -> Result<()> {
-                    for p in part {
-                        write_location(eurosat, p, partial, config)?;
-                        progress.inc(1);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().expect("simulation thread panicked"))
+    super::pool::try_parallel_map(&plans, n_threads, |p| {
+        write_location(eurosat, p, &partial, config)?;
+        progress.inc(1);
+        Ok::<_, Error>(())
     })?;
     progress.finish();
 
@@ -449,7 +435,7 @@ pub fn read_truth(path: &Path) -> Result<Vec<TruthRow>> {
 mod tests {
     use super::*;
     use crate::data::eurosat::EurosatVariant;
-    use crate::data::fake::{write_eurosat_rgb, FakeEurosat};
+    use crate::data::fake::eurosat::{write_eurosat_rgb, FakeEurosat};
     use crate::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};
 
     fn source(dir: &Path) -> (Eurosat, Vec<usize>) {
@@ -457,6 +443,7 @@ mod tests {
             classes: vec!["A".into(), "B".into(), "C".into()],
             n_per_class: 8,
             seed: 2,
+            variant: EurosatVariant::Rgb,
         };
         write_eurosat_rgb(&dir.join("eurosat"), &spec).unwrap();
         let ds = Eurosat::open(dir.join("eurosat"), EurosatVariant::Rgb).unwrap();

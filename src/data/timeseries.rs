@@ -501,7 +501,7 @@ pub fn load_product(dir: &Path, _bands: &[String]) -> Result<Image> {
 pub fn write_product(dir: &Path, meta: &ProductMetadata, bands: &[(&str, Image)]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for (name, image) in bands {
-        super::fake::write_geotiff_u8(&dir.join(format!("{name}.tif")), image)?;
+        super::image_io::write_geotiff_u8(&dir.join(format!("{name}.tif")), image)?;
     }
     let meta_path = dir.join("metadata.json");
     let text = serde_json::to_string_pretty(meta).expect("metadata serialises");
@@ -511,7 +511,7 @@ pub fn write_product(dir: &Path, meta: &ProductMetadata, bands: &[(&str, Image)]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::fake::{write_timeseries, FakeTimeSeries};
+    use crate::data::fake::timeseries::{write_timeseries, FakeTimeSeries};
 
     fn spec(layout: Layout, bands: &[&str]) -> FakeTimeSeries {
         FakeTimeSeries {
@@ -549,7 +549,7 @@ mod tests {
         let ts = TimeSeries::open(dir.path(), TimeSeriesOptions::new(Layout::Seco, &SENTINEL2_BANDS)).unwrap();
         let product = &ts.item_products(0)[0];
         // Make B11 (20 m, 6x6) constant: after bilinear upsampling to 12x12 it must stay constant.
-        crate::data::fake::write_geotiff_u8(
+        crate::data::image_io::write_geotiff_u8(
             &product.dir.join("B11.tif"),
             &crate::data::fake::solid_image(1, 6, 6, &[77.0]),
         )
@@ -636,19 +636,19 @@ mod tests {
         .unwrap();
         let product = ts.item_products(0)[0].clone();
         let fake = crate::data::fake::solid_image(1, 9, 9, &[1.0]);
-        crate::data::fake::write_geotiff_u8(&product.dir.join("B3.tif"), &fake).unwrap();
+        crate::data::image_io::write_geotiff_u8(&product.dir.join("B3.tif"), &fake).unwrap();
         let msg = err_text(ts.load(&product));
         assert!(
             msg.contains("B3.tif") && msg.contains("9x9 px, expected 12x12"),
             "{msg}"
         );
 
-        crate::data::fake::write_geotiff_u8(
+        crate::data::image_io::write_geotiff_u8(
             &product.dir.join("B3.tif"),
             &crate::data::fake::solid_image(1, 12, 12, &[1.0]),
         )
         .unwrap();
-        crate::data::fake::write_geotiff_u8(
+        crate::data::image_io::write_geotiff_u8(
             &product.dir.join("B11.tif"),
             &crate::data::fake::solid_image(1, 12, 12, &[1.0]),
         )

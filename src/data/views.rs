@@ -307,7 +307,7 @@ fn cut(order: Vec<usize>, batch_size: usize, drop_last: bool) -> Vec<Vec<usize>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::fake::{write_timeseries, FakeTimeSeries};
+    use crate::data::fake::timeseries::{write_timeseries, FakeTimeSeries};
     use crate::data::timeseries::{Layout, TimeSeriesOptions, RGB_BANDS};
 
     #[test]

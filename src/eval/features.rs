@@ -5,7 +5,6 @@
 //! a frozen backbone in train mode (METHODS.md "Downstream protocols").
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
@@ -246,29 +245,23 @@ fn for_each_batch(
     }
     let batch_size = options.batch_size.max(1);
     let progress = Progress::new(indices.len() as u64, name, "img", options.quiet);
-    std::thread::scope(|s| -> Result<()> {
-        // Decode and normalise the next batches while the backbone runs on the current one.
-        let (tx, rx) = mpsc::sync_channel::<Result<Tensor>>(2);
-        s.spawn(move || {
-            for chunk in indices.chunks(batch_size) {
-                let batch = dataset.load_many(chunk, options.n_workers).map(|mut images| {
-                    images.iter_mut().for_each(|img| normalization.apply(img));
-                    images_to_tensor(&images)
-                });
-                let failed = batch.is_err();
-                if tx.send(batch).is_err() || failed {
-                    break;
-                }
-            }
-        });
-        for batch in rx {
-            let batch = batch?;
+    // Decode and normalise the next batches while the backbone runs on the current one.
+    crate::data::pool::prefetch(
+        indices.chunks(batch_size),
+        2,
+        |chunk| {
+            dataset.load_many(chunk, options.n_workers).map(|mut images| {
+                images.iter_mut().for_each(|img| normalization.apply(img));
+                images_to_tensor(&images)
+            })
+        },
+        |batch| {
             let n = batch.size()[0] as u64;
             f(batch)?;
             progress.inc(n);
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     progress.finish();
     Ok(())
 }

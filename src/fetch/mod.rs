@@ -23,8 +23,6 @@ pub mod registry;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -320,41 +318,16 @@ fn fetch_all(
     let progress = Progress::bytes(total, &dataset.name, options.quiet);
     progress.inc(have);
 
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<String>>>> = Mutex::new(files.iter().map(|_| None).collect());
-    let n_workers = options.jobs.clamp(1, files.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..n_workers {
-            scope.spawn(|| loop {
-                if failed.load(Ordering::SeqCst) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= files.len() {
-                    return;
-                }
-                let (path, url) = (&paths[i], &urls[i]);
-                let result = (|| {
-                    if !path.is_file() {
-                        client.download(url, path, Some(&progress))?;
-                    }
-                    verify::verify_download(path, files[i].checksum.as_ref(), url)
-                })();
-                if result.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
-            });
+    let indices: Vec<usize> = (0..files.len()).collect();
+    let results = crate::data::pool::parallel_map(&indices, options.jobs, |&i| {
+        let (path, url) = (&paths[i], &urls[i]);
+        if !path.is_file() {
+            client.download(url, path, Some(&progress))?;
         }
+        verify::verify_download(path, files[i].checksum.as_ref(), url)
     });
     progress.finish();
-    for result in results
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .flatten()
-    {
+    for result in results.into_iter().flatten() {
         messages.push(result?);
     }
     if paths.iter().any(|p| !p.is_file()) {

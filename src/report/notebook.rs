@@ -37,19 +37,19 @@ pub fn results_dir() -> PathBuf {
     env_path(RESULTS_ENV).unwrap_or_else(|| repo_root().join("results"))
 }
 
-/// `$CACO_DATA`, else `<repository>/data` when it exists, else `<repository>/../shared/data` when it exists (the
-/// layout of this project's machines), else `<repository>/data`.
+/// The library's data root ([`crate::data::data_root_or`]: `$CACO_DATA` when set and not empty) with the notebooks'
+/// own fallback, since their working directory is `notebooks/`: `<repository>/data` when it exists, else
+/// `<repository>/../shared/data` when it exists (the layout of this project's machines), else `<repository>/data`.
 pub fn data_root() -> PathBuf {
-    if let Some(root) = env_path(DATA_ENV) {
-        return root;
-    }
-    let own = repo_root().join("data");
-    let shared = repo_root().join("../shared/data");
-    if !own.is_dir() && shared.is_dir() {
-        shared
-    } else {
-        own
-    }
+    crate::data::data_root_or(None, || {
+        let own = repo_root().join("data");
+        let shared = repo_root().join("../shared/data");
+        if !own.is_dir() && shared.is_dir() {
+            shared
+        } else {
+            own
+        }
+    })
 }
 
 /// `$CACO_NOTEBOOK_OUT/<notebook>`, else `<repository>/target/notebooks/<notebook>` (git-ignored), created.

@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -249,45 +248,32 @@ pub fn sample(
     }
 
     let progress = Progress::new(pending.len() as u64, "sample", "locations", quiet);
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let shared = Mutex::new((summary, None::<Error>));
-    let lock = || shared.lock().unwrap_or_else(|e| e.into_inner());
-    std::thread::scope(|scope| {
-        for _ in 0..config.workers.min(pending.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= pending.len() || stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let slot = pending[i];
-                let (outcome, failures) = sample_slot(root, config, &sampler, stac, slot);
-                let mut guard = lock();
-                let (summary, fatal) = &mut *guard;
-                // A failed draw is resampled unless it was the slot's last.
-                let last_failed = matches!(outcome, Ok(false)) as usize;
-                summary.resampled += failures.len() - last_failed.min(failures.len());
-                for f in failures {
-                    let entry = summary.failures.entry(f.kind).or_insert((0, f.message.clone()));
-                    entry.0 += 1;
-                }
-                match outcome {
-                    Ok(true) => summary.sampled += 1,
-                    Ok(false) => summary.failed += 1,
-                    Err(e) => {
-                        stop.store(true, Ordering::SeqCst);
-                        fatal.get_or_insert(e);
-                    }
-                }
-                progress.inc(1);
-                progress.set_status(&format!("{} failed", summary.failed));
-            });
+    let n_failed = AtomicUsize::new(0);
+    let outcomes = crate::data::pool::parallel_map(&pending, config.workers, |&slot| {
+        let (outcome, failures) = sample_slot(root, config, &sampler, stac, slot);
+        if matches!(outcome, Ok(false)) {
+            n_failed.fetch_add(1, Ordering::SeqCst);
         }
+        progress.inc(1);
+        progress.set_status(&format!("{} failed", n_failed.load(Ordering::SeqCst)));
+        outcome.map(|written| (written, failures))
     });
     progress.finish();
-    let (summary, fatal) = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Some(e) = fatal {
-        return Err(e);
+    // Merged in slot order; a fatal error (the first in slot order) ends the run.
+    for outcome in outcomes.into_iter().flatten() {
+        let (written, failures) = outcome?;
+        // A failed draw is resampled unless it was the slot's last.
+        let last_failed = !written as usize;
+        summary.resampled += failures.len() - last_failed.min(failures.len());
+        for f in failures {
+            let entry = summary.failures.entry(f.kind).or_insert((0, f.message.clone()));
+            entry.0 += 1;
+        }
+        if written {
+            summary.sampled += 1;
+        } else {
+            summary.failed += 1;
+        }
     }
     Ok(summary)
 }

@@ -1,271 +1,14 @@
-//! DynamicEarthNet (Toker et al., "DynamicEarthNet: Daily Multi-Spectral Satellite Dataset for Semantic Change
-//! Segmentation", CVPR 2022; https://mediatum.ub.tum.de/1650201) read for monthly semantic segmentation: each
-//! monthly label of an area of interest (AOI) with the PlanetFusion image of the label's date.
-//!
-//! On-disk layout, as the release unpacks and as the dataset code of `aysim/dynnet` (`data/utae_dynamicen.py`),
-//! torchgeo (`datasets/dynamic_earthnet.py`) and GEO-Bench-2 (`generate_benchmark/dynamic_earthnet.py`) read it:
-//!
-//! - images: `planet/<utm zone>/<tile>/<aoi>/PF-SR/<YYYY-MM-DD>.tif`, daily 1024x1024 4-band surface reflectance
-//!   in band order B, G, R, NIR (dynnet reads bands 3, 2, 1 as R, G, B); the per-zone archives may unpack as
-//!   `planet.10N/...`, so every `planet*` folder of the root is searched for `PF-SR` folders;
-//! - labels: `labels/<aoi>_<utm zone>/Labels/Raster/<label tile>/<label tile>-<YYYY>_<MM>_01.tif` (some files spell
-//!   the date `<YYYY>-<MM>-01`), 7 bands, one per class, 0 or 255;
-//! - official split lists: `dynnet_training_splits/{train,val,test}.txt`, one monthly sample per line:
-//!   `<planet folder> <label file> <YYYY-MM>`, the planet folder written with the capture prefix
-//!   `/reprocess-cropped/UTM-24000/` (pangaea-bench rewrites it to `/planet/`); only the AOI (the folder above
-//!   `PF-SR`) and the month are used, the files are found by the scan. Without these lists a seeded split by AOI is
-//!   written once (see [`DynamicEarthNet::seeded_split`]).
-//!
-//! Folder names are a [`DenLayout`]. Class per pixel: the band holding 255; a pixel with no band or several bands
-//! at 255 is [`IGNORE_INDEX`]; a value other than 0 and 255 is an error. As in dynnet's code (6 classes, snow & ice
-//! mapped to its ignore index) snow & ice is ignored by default ([`SnowIce`]). Normalisation: the selected bands
-//! (default R, G, B) are stretched to 0-255 with SeCo's mean ± 2 std rule and the band statistics of dynnet's
-//! loader ([`den_stretch`]); the benchmark then applies ImageNet statistics as to every RGB set here. The Sentinel-1/2
-//! monthly composites of the release are not read.
+//! Scanning a DynamicEarthNet copy (images by AOI and date, labels, official or seeded splits) and decoding its
+//! PlanetFusion images and one-hot labels.
 
 use std::path::{Path, PathBuf};
 
-use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
-
-use super::dense::Mask;
-use super::split::{self, Splits};
-use super::timeseries::BandStretch;
-use super::Image;
+use super::{DenLayout, DenSample, PlanetBand, SnowIce, DATASET_DIR, DEN_CLASSES, IGNORE_INDEX};
+use crate::data::dense::Mask;
+use crate::data::split::{self, Splits};
+use crate::data::timeseries::BandStretch;
+use crate::data::Image;
 use crate::{Error, Result};
-
-/// Dataset folder name under the data root.
-pub const DATASET_DIR: &str = "dynamic-earthnet";
-
-/// The seven land-cover classes in label-band order, with the colours of dynnet's `utils/palette.py` (snow & ice
-/// from the paper's figure, as the palette's comment gives it).
-pub const DEN_CLASSES: [(&str, [u8; 3]); 7] = [
-    ("Impervious surface", [96, 96, 96]),
-    ("Agriculture", [204, 204, 0]),
-    ("Forest and other vegetation", [0, 204, 0]),
-    ("Wetlands", [0, 0, 153]),
-    ("Soil", [153, 76, 0]),
-    ("Water", [0, 128, 255]),
-    ("Snow and ice", [138, 178, 198]),
-];
-
-/// Label of ignored pixels (the `ignore_index` of the loss and the metrics).
-pub const IGNORE_INDEX: u8 = 255;
-
-/// Band statistics (mean, std) of PlanetFusion surface reflectance, R, G, B, NIR, as in dynnet's loader.
-pub const PLANET_MEAN: [f64; 4] = [1042.59240722656, 915.618408203125, 671.260559082031, 2605.20922851562];
-pub const PLANET_STD: [f64; 4] = [957.958435058593, 715.548767089843, 596.943908691406, 1059.90319824218];
-
-/// A PlanetFusion band. Files store B, G, R, NIR as bands 1-4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PlanetBand {
-    Red,
-    Green,
-    Blue,
-    Nir,
-}
-
-/// R, G, B: the default input.
-pub const RGB_BANDS: [PlanetBand; 3] = [PlanetBand::Red, PlanetBand::Green, PlanetBand::Blue];
-
-impl PlanetBand {
-    /// 1-based band index in a PF-SR GeoTIFF.
-    pub fn file_band(self) -> usize {
-        match self {
-            PlanetBand::Blue => 1,
-            PlanetBand::Green => 2,
-            PlanetBand::Red => 3,
-            PlanetBand::Nir => 4,
-        }
-    }
-
-    /// Index into [`PLANET_MEAN`] / [`PLANET_STD`].
-    fn stats_idx(self) -> usize {
-        match self {
-            PlanetBand::Red => 0,
-            PlanetBand::Green => 1,
-            PlanetBand::Blue => 2,
-            PlanetBand::Nir => 3,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PlanetBand::Red => "R",
-            PlanetBand::Green => "G",
-            PlanetBand::Blue => "B",
-            PlanetBand::Nir => "NIR",
-        }
-    }
-
-    /// `R`, `G`, `B`, `NIR` (or `red`, `green`, `blue`, `nir`), any case.
-    pub fn parse(name: &str) -> Result<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "r" | "red" => Ok(PlanetBand::Red),
-            "g" | "green" => Ok(PlanetBand::Green),
-            "b" | "blue" => Ok(PlanetBand::Blue),
-            "nir" | "n" => Ok(PlanetBand::Nir),
-            other => Err(Error::Config(format!(
-                "unknown PlanetFusion band `{other}`: R, G, B or NIR"
-            ))),
-        }
-    }
-
-    /// A comma-separated list: `R,G,B` or `R,G,B,NIR`. Empty lists and repeated bands are errors.
-    pub fn parse_list(list: &str) -> Result<Vec<Self>> {
-        let bands = list.split(',').map(Self::parse).collect::<Result<Vec<_>>>()?;
-        if bands.iter().enumerate().any(|(i, b)| bands[..i].contains(b)) {
-            return Err(Error::Config(format!("PlanetFusion band list `{list}` repeats a band")));
-        }
-        Ok(bands)
-    }
-}
-
-/// SeCo's uint8 stretch (mean - 2 std, mean + 2 std) -> (0, 255) of `bands`, with [`PLANET_MEAN`] / [`PLANET_STD`].
-pub fn den_stretch(bands: &[PlanetBand]) -> BandStretch {
-    let (lo, hi) = bands
-        .iter()
-        .map(|b| {
-            let (m, s) = (PLANET_MEAN[b.stats_idx()], PLANET_STD[b.stats_idx()]);
-            ((m - 2.0 * s) as f32, (m + 2.0 * s) as f32)
-        })
-        .unzip();
-    BandStretch { lo, hi }
-}
-
-/// What snow & ice (label band 7) becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SnowIce {
-    /// [`IGNORE_INDEX`], six classes (dynnet's `num_classes = 6`; its loader maps band 7 to the ignore index).
-    #[default]
-    Ignored,
-    /// Class 6, seven classes.
-    Class,
-}
-
-impl SnowIce {
-    pub fn n_classes(self) -> usize {
-        match self {
-            SnowIce::Ignored => 6,
-            SnowIce::Class => 7,
-        }
-    }
-
-    /// Class names in index order.
-    pub fn class_names(self) -> Vec<String> {
-        DEN_CLASSES[..self.n_classes()]
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect()
-    }
-
-    /// Mask colours in index order.
-    pub fn palette(self) -> Vec<[u8; 3]> {
-        DEN_CLASSES[..self.n_classes()].iter().map(|(_, c)| *c).collect()
-    }
-}
-
-/// What a run reads of DynamicEarthNet besides the files: bands, snow & ice, months, and whether labels and split
-/// entries without an image are skipped instead of failing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DenOptions {
-    pub bands: Vec<PlanetBand>,
-    pub snow_ice: SnowIce,
-    /// `YYYY-MM` of the samples to use; empty: all.
-    pub months: Vec<String>,
-    pub skip_bad: bool,
-}
-
-impl Default for DenOptions {
-    /// R, G, B; snow & ice ignored; every month; missing images are errors.
-    fn default() -> Self {
-        DenOptions {
-            bands: RGB_BANDS.to_vec(),
-            snow_ice: SnowIce::Ignored,
-            months: vec![],
-            skip_bad: false,
-        }
-    }
-}
-
-impl DenOptions {
-    /// Model input after [`den_stretch`] (0-255): ImageNet statistics for R, G, B (the convention of every RGB set
-    /// here and of the SeCo/CACo backbones), x / 255 for any other band choice.
-    pub fn normalization(&self) -> super::Normalization {
-        if self.bands == RGB_BANDS {
-            super::Normalization::Imagenet
-        } else {
-            super::Normalization::Scale { scale: 255.0 }
-        }
-    }
-
-    /// Checks the band list and the months (`YYYY-MM`).
-    pub fn validate(&self) -> Result<()> {
-        if self.bands.is_empty() {
-            return Err(Error::Config("DynamicEarthNet: no bands selected".into()));
-        }
-        if let Some(bad) = self.months.iter().find(|m| {
-            m.len() != 7 || m.as_bytes()[4] != b'-' || !m.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit())
-        }) {
-            return Err(Error::Config(format!("DynamicEarthNet: month `{bad}` is not YYYY-MM")));
-        }
-        Ok(())
-    }
-}
-
-/// Folder names of a DynamicEarthNet copy (they differ between the release archives and re-packagings).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DenLayout {
-    /// Image root(s): this folder and every `<planet_dir>.*` folder (per-zone archives) under the dataset root.
-    pub planet_dir: String,
-    /// Folder of the daily images of one AOI.
-    pub image_dir: String,
-    /// Label root.
-    pub label_dir: String,
-    /// Path from `<label_dir>/<aoi>_<zone>/` to the folder holding the label tile folder.
-    pub label_raster_dir: String,
-    /// Folder of the official `train.txt`, `val.txt`, `test.txt`.
-    pub split_dir: String,
-}
-
-impl Default for DenLayout {
-    /// The mediaTUM release with dynnet's split lists.
-    fn default() -> Self {
-        DenLayout {
-            planet_dir: "planet".into(),
-            image_dir: "PF-SR".into(),
-            label_dir: "labels".into(),
-            label_raster_dir: "Labels/Raster".into(),
-            split_dir: "dynnet_training_splits".into(),
-        }
-    }
-}
-
-/// One monthly sample: a label and the image of its date.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DenSample {
-    /// AOI id, e.g. `1311_3077_13`.
-    pub aoi: String,
-    /// `YYYY-MM-DD` of the label (the first of the month in the release).
-    pub date: String,
-    pub image: PathBuf,
-    pub label: PathBuf,
-}
-
-impl DenSample {
-    /// `YYYY-MM`.
-    pub fn year_month(&self) -> &str {
-        &self.date[..7]
-    }
-
-    /// The split-list entry: `<aoi>/<YYYY-MM>`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.aoi, self.year_month())
-    }
-}
 
 /// A scanned DynamicEarthNet folder.
 #[derive(Debug, Clone)]
@@ -285,7 +28,7 @@ fn hint() -> String {
          <YYYY-MM-DD>.tif and <folder>/labels/<aoi>_<zone>/Labels/Raster/<tile>/<tile>-<YYYY>_<MM>_01.tif exist; put \
          dynnet's split lists (https://vision.in.tum.de/webshare/u/toker/dynnet_training_splits/) in \
          <folder>/dynnet_training_splits/ or let caco write a seeded split; point --data-dir or {} at the parent",
-        super::DATA_ENV
+        crate::data::DATA_ENV
     )
 }
 
@@ -630,7 +373,7 @@ impl DynamicEarthNet {
         if let Some(s) = stretch {
             s.apply(&mut image);
         }
-        let label = super::eurosat::load_geotiff(&sample.label)?;
+        let label = crate::data::eurosat::load_geotiff(&sample.label)?;
         let mask = label_to_mask(&label, &sample.label, snow_ice)?;
         if (mask.height, mask.width) != (image.height, image.width) {
             return Err(Error::bad_input(
@@ -651,7 +394,7 @@ impl DynamicEarthNet {
 
 /// Reads `bands` of a PF-SR GeoTIFF (B, G, R, NIR in the file) in the order given.
 pub fn load_planet(path: &Path, bands: &[PlanetBand]) -> Result<Image> {
-    let all = super::eurosat::load_geotiff(path)?;
+    let all = crate::data::eurosat::load_geotiff(path)?;
     let n = all.height * all.width;
     let mut data = Vec::with_capacity(bands.len() * n);
     for band in bands {
@@ -738,159 +481,6 @@ pub fn label_to_mask(label: &Image, path: &Path, snow_ice: SnowIce) -> Result<Ma
     })
 }
 
-/// What [`write_fake`] generates.
-#[derive(Debug, Clone)]
-pub struct FakeDen {
-    pub n_aois: usize,
-    /// `YYYY-MM` of the labels.
-    pub months: Vec<String>,
-    /// Days of each month with an image (the label's day 1 must be one of them).
-    pub days: Vec<u32>,
-    /// Side of the square images and labels.
-    pub size: usize,
-    /// Write dynnet's split lists with this many AOIs for (val, test) (the first AOIs go to train).
-    pub official_split: Option<(usize, usize)>,
-    pub seed: u64,
-}
-
-impl Default for FakeDen {
-    /// 4 AOIs, 2 months, days 1 and 15, 64 px, official lists 2 / 1 / 1.
-    fn default() -> Self {
-        FakeDen {
-            n_aois: 4,
-            months: vec!["2018-01".into(), "2018-07".into()],
-            days: vec![1, 15],
-            size: 64,
-            official_split: Some((1, 1)),
-            seed: 0,
-        }
-    }
-}
-
-/// One fake AOI's names: (aoi, utm zone, planet tile, label tile).
-fn fake_names(k: usize) -> (String, String, String, String) {
-    let zone = ["10N", "33N", "36N"][k % 3].to_string();
-    (
-        format!("{}_{}_13", 1311 + 97 * k, 3077 + 31 * k),
-        zone.clone(),
-        format!("{}E-{}N", 20 + k, 180 + 2 * k),
-        format!("{zone}-{}W-{}N-L3H-SR", 100 + k, 40 + k),
-    )
-}
-
-/// Writes a tiny fake DynamicEarthNet in the release layout (via GDAL): per AOI and month, 4-band uint16 PF-SR
-/// images for `days` and a 7-band uint8 one-hot label on day 1. Each label has vertical stripes of random classes
-/// (snow & ice included), a corner with no class and a few rows with two classes; the image reflectance is the
-/// class's mean per band plus noise. Labels of odd AOIs spell the date with `-`, of even ones with `_`. Returns
-/// every label as class indices with snow & ice as class 6, by `<aoi>/<YYYY-MM>`.
-pub fn write_fake(root: &Path, spec: &FakeDen) -> Result<Vec<(String, Mask)>> {
-    // Mean reflectance (B, G, R, NIR) under each class.
-    const MEAN_BGRN: [[f32; 4]; 7] = [
-        [900.0, 1000.0, 1100.0, 1800.0],
-        [500.0, 800.0, 700.0, 3000.0],
-        [300.0, 500.0, 350.0, 2800.0],
-        [400.0, 600.0, 500.0, 1500.0],
-        [1000.0, 1300.0, 1600.0, 2200.0],
-        [500.0, 500.0, 300.0, 200.0],
-        [5000.0, 5000.0, 5000.0, 4500.0],
-    ];
-    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
-    let s = spec.size;
-    let mut written = Vec::new();
-    let mut split_lines: [Vec<String>; 3] = Default::default();
-    for k in 0..spec.n_aois {
-        let (aoi, zone, tile, label_tile) = fake_names(k);
-        let image_dir = root.join("planet").join(&zone).join(&tile).join(&aoi).join("PF-SR");
-        let label_dir = root
-            .join("labels")
-            .join(format!("{aoi}_{zone}"))
-            .join("Labels/Raster")
-            .join(&label_tile);
-        for dir in [&image_dir, &label_dir] {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        for month in &spec.months {
-            let n_stripes = rng.random_range(2..=4);
-            let classes: Vec<u8> = (0..n_stripes).map(|_| rng.random_range(0..7)).collect();
-            let mut mask = Mask {
-                height: s,
-                width: s,
-                data: vec![0; s * s],
-            };
-            let mut label = Image {
-                n_bands: 7,
-                height: s,
-                width: s,
-                data: vec![0.0; 7 * s * s],
-            };
-            for r in 0..s {
-                for c in 0..s {
-                    let px = r * s + c;
-                    let class = classes[c * n_stripes / s];
-                    let unlabelled = r < s / 6 && c < s / 6;
-                    let doubled = r >= s - 2 && c >= s / 2;
-                    mask.data[px] = if unlabelled || doubled { IGNORE_INDEX } else { class };
-                    if !unlabelled {
-                        label.data[class as usize * s * s + px] = 255.0;
-                    }
-                    if doubled {
-                        label.data[((class as usize + 1) % 7) * s * s + px] = 255.0;
-                    }
-                }
-            }
-            for &day in &spec.days {
-                let mut image = Image {
-                    n_bands: 4,
-                    height: s,
-                    width: s,
-                    data: vec![0.0; 4 * s * s],
-                };
-                for px in 0..s * s {
-                    let means = match mask.data[px] {
-                        IGNORE_INDEX => [800.0, 900.0, 1000.0, 1500.0],
-                        class => MEAN_BGRN[class as usize],
-                    };
-                    for (b, mean) in means.iter().enumerate() {
-                        image.data[b * s * s + px] = mean * rng.random_range(0.9..1.1);
-                    }
-                }
-                super::fake::write_geotiff_u16(&image_dir.join(format!("{month}-{day:02}.tif")), &image)?;
-            }
-            let date = if k % 2 == 1 {
-                format!("{month}-01")
-            } else {
-                format!("{}_01", month.replace('-', "_"))
-            };
-            let label_path = label_dir.join(format!("{label_tile}-{date}.tif"));
-            super::fake::write_geotiff_u8(&label_path, &label)?;
-            if let Some((n_val, n_test)) = spec.official_split {
-                let n_train = spec.n_aois.saturating_sub(n_val + n_test);
-                let split_idx = if k < n_train {
-                    0
-                } else if k < n_train + n_val {
-                    1
-                } else {
-                    2
-                };
-                split_lines[split_idx].push(format!(
-                    "/reprocess-cropped/UTM-24000/{zone}/{tile}/{aoi}/PF-SR /labels/{aoi}_{zone}/Labels/Raster/\
-                     {label_tile}/{label_tile}-{date}.tif {month}"
-                ));
-            }
-            written.push((format!("{aoi}/{month}"), mask));
-        }
-    }
-    if spec.official_split.is_some() {
-        let dir = root.join("dynnet_training_splits");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        for (name, lines) in split::SPLIT_NAMES.iter().zip(&split_lines) {
-            let path = dir.join(format!("{name}.txt"));
-            std::fs::write(&path, lines.join("\n") + "\n").map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    Ok(written)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -955,23 +545,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn bands_parse_and_stretch_with_dynnet_statistics() {
-        assert_eq!(PlanetBand::parse_list("R,G,B").unwrap(), RGB_BANDS.to_vec());
-        assert_eq!(
-            PlanetBand::parse_list("nir, red").unwrap(),
-            vec![PlanetBand::Nir, PlanetBand::Red]
-        );
-        assert!(PlanetBand::parse_list("R,R").is_err());
-        assert!(PlanetBand::parse_list("SWIR").is_err());
-        let s = den_stretch(&[PlanetBand::Red, PlanetBand::Nir]);
-        assert!((s.lo[0] - (1042.5924 - 2.0 * 957.95844)).abs() < 1e-2);
-        assert!((s.hi[1] - (2605.2092 + 2.0 * 1059.9032)).abs() < 1e-2);
-    }
-
     #[cfg(feature = "gdal")]
     mod with_gdal {
         use super::*;
+        use crate::data::dynamic_earthnet::{den_stretch, RGB_BANDS};
+        use crate::data::fake::dynamic_earthnet::{fake_names, write_fake, FakeDen};
 
         fn fake(dir: &Path, spec: &FakeDen) -> Vec<(String, Mask)> {
             write_fake(dir, spec).unwrap()
@@ -1119,7 +697,7 @@ mod tests {
                 .path()
                 .join(format!("planet/{zone1}/{tile1}/{aoi1}/PF-SR/2018-07-01.tif"));
             let small = crate::data::fake::solid_image(4, 10, 12, &[1.0, 2.0, 3.0, 4.0]);
-            crate::data::fake::write_geotiff_u16(&image, &small).unwrap();
+            crate::data::image_io::write_geotiff_u16(&image, &small).unwrap();
             let msg = err_text(ds.load(
                 idx_of(&ds, &format!("{aoi1}/2018-07")),
                 &RGB_BANDS,
@@ -1132,7 +710,7 @@ mod tests {
             );
             // Missing band: a 3-band image asked for NIR.
             let three = crate::data::fake::solid_image(3, 12, 12, &[1.0, 2.0, 3.0]);
-            crate::data::fake::write_geotiff_u16(&image, &three).unwrap();
+            crate::data::image_io::write_geotiff_u16(&image, &three).unwrap();
             let msg = err_text(ds.load(
                 idx_of(&ds, &format!("{aoi1}/2018-07")),
                 &[PlanetBand::Red, PlanetBand::Nir],
@@ -1149,7 +727,7 @@ mod tests {
             ));
             let mut grey = crate::data::fake::solid_image(7, 12, 12, &[0.0; 7]);
             grey.data[3 * 144 + 5 * 12 + 4] = 7.0;
-            crate::data::fake::write_geotiff_u8(&label, &grey).unwrap();
+            crate::data::image_io::write_geotiff_u8(&label, &grey).unwrap();
             let msg = err_text(ds.load(
                 idx_of(&ds, &format!("{aoi2}/2018-01")),
                 &RGB_BANDS,
@@ -1161,7 +739,7 @@ mod tests {
                 "{msg}"
             );
             let six = crate::data::fake::solid_image(6, 12, 12, &[0.0; 6]);
-            crate::data::fake::write_geotiff_u8(&label, &six).unwrap();
+            crate::data::image_io::write_geotiff_u8(&label, &six).unwrap();
             let msg = err_text(ds.load(
                 idx_of(&ds, &format!("{aoi2}/2018-01")),
                 &RGB_BANDS,
