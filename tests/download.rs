@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use caco::data::change::{ChangeDataset, ChangeLayout, FakeChange};
+use caco::data::change::{ChangeDataset, ChangeLayout};
+use caco::data::fake::change::FakeChange;
 use caco::data::eurosat::{Eurosat, EurosatVariant};
 use caco::data::fake::{self, FakeEurosat, FakeTimeSeries};
 use caco::data::oscd::Oscd;
@@ -482,7 +483,7 @@ fn levir_cd_and_oscd_need_a_manual_download_and_import_from_their_release_archiv
         width: 32,
         seed: 1,
     };
-    caco::data::change::write_fake(&flat, &spec).unwrap();
+    caco::data::fake::change::write_fake(&flat, &spec).unwrap();
     let downloads = dir.path().join("levir-downloads");
     std::fs::create_dir_all(&downloads).unwrap();
     for split in ["train", "val", "test"] {
@@ -507,7 +508,7 @@ fn levir_cd_and_oscd_need_a_manual_download_and_import_from_their_release_archiv
 
     // OSCD as released: the images archive and the train / test label archives, merged city by city.
     let fake_oscd = dir.path().join("oscd-fake");
-    caco::data::oscd::write_fake(&fake_oscd, &["abudhabi", "paris", "rio"], 2, 12).unwrap();
+    caco::data::fake::oscd::write_fake(&fake_oscd, &["abudhabi", "paris", "rio"], 2, 12).unwrap();
     let (images, train_labels, test_labels) = (
         dir.path().join("o/images"),
         dir.path().join("o/train"),

@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use caco::data::aerial_seg::{self, AerialSeg, FakeAerial, AERIAL_CLASSES, IGNORE_INDEX};
-use caco::data::change::{self, ChangeDataset, ChangeLayout, FakeChange};
+use caco::data::aerial_seg::{AerialSeg, AERIAL_CLASSES, IGNORE_INDEX};
+use caco::data::fake::aerial_seg::{self, FakeAerial};
+use caco::data::change::{ChangeDataset, ChangeLayout};
+use caco::data::fake::change::{self, FakeChange};
 use caco::data::data_root;
 
 mod common;
@@ -91,7 +93,7 @@ fn change_detection_command_on_fake_pairs_writes_table_rows_and_overlays() {
 fn change_detection_command_on_a_fake_oscd() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    caco::data::oscd::write_fake(&data.join("oscd"), &["abudhabi", "beirut", "paris"], 2, 48).unwrap();
+    caco::data::fake::oscd::write_fake(&data.join("oscd"), &["abudhabi", "beirut", "paris"], 2, 48).unwrap();
     let out = dir.path().join("out");
     let stdout = ok(&caco(&[
         "eval",
@@ -182,7 +184,7 @@ fn change_detection_command_on_the_oscd_release_layout_makes_a_seeded_city_split
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cities = ["abudhabi", "beirut", "cupertino", "paris", "rennes"];
-    caco::data::oscd::write_fake_release(&data.join("my-oscd"), &cities, 3, 48, 1).unwrap();
+    caco::data::fake::oscd::write_fake_release(&data.join("my-oscd"), &cities, 3, 48, 1).unwrap();
     let (out, splits) = (dir.path().join("out"), dir.path().join("splits"));
     let stdout = ok(&caco(&[
         "eval",

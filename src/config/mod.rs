@@ -1,9 +1,9 @@
 //! Experiment configs: one TOML per table or run in `experiments/`, unknown keys rejected, paper defaults spelled
 //! out, and named scale presets (`smoke`, `cpu`, ...) that shrink a run without editing the file. One file per kind
-//! of config: [`eurosat`] (a EuroSAT table), [`pretrain`] (a pre-training run) and [`optim`] (its optimiser and
-//! learning-rate schedule); what they share is the [`ExperimentConfig`] trait here.
+//! of config: [`pretrain`] (a pre-training run) and [`optim`] (its optimiser and learning-rate schedule); what every
+//! config shares is the [`ExperimentConfig`] trait here (the EuroSAT table's config lives with its benchmark,
+//! `eval::eurosat_config`, as its probe and kNN settings are the evaluation's own types).
 
-pub mod eurosat;
 pub mod optim;
 pub mod pretrain;
 
@@ -11,7 +11,6 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
-pub use eurosat::{EurosatDatasetConfig, EurosatTableConfig, FeatureConfig, RowConfig, ScaleConfig};
 pub use optim::{OptimConfig, Schedule};
 pub use pretrain::{PretrainConfig, PretrainDataConfig, PretrainModelConfig, RunConfig, SslConfig};
 

@@ -116,7 +116,7 @@ pub struct RunConfig {
     pub device: String,
     /// Mixed precision: `off` or `bf16` (libtorch autocast on the training device; meant for CUDA GPUs with bf16,
     /// i.e. Ampere or newer; on CPUs without bf16 units it is slower than `off`).
-    pub amp: crate::train::Amp,
+    pub amp: crate::models::autocast::Amp,
     /// Feed the views to the backbone in channels-last (NHWC) memory layout, which libtorch's oneDNN/cuDNN
     /// convolutions run faster than NCHW (weights stay NCHW, so checkpoints are unchanged). Only written to a
     /// config's TOML when off, so runs made before the key existed still resume.
@@ -135,7 +135,7 @@ impl Default for RunConfig {
             n_workers: 2,
             checkpoint_every: 500,
             device: "auto".into(),
-            amp: crate::train::Amp::Off,
+            amp: crate::models::autocast::Amp::Off,
             channels_last: true,
         }
     }

@@ -12,7 +12,6 @@ use super::Image;
 use crate::{Error, Result};
 
 // The fake-data generator lives in `data::fake::aerial_seg`; re-exported at its old path.
-pub use super::fake::aerial_seg::{write_fake, FakeAerial};
 
 /// Class names and mask colours (SOURCE.md), in class-index order.
 pub const AERIAL_CLASSES: [(&str, [u8; 3]); 5] = [
@@ -137,7 +136,7 @@ impl AerialSeg {
     pub fn load(&self, idx: usize) -> Result<(Image, Mask)> {
         let sample = &self.samples[idx];
         let image_path = self.root.join(&sample.rel_path);
-        let image = super::change::load_rgb(&image_path)?;
+        let image = super::image_io::load_rgb(&image_path)?;
         let mask_path = self.root.join(sample.mask_rel_path());
         let mask = load_colour_mask(&mask_path)?;
         if (mask.height, mask.width) != (image.height, image.width) {

@@ -17,7 +17,6 @@ use super::Image;
 use crate::{Error, Result};
 
 // The fake-data generator lives in `data::fake::bigearthnet`; re-exported at its old path.
-pub use super::fake::bigearthnet::{write_fake, FakePatch};
 
 /// The 43 labels of the original nomenclature.
 pub const LABELS_43: [&str; 43] = [

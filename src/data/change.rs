@@ -15,9 +15,7 @@ use super::Image;
 use crate::{Error, Result};
 
 // Moved out of this module in the data-layer split; re-exported at their old paths so that callers keep compiling.
-pub use super::fake::change::{write_fake, FakeChange};
-pub use super::image_io::{load_binary_mask, load_rgb, write_binary_mask, write_rgb_png};
-pub use super::seasons_change::{export_seasons, seasons_export_is_built, SeasonsExport};
+use super::image_io::{load_binary_mask, load_rgb};
 
 /// Folder names of a change dataset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

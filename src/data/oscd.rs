@@ -25,7 +25,6 @@ use super::Image;
 use crate::{Error, Result};
 
 // The fake-data generators live in `data::fake::oscd`; re-exported at their old paths.
-pub use super::fake::oscd::{write_fake, write_fake_release};
 
 /// RGB as SeCo reads OSCD: red, green, blue.
 pub const OSCD_RGB_BANDS: [&str; 3] = ["B04", "B03", "B02"];
@@ -462,10 +461,10 @@ mod tests {
             data: vec![0; 12 * width],
         };
         let cm = dir.path().join("abudhabi/cm/cm.png");
-        super::super::change::write_binary_mask(&cm, &mask(11)).unwrap();
+        super::super::image_io::write_binary_mask(&cm, &mask(11)).unwrap();
         let pair = ds.load("abudhabi", &OSCD_RGB_BANDS, None).unwrap();
         assert_eq!((pair.a.width, pair.b.width, pair.label.width, pair.a.height), (11, 11, 11, 12));
-        super::super::change::write_binary_mask(&cm, &mask(9)).unwrap();
+        super::super::image_io::write_binary_mask(&cm, &mask(9)).unwrap();
         let msg = err_text(ds.load("abudhabi", &OSCD_RGB_BANDS, None));
         assert!(msg.contains("cm/cm.png") && msg.contains("size mismatch: label 9x12"), "{msg}");
 

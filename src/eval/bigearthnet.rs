@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn protocol_images_are_8_bit_128_px_and_the_recipe_names_the_protocol() {
         let dir = tempfile::tempdir().unwrap();
-        crate::data::bigearthnet::write_fake(dir.path(), [3, 0, 1], 5).unwrap();
+        crate::data::fake::bigearthnet::write_fake(dir.path(), [3, 0, 1], 5).unwrap();
         let ds = BigEarthNet::open(dir.path(), "train").unwrap();
         let image = load_protocol_image(&ds, 0).unwrap();
         assert_eq!((image.n_bands, image.height, image.width), (3, INPUT_SIZE, INPUT_SIZE));
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn benchmark_on_fake_patches_gives_a_row_with_a_valid_map() {
         let dir = tempfile::tempdir().unwrap();
-        crate::data::bigearthnet::write_fake(dir.path(), [10, 0, 4], 7).unwrap();
+        crate::data::fake::bigearthnet::write_fake(dir.path(), [10, 0, 4], 7).unwrap();
         let config = BigEarthNetConfig {
             label_fraction: 0.5,
             probe: MultiLabelProbeConfig {

@@ -316,7 +316,8 @@ pub fn mean_loss(model: &ChangeModel, pairs: &[ChangePair], config: &DenseConfig
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::change::{write_fake, ChangeDataset, ChangeLayout, FakeChange};
+    use crate::data::change::{ChangeDataset, ChangeLayout};
+    use crate::data::fake::change::{write_fake, FakeChange};
 
     fn fake_pairs(n: [usize; 3], size: (usize, usize)) -> (tempfile::TempDir, Vec<ChangePair>) {
         let dir = tempfile::tempdir().unwrap();

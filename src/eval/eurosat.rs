@@ -18,7 +18,7 @@ use super::knn;
 use super::linear_probe::LinearProbe;
 use super::subsets::{cap_per_class, stratified_fraction, SplitIndices};
 use crate::results::metrics::AtK;
-use crate::config::{EurosatTableConfig, RowConfig};
+use super::eurosat_config::{EurosatTableConfig, RowConfig};
 use crate::data::eurosat::Eurosat;
 use crate::data::{split, Normalization};
 use crate::models::ResNet;

@@ -15,6 +15,8 @@ pub mod dense;
 #[cfg(feature = "torch")]
 pub mod eurosat;
 #[cfg(feature = "torch")]
+pub mod eurosat_config;
+#[cfg(feature = "torch")]
 pub mod features;
 #[cfg(feature = "torch")]
 pub mod knn;

@@ -269,7 +269,7 @@ mod tests {
         use crate::data::bigearthnet::{self, BigEarthNet, BIGEARTHNET_RGB_BANDS, LABELS_19};
         use crate::models::Arch;
         let dir = tempfile::tempdir().unwrap();
-        bigearthnet::write_fake(dir.path(), [6, 0, 3], 4).unwrap();
+        crate::data::fake::bigearthnet::write_fake(dir.path(), [6, 0, 3], 4).unwrap();
         let stretch = bigearthnet::seco_stretch(&BIGEARTHNET_RGB_BANDS).unwrap();
         let load = |split: &str| {
             let ds = BigEarthNet::open(dir.path(), split).unwrap();

@@ -364,7 +364,8 @@ pub fn mean_loss(model: &SegModel, samples: &[LabelledImage], ignore_index: u8, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::aerial_seg::{self, AerialSeg, FakeAerial, IGNORE_INDEX};
+    use crate::data::aerial_seg::{AerialSeg, IGNORE_INDEX};
+    use crate::data::fake::aerial_seg::{self, FakeAerial};
 
     fn fake_set(sizes: Vec<(usize, usize)>, n_big_tiles: usize) -> Vec<LabelledImage> {
         let dir = tempfile::tempdir().unwrap();

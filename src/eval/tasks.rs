@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::dense::{BenchmarkOptions, DenseConfig};
 use super::{change_detection, segmentation};
 use crate::data::aerial_seg::{self, AerialSeg};
-use crate::data::change::{self, ChangeDataset, ChangeLayout, ChangePair, SeasonsExport};
+use crate::data::change::{self, ChangeDataset, ChangeLayout, ChangePair};
+use crate::data::seasons_change::{self, SeasonsExport};
 use crate::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, SnowIce};
 use crate::data::oscd::{self, Oscd};
 use crate::data::split;
@@ -132,7 +133,7 @@ pub fn change_detection(
     let root = if dataset == SEASONS_CHANGE && data.export_seasons {
         let root = data.derived_dir.join(SEASONS_CHANGE);
         let export = SeasonsExport::default();
-        if !change::seasons_export_is_built(&root, &export) {
+        if !seasons_change::seasons_export_is_built(&root, &export) {
             if !options.quiet {
                 eprintln!(
                     "exporting change pairs from {} to {} ...",
@@ -140,7 +141,7 @@ pub fn change_detection(
                     root.display()
                 );
             }
-            change::export_seasons(&data.seasons_dir, &root, &export).map_err(|e| {
+            seasons_change::export_seasons(&data.seasons_dir, &root, &export).map_err(|e| {
                 Error::Config(format!(
                     "building {SEASONS_CHANGE} needs the simulated series at {} (`cargo xtask data simulate`): {e}",
                     data.seasons_dir.display()

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use super::cache::{key, WorkCache};
 use super::config::{merge, metric_columns, TableConfig, TableRow, TableScale, TaskKind, TaskSpec};
-use crate::config::{EurosatTableConfig, ExperimentConfig, RowConfig};
+use crate::config::ExperimentConfig;
+use crate::eval::eurosat_config::{EurosatTableConfig, RowConfig};
 use crate::data::{aerial_seg, bigearthnet, dynamic_earthnet};
 use crate::eval::awareness::{self, Awareness, AwarenessConfig};
 use crate::eval::bigearthnet::BigEarthNetConfig;

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use caco::config::{EurosatTableConfig, ExperimentConfig};
+use caco::config::ExperimentConfig;
+use caco::eval::eurosat_config::EurosatTableConfig;
 use caco::data::aerial_seg;
 use caco::data::bigearthnet;
 use caco::data::data_root;

@@ -9,7 +9,8 @@ mod sample;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use caco::config::{EurosatTableConfig, ExperimentConfig};
+use caco::config::ExperimentConfig;
+use caco::eval::eurosat_config::EurosatTableConfig;
 use caco::data::{data_root, fake};
 use caco::eval::eurosat::{self, RunContext};
 use tch::Device;
@@ -498,26 +499,7 @@ fn fake_data(mut args: Args) -> Result<()> {
         .unwrap_or(20);
     let seed = args.value("--seed")?.map(|v| v.parse()).transpose()?.unwrap_or(0);
     args.finish()?;
-    let spec = fake::FakeEurosat::with_eurosat_classes(n_per_class, seed);
-    let n_written = match kind.as_str() {
-        "eurosat-rgb" => fake::write_eurosat_rgb(&out, &spec)?.len(),
-        "eurosat-ms" => fake::write_eurosat_ms(&out, &spec)?.len(),
-        // n-per-class patches per split (train, val, test).
-        "bigearthnet" => caco::data::bigearthnet::write_fake(&out, [n_per_class; 3], seed)?
-            .iter()
-            .map(Vec::len)
-            .sum(),
-        // 4 AOIs x 2 months of 64 px, with dynnet's split lists (2 / 1 / 1 AOIs).
-        "dynamic-earthnet" => caco::data::dynamic_earthnet::write_fake(
-            &out,
-            &caco::data::dynamic_earthnet::FakeDen {
-                seed,
-                ..Default::default()
-            },
-        )?
-        .len(),
-        other => bail!("unknown fake dataset `{other}`: eurosat-rgb, eurosat-ms, bigearthnet or dynamic-earthnet"),
-    };
+    let n_written = fake::write(&kind, &out, &fake::FakeSpec { n: n_per_class, seed })?;
     eprintln!("wrote {n_written} fake images under {}", out.display());
     Ok(())
 }

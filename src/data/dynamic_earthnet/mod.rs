@@ -37,7 +37,6 @@ pub mod reader;
 
 pub use reader::{label_date, label_to_mask, load_planet, DynamicEarthNet};
 // The fake-data generator lives in `data::fake::dynamic_earthnet`; re-exported at its old path.
-pub use super::fake::dynamic_earthnet::{write_fake, FakeDen};
 
 /// Dataset folder name under the data root.
 pub const DATASET_DIR: &str = "dynamic-earthnet";

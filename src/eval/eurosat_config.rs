@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::ExperimentConfig;
+use crate::config::ExperimentConfig;
 use crate::data::eurosat::EurosatVariant;
 use crate::data::Normalization;
 use crate::{Error, Result};
@@ -23,9 +23,9 @@ pub struct EurosatTableConfig {
     #[serde(default)]
     pub features: FeatureConfig,
     #[serde(default)]
-    pub probe: crate::eval::linear_probe::ProbeConfig,
+    pub probe: super::linear_probe::ProbeConfig,
     #[serde(default)]
-    pub knn: crate::eval::knn::KnnConfig,
+    pub knn: super::knn::KnnConfig,
     /// Extra probes on a seeded per-class fraction of train (the label-fraction curve), e.g. `[0.01, 0.1]`.
     #[serde(default)]
     pub label_fractions: Vec<f64>,
