@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use caco::data::aerial_seg::{AerialSeg, AERIAL_CLASSES, IGNORE_INDEX};
-use caco::data::fake::aerial_seg::{self, FakeAerial};
-use caco::data::change::{ChangeDataset, ChangeLayout};
-use caco::data::fake::change::{self, FakeChange};
+use caco::data::aerial_seg::{self, AerialSeg, AERIAL_CLASSES, IGNORE_INDEX};
+use caco::data::fake::aerial_seg::FakeAerial;
+use caco::data::change::{self, ChangeDataset, ChangeLayout};
+use caco::data::fake::change::FakeChange;
 use caco::data::data_root;
 
 mod common;
@@ -18,7 +18,7 @@ use common::{caco, ok};
 fn change_detection_command_on_fake_pairs_writes_table_rows_and_overlays() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    change::write_fake(
+    caco::data::fake::change::write_fake(
         &data.join("fake-cd"),
         &FakeChange {
             layout: ChangeLayout::default(),
@@ -127,7 +127,7 @@ fn change_detection_command_detects_the_time1_time2_layout_and_scores_val_withou
     // CLCD's layout: time1/ time2/ label/ and list/{train,val}.txt only.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    change::write_fake(
+    caco::data::fake::change::write_fake(
         &data.join("clcd-like"),
         &FakeChange {
             layout: ChangeLayout::time1_time2(),
@@ -224,7 +224,7 @@ fn change_detection_command_on_the_oscd_release_layout_makes_a_seeded_city_split
 fn segmentation_command_on_a_fake_aerial_set() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    aerial_seg::write_fake(
+    caco::data::fake::aerial_seg::write_fake(
         &data.join(aerial_seg::DATASET_DIR),
         &FakeAerial {
             n_big_tiles: 4,

@@ -234,6 +234,7 @@ pub fn load_colour_mask(path: &Path) -> Result<Mask> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::fake::aerial_seg::{write_fake, FakeAerial};
 
     fn spec() -> FakeAerial {
         FakeAerial {

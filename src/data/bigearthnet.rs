@@ -316,6 +316,7 @@ pub fn load_patch_bands(dir: &Path, _patch: &str, _bands: &[&str]) -> Result<Ima
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::fake::bigearthnet::write_fake;
 
     #[test]
     fn nomenclature_maps_43_to_19_classes_as_seco() {

@@ -263,6 +263,7 @@ fn has_extension(path: &Path, extensions: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::fake::change::{write_fake, FakeChange};
     use crate::data::image_io::{write_binary_mask, write_rgb_png};
 
     fn spec(seed: u64) -> FakeChange {

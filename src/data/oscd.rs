@@ -401,6 +401,7 @@ pub fn load_bands(dir: &Path, _bands: &[&str]) -> Result<Image> {
 #[cfg(all(test, feature = "gdal"))]
 mod tests {
     use super::*;
+    use crate::data::fake::oscd::{write_fake, write_fake_release};
 
     fn err_text<T: std::fmt::Debug>(r: Result<T>) -> String {
         r.expect_err("expected an error").to_string()

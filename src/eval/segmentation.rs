@@ -364,12 +364,12 @@ pub fn mean_loss(model: &SegModel, samples: &[LabelledImage], ignore_index: u8, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::aerial_seg::{AerialSeg, IGNORE_INDEX};
-    use crate::data::fake::aerial_seg::{self, FakeAerial};
+    use crate::data::aerial_seg::{self, AerialSeg, IGNORE_INDEX};
+    use crate::data::fake::aerial_seg::{write_fake, FakeAerial};
 
     fn fake_set(sizes: Vec<(usize, usize)>, n_big_tiles: usize) -> Vec<LabelledImage> {
         let dir = tempfile::tempdir().unwrap();
-        aerial_seg::write_fake(
+        write_fake(
             dir.path(),
             &FakeAerial {
                 n_big_tiles,
@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn aerial_benchmark_splits_by_big_tile_and_writes_overlays() {
         let dir = tempfile::tempdir().unwrap();
-        aerial_seg::write_fake(
+        write_fake(
             dir.path(),
             &FakeAerial {
                 n_big_tiles: 3,
