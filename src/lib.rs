@@ -1,25 +1,31 @@
 //! # caco
 //!
 //! Self-supervised pre-training on satellite image time series (SeCo, GASSL, CACo) and the downstream
-//! benchmarks that judge it. `../shared/docs/METHODS.md` (copied into the README's references) is the spec.
+//! benchmarks that judge it. `../shared/docs/METHODS.md` is the spec; `ARCHITECTURE.md` says the same as this
+//! header at length.
 //!
-//! ## Code map
-//! - [`data`]: dataset readers (EuroSAT RGB/MS, SeCo/CACo time series), split lists, normalisation, fake-data
-//!   generators, the simulated `eurosat-seasons`, augmentations, view sampling and the threaded loader. Never
-//!   touches a VarStore.
-//! - [`models`]: ResNet-18/50 with torchvision names and any number of input channels. Knows nothing of SSL.
-//! - `ssl`, `train`: pre-training methods and the training loop (to come).
-//! - [`eval`]: feature extraction, linear probe, kNN retrieval, metrics; the EuroSAT benchmark.
-//! - [`fetch`]: dataset downloads (HTTP with resume, checksums, extraction) and a loopback HTTP server for tests.
-//! - [`report`]: Polars tables and Plotters figures, the `reproduce-table` outputs and the notebooks' helpers
-//!   (`report::notebook`); builds without libtorch, so the evcxr notebooks in `notebooks/` compile fast.
-//! - [`sampling`]: the open Sentinel-2 time-series sampler (`caco sample`): cities, location samplers, date
-//!   schedules, STAC search, windowed COG reads through GDAL, the SeCo/CACo layout writer. Never touches a VarStore.
+//! ## Code map (lowest layer first; a module uses only modules above it in this list, checked by `tests/tidy.rs`)
+//! - [`results`]: plain data (no libtorch, no Plotters): metrics, the tables by kind, the one writer (CSV, Parquet,
+//!   Markdown, metrics TOML), published numbers, provenance.
+//! - [`fetch`]: dataset downloads (registry, HTTP with resume, checksums, extraction).
+//! - [`data`]: one reader per dataset, `fake/` (tiny fake data in each real layout), image I/O, splits,
+//!   normalisation, the simulated `eurosat-seasons`, augmentations, view sampling (the batch carries the era), the
+//!   threaded loader and the worker pool. Never touches a VarStore.
+//! - [`plot`]: figures (Plotters): a style kit and one file per figure.
+//! - [`sampling`]: the open Sentinel-2 time-series sampler (`caco sample`). Never touches a VarStore.
+//! - [`models`]: ResNet-18/50 with torchvision names, heads, U-Net, the siamese change net, bf16 autocast, backbone
+//!   weights (load, import). Knows nothing of SSL.
+//! - [`ssl`]: pure losses, queues, momentum, CACo's change estimate (GMM), k-means, the SSL model.
 //! - [`config`]: experiment TOMLs (`experiments/`), unknown keys rejected, scale presets.
+//! - [`train`]: the one pre-training loop, SGD, checkpoints, the metric log.
+//! - [`eval`]: feature extraction, probes, kNN, every downstream benchmark, change awareness.
+//! - [`report`]: a table written with its figures, `regenerate`, the benchmark report, the notebooks' helpers;
+//!   builds without libtorch, so the evcxr notebooks in `notebooks/` compile fast.
+//! - [`reproduce`]: `reproduce-table`, from data to the comparison table.
 //!
 //! ## Invariants
 //! - Losses and metrics are pure functions of tensors or slices.
-//! - Only `eval`, `train` and `report` write results; `data` writes only fake data and split lists.
+//! - Tables are written only through `results::writer`; `data` writes only fake data and split lists.
 //! - The model never branches on which dataset feeds it.
 //! - Every error names the file, folder or value at fault ([`Error`]).
 
