@@ -11,6 +11,8 @@
 //! - `ssl`, `train`: pre-training methods and the training loop (to come).
 //! - [`eval`]: feature extraction, linear probe, kNN retrieval, metrics; the EuroSAT benchmark.
 //! - [`fetch`]: dataset downloads (HTTP with resume, checksums, extraction) and a loopback HTTP server for tests.
+//! - [`plot`]: Plotters figures (SVG + PNG): `plot::style` (font, colours, legend, panel grid) and one file per
+//!   figure; builds without libtorch.
 //! - [`report`]: Polars tables and Plotters figures, the `reproduce-table` outputs and the notebooks' helpers
 //!   (`report::notebook`); builds without libtorch, so the evcxr notebooks in `notebooks/` compile fast.
 //! - [`sampling`]: the open Sentinel-2 time-series sampler (`caco sample`): cities, location samplers, date
@@ -27,6 +29,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod fetch;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod sampling;

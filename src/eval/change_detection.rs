@@ -16,8 +16,9 @@ use crate::data::change::{ChangeDataset, ChangePair};
 use crate::data::dense::{crop, dihedral_image, dihedral_mask, Mask};
 use crate::data::Image;
 use crate::models::siamese::SiameseUNet;
+use crate::plot::{change_overlay, write_png};
 use crate::progress::Progress;
-use crate::report::dense::{change_overlay, slug, write_png, DenseResult, DenseRow};
+use crate::report::dense::{slug, DenseResult, DenseRow};
 use crate::{Error, Result};
 
 /// Threshold on the change probability.

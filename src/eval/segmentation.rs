@@ -19,8 +19,9 @@ use crate::data::dynamic_earthnet::{self, den_stretch, DenOptions, DynamicEarthN
 use crate::data::split::Splits;
 use crate::data::Image;
 use crate::models::unet::UNet;
+use crate::plot::{segmentation_overlay, write_png};
 use crate::progress::Progress;
-use crate::report::dense::{segmentation_overlay, slug, write_png, DenseResult, DenseRow};
+use crate::report::dense::{slug, DenseResult, DenseRow};
 use crate::{Error, Result};
 
 /// A U-Net with its variables.

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{figures, table};
+use super::table;
 use crate::eval::metrics::{AtK, Classification};
+use crate::plot;
 use crate::{Error, Result};
 
 /// One row: an initialisation and its scores.
@@ -179,7 +180,7 @@ impl EurosatTable {
                 row.arch,
                 100.0 * row.test.accuracy
             );
-            written.extend(figures::confusion_matrix(
+            written.extend(plot::confusion_matrix(
                 &row.test.confusion,
                 &self.classes,
                 &title,

@@ -11,11 +11,11 @@ use polars::prelude::*;
 use super::dense::DenseTable;
 use super::eurosat::EurosatTable;
 use super::paper::{CacoEpoch, PaperTable};
-use super::paper_figures::{p_high, thresholds, valid_gmm};
 use super::{paper_output, table};
 use crate::data::dense::Mask;
 use crate::data::eurosat::Eurosat;
 use crate::data::{Image, DATA_ENV};
+use crate::plot::ratio_histograms::{p_high, thresholds, valid_gmm};
 use crate::{Error, Result};
 
 /// Environment variable naming the results folder the notebooks read (default `<repository>/results`).

@@ -8,8 +8,9 @@ use polars::prelude::*;
 
 use crate::data::eurosat::{load_file, EurosatVariant};
 use crate::data::Image;
+use crate::plot as fig;
 use crate::report::paper::{mean_std, PaperTable, Retrieval};
-use crate::report::{paper_figures as fig, table};
+use crate::report::table;
 use crate::{Error, Result};
 
 /// The summary: per row, per metric the mean over seeds, its standard deviation, the number of seeds, the 95 %
