@@ -11,7 +11,8 @@
 //! - [`data`]: one reader per dataset, `fake/` (tiny fake data in each real layout), image I/O, splits,
 //!   normalisation, the simulated `eurosat-seasons`, augmentations, view sampling (the batch carries the era), the
 //!   threaded loader and the worker pool. Never touches a VarStore.
-//! - [`plot`]: figures (Plotters): a style kit and one file per figure.
+//! - [`plot`]: Plotters figures (SVG + PNG): `plot::style` (font, colours, legend, panel grid) and one file per
+//!   figure, and the PNG overlays of predicted maps.
 //! - [`sampling`]: the open Sentinel-2 time-series sampler (`caco sample`). Never touches a VarStore.
 //! - [`models`]: ResNet-18/50 with torchvision names, heads, U-Net, the siamese change net, bf16 autocast, backbone
 //!   weights (load, import). Knows nothing of SSL.
@@ -33,6 +34,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod fetch;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod results;

@@ -17,7 +17,7 @@ use crate::data::dense::{crop, dihedral_image, dihedral_mask, Mask};
 use crate::data::Image;
 use crate::models::siamese::SiameseUNet;
 use crate::progress::Progress;
-use crate::report::dense::{change_overlay, write_png};
+use crate::plot::{change_overlay, write_png};
 use crate::results::dense::{DenseResult, DenseRow};
 use crate::results::writer::slug;
 use crate::{Error, Result};

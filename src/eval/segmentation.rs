@@ -20,7 +20,7 @@ use crate::data::split::Splits;
 use crate::data::Image;
 use crate::models::unet::UNet;
 use crate::progress::Progress;
-use crate::report::dense::{segmentation_overlay, write_png};
+use crate::plot::{segmentation_overlay, write_png};
 use crate::results::dense::{DenseResult, DenseRow};
 use crate::results::writer::slug;
 use crate::{Error, Result};

@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::figures::{render_both, Figure};
+use crate::plot::{render_both, Figure, FONT_FAMILY};
 use crate::results::writer::{to_markdown, write_csv};
-use super::FONT_FAMILY;
 use crate::{Error, Result};
 
 /// The benchmarks, in report order.

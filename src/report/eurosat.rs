@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::figures;
 use crate::results::eurosat::EurosatTable;
 use crate::results::writer;
 use crate::Result;
@@ -21,7 +20,7 @@ pub fn write(table: &EurosatTable, config_toml: &str, out_dir: &Path) -> Result<
             row.arch,
             100.0 * row.test.accuracy
         );
-        written.extend(figures::confusion_matrix(
+        written.extend(crate::plot::confusion_matrix(
             &row.test.confusion,
             &table.classes,
             &title,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::paper_figures::{p_high, thresholds, valid_gmm};
+use crate::plot::ratio_histograms::{p_high, thresholds, valid_gmm};
 use crate::results::metrics::auroc;
 use crate::results::paper::{CacoEpoch, PaperTable};
 use crate::results::writer;

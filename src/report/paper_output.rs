@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::data::eurosat::{load_file, EurosatVariant};
 use crate::data::Image;
-use crate::report::paper_figures as fig;
+use crate::plot as fig;
 use crate::results::paper::{write_tables, PaperTable, Retrieval};
 use crate::results::writer::slug;
 use crate::Result;

@@ -1,4 +1,5 @@
-//! Figures with Plotters, each written as SVG (for papers) and PNG (for notebooks and READMEs).
+//! A confusion-matrix heatmap: rows are true classes, columns predictions, colour the row-normalised share, each cell
+//! its count.
 
 use std::path::{Path, PathBuf};
 
@@ -6,40 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{register_fonts, FONT_FAMILY};
-use crate::results::writer::create_parent;
+use super::style::{plot_err, render_both, text, Figure, GRID_GREY};
 use crate::{Error, Result};
-
-/// A figure that can draw itself on any Plotters backend.
-pub trait Figure {
-    /// Size in pixels.
-    fn size(&self) -> (u32, u32);
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
-}
-
-/// Renders `figure` to `<stem>.svg` and `<stem>.png`; returns both paths.
-pub fn render_both(stem: &Path, figure: &impl Figure) -> Result<Vec<PathBuf>> {
-    let size = figure.size();
-    register_fonts();
-    create_parent(stem)?;
-    let svg = stem.with_extension("svg");
-    let png = stem.with_extension("png");
-    {
-        let root = SVGBackend::new(&svg, size).into_drawing_area();
-        figure.draw(&root)?;
-        root.present().map_err(plot_err)?;
-    }
-    {
-        let root = BitMapBackend::new(&png, size).into_drawing_area();
-        figure.draw(&root)?;
-        root.present().map_err(plot_err)?;
-    }
-    Ok(vec![svg, png])
-}
-
-fn plot_err<E: std::fmt::Display>(e: E) -> Error {
-    Error::Report(format!("drawing failed: {e}"))
-}
 
 /// Blues colour map: 0 -> near white, 1 -> dark blue.
 fn blues(t: f64) -> RGBColor {
@@ -91,16 +60,14 @@ impl Figure for ConfusionFigure<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let (confusion, class_names, title) = (self.confusion, self.class_names, self.title);
+        let (confusion, class_names) = (self.confusion, self.class_names);
         let (left, top, bottom, right) = Self::MARGINS;
         let n = confusion.len() as i32;
         let cell = ((Self::SIZE.0 as i32 - left - right).min(Self::SIZE.1 as i32 - top - bottom) / n).max(1);
         root.fill(&WHITE).map_err(plot_err)?;
-        let font = |size: f64| (FONT_FAMILY, size).into_font();
         let centre = Pos::new(HPos::Center, VPos::Center);
-        let title_style = font(24.0).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
-        root.draw(&Text::new(title.to_string(), ((left + n * cell / 2), 15), title_style))
-            .map_err(plot_err)?;
+        let below = Pos::new(HPos::Center, VPos::Top);
+        text(root, self.title, (left + n * cell / 2, 15), 24.0, &BLACK, below)?;
         for (r, row) in confusion.iter().enumerate() {
             let total: u64 = row.iter().sum();
             for (c, &count) in row.iter().enumerate() {
@@ -111,44 +78,24 @@ impl Figure for ConfusionFigure<'_> {
                     blues(share).filled(),
                 ))
                 .map_err(plot_err)?;
-                root.draw(&Rectangle::new(
-                    [(x0, y0), (x0 + cell, y0 + cell)],
-                    RGBColor(200, 200, 200),
-                ))
-                .map_err(plot_err)?;
-                let ink = if share > 0.5 { WHITE } else { BLACK };
-                let style = font((cell as f64 / 4.0).clamp(8.0, 16.0)).color(&ink).pos(centre);
-                root.draw(&Text::new(count.to_string(), (x0 + cell / 2, y0 + cell / 2), style))
+                root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], GRID_GREY))
                     .map_err(plot_err)?;
+                let ink = if share > 0.5 { WHITE } else { BLACK };
+                let size = (cell as f64 / 4.0).clamp(8.0, 16.0);
+                let at = (x0 + cell / 2, y0 + cell / 2);
+                text(root, &count.to_string(), at, size, &ink, centre)?;
             }
-            let label_style = font(15.0).color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
             let label = format!("{} ({r})", class_names[r]);
-            root.draw(&Text::new(
-                label,
-                (left - 8, top + r as i32 * cell + cell / 2),
-                label_style,
-            ))
-            .map_err(plot_err)?;
+            let at = (left - 8, top + r as i32 * cell + cell / 2);
+            text(root, &label, at, 15.0, &BLACK, Pos::new(HPos::Right, VPos::Center))?;
         }
         for c in 0..n {
-            let style = font(15.0).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
-            root.draw(&Text::new(
-                c.to_string(),
-                (left + c * cell + cell / 2, top + n * cell + 6),
-                style,
-            ))
-            .map_err(plot_err)?;
+            let at = (left + c * cell + cell / 2, top + n * cell + 6);
+            text(root, &c.to_string(), at, 15.0, &BLACK, below)?;
         }
-        let axis = font(17.0).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
-        root.draw(&Text::new(
-            "predicted class",
-            (left + n * cell / 2, top + n * cell + 32),
-            axis.clone(),
-        ))
-        .map_err(plot_err)?;
-        root.draw(&Text::new("true class", (left / 2, top - 28), axis))
-            .map_err(plot_err)?;
-        Ok(())
+        let axis_at = (left + n * cell / 2, top + n * cell + 32);
+        text(root, "predicted class", axis_at, 17.0, &BLACK, below)?;
+        text(root, "true class", (left / 2, top - 28), 17.0, &BLACK, below)
     }
 }
 
