@@ -238,7 +238,7 @@ const HELPS: &[(&str, &[&str], &[&str])] = &[
     (
         "data download",
         &[
-            "<NAME>",
+            "[NAME]",
             "--list",
             "--from",
             "--jobs",
