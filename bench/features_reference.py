@@ -1,4 +1,4 @@
-"""Reference for `caco bench-features`: linear-probe feature extraction over EuroSAT RGB written the way torchvision
+"""Reference for `caco bench features`: linear-probe feature extraction over EuroSAT RGB written the way torchvision
 users do it: ImageFolder (PIL loading) + ToTensor + ImageNet Normalize, a DataLoader with worker processes, a
 randomly initialised torchvision resnet18 with fc = Identity in eval mode under no_grad, batch 256.
 

@@ -1,4 +1,4 @@
-"""Reference for `caco bench-loader`: the same CACo view pipeline written the way the originals do it (PIL +
+"""Reference for `caco bench loader`: the same CACo view pipeline written the way the originals do it (PIL +
 torchvision transforms + torch DataLoader with worker processes), on the same eurosat-seasons folder.
 
 Per item: 3 distinct dates of the item's era (CACo layout: item 2k = older era of location k, 2k+1 = recent era),

@@ -1,4 +1,4 @@
-"""Reference for `caco bench-pretrain`: one pre-training step of MoCo-v2, SeCo, TeCo or CACo written the way the
+"""Reference for `caco bench pretrain`: one pre-training step of MoCo-v2, SeCo, TeCo or CACo written the way the
 originals do it (torchvision ResNet-18 + PIL/torchvision transforms + torch DataLoader with worker processes), on the
 same eurosat-seasons folder (CACo layout) and computing what caco's step computes (src/ssl/model.rs,
 src/ssl/losses.rs, src/data/views.rs, src/train/pretrain.rs; METHODS.md "Common core", "SeCo", "TeCo and CACo").

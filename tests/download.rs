@@ -1,4 +1,4 @@
-//! `caco data-download` end to end on 127.0.0.1: the registry's real entries, pointed at the loopback server with
+//! `caco data download` end to end on 127.0.0.1: the registry's real entries, pointed at the loopback server with
 //! `mirror` (same paths, local host), serve archives generated here. Covers extraction into the readers' layouts,
 //! resume after a truncated response, servers that ignore ranges, retries, checksum mismatches (published and
 //! trust-on-first-use), CACo-1M's parts joined before extraction with bounded parallelism, `--from` archives and
@@ -570,7 +570,8 @@ fn the_command_line_downloads_through_a_mirror_lists_datasets_and_explains_manua
     let caco = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_caco")).args(args).output().unwrap();
 
     let out = caco(&[
-        "data-download",
+        "data",
+        "download",
         "--data-dir",
         root.to_str().unwrap(),
         "--mirror",
@@ -590,7 +591,7 @@ fn the_command_line_downloads_through_a_mirror_lists_datasets_and_explains_manua
         "x"
     );
 
-    let out = caco(&["data-download", "levir-cd", "--data-dir", root.to_str().unwrap()]);
+    let out = caco(&["data", "download", "levir-cd", "--data-dir", root.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("cannot be downloaded automatically"),
@@ -598,11 +599,12 @@ fn the_command_line_downloads_through_a_mirror_lists_datasets_and_explains_manua
     );
     assert!(stderr.contains("--from"), "{stderr}");
 
-    let out = caco(&["data-download", "--list"]);
+    let out = caco(&["data", "list"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for d in registry::all() {
         assert!(stdout.contains(&d.name) && stdout.contains(&d.homepage), "{stdout}");
     }
-    let out = caco(&["data-download", "nope"]);
+    assert_eq!(caco(&["data", "download", "--list"]).stdout, out.stdout);
+    let out = caco(&["data", "download", "nope"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dataset `nope`"));
 }

@@ -345,7 +345,8 @@ fn bigearthnet_command_on_fake_patches_accumulates_rows() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     ok(&caco(&[
-        "fake-data",
+        "data",
+        "fake",
         "bigearthnet",
         "--out",
         data.join("bigearthnet").to_str().unwrap(),

@@ -1,4 +1,4 @@
-//! DynamicEarthNet end to end on a fake release written by `caco fake-data dynamic-earthnet`: `caco eval
+//! DynamicEarthNet end to end on a fake release written by `caco data fake dynamic-earthnet`: `caco eval
 //! segmentation --dataset dynamic-earthnet` trains one CPU epoch with dynnet's official lists, then with four bands,
 //! one month and a seeded split by AOI; a missing dataset and bad flags are clear errors. The real dataset in
 //! $CACO_DATA, if there, is read once (skipped with the reason when absent).
@@ -37,7 +37,8 @@ fn segmentation_command_on_a_fake_dynamic_earthnet() {
     let data = dir.path().join("data");
     let root = data.join(dynamic_earthnet::DATASET_DIR);
     ok(&caco(&[
-        "fake-data",
+        "data",
+        "fake",
         "dynamic-earthnet",
         "--out",
         root.to_str().unwrap(),

@@ -64,7 +64,7 @@ fn loss_chart(table: &DenseTable) -> LossChart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::seg_metrics::BinaryCounts;
+    use crate::results::seg_metrics::BinaryCounts;
     use crate::plot::test_support::check_outputs;
     use crate::results::dense::{DenseResult, DenseTask};
 

@@ -2,7 +2,7 @@
 //! PIL + torchvision + DataLoader, run in .venv-bench) on the same machine, sides alternating run by run:
 //! the data pipeline alone (loader), the pre-training step of MoCo-v2, SeCo and CACo with data loading included
 //! (pretrain), EuroSAT feature extraction (features). Raw runs go to results/bench/<bench>_runs.csv and the machine
-//! description to results/bench/machine.md; `caco bench-report` (the library links Polars and Plotters, xtask does
+//! description to results/bench/machine.md; `caco bench report` (the library links Polars and Plotters, xtask does
 //! not) turns them into medians, ratios, <bench>.{csv,md} and the figure bench.{svg,png}.
 
 use std::collections::BTreeMap;
@@ -11,76 +11,88 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::setup::{ensure, project_root, TORCH_VERSION};
+use crate::setup::{cargo_shell, project_root, TORCH_VERSION};
 
 const TORCHVISION: &str = "torchvision==0.26.0";
 const SEASONS: &str = "derived/eurosat-seasons";
-const USAGE: &str = "usage: cargo xtask bench [all|loader|pretrain|features|report] [--runs N] [--quick] \
-                     [--threads N] [--device cpu|cuda] [--no-bf16]";
+
+/// Which benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum What {
+    /// loader, pretrain and features, then the report
+    All,
+    /// The CACo data pipeline alone (decode + augment)
+    Loader,
+    /// Pre-training steps of MoCo-v2, SeCo and CACo, data loading included, at 64 and 224 px
+    Pretrain,
+    /// EuroSAT RGB feature extraction
+    Features,
+    /// Only the report from the stored runs (results/bench/*_runs.csv)
+    Report,
+}
+
+/// The device both sides run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+impl Device {
+    fn name(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+#[command(after_help = "A full run takes about 35 min on 2 cores.")]
+pub struct Args {
+    /// Which benchmark
+    #[arg(value_enum, default_value_t = What::All)]
+    what: What,
+    #[command(flatten)]
+    options: Options,
+}
 
 /// Flags shared by every benchmark.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 struct Options {
+    /// Runs per side (the sides alternate run by run)
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     runs: usize,
-    /// Tiny batches and few steps: checks that everything runs, numbers meaningless.
+    /// Tiny batches and few steps: checks that everything runs, numbers meaningless
+    #[arg(long)]
     quick: bool,
-    /// libtorch intra-op threads for both sides (default: caco's libtorch default, one per physical core).
+    /// libtorch intra-op threads for both sides (default: caco's libtorch default, one per physical core)
+    #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    device: String,
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// Leave out the pre-training rows with bf16 autocast
+    #[arg(long = "no-bf16", action = clap::ArgAction::SetFalse)]
     bf16: bool,
 }
 
-fn parse_options(args: &[String]) -> Result<Options> {
-    let mut options = Options {
-        runs: 3,
-        quick: false,
-        threads: None,
-        device: "cpu".into(),
-        bf16: true,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--runs" => options.runs = value("--runs")?.parse().context("--runs: a number")?,
-            "--threads" => options.threads = Some(value("--threads")?.parse().context("--threads: a number")?),
-            "--device" => options.device = value("--device")?.clone(),
-            "--quick" => options.quick = true,
-            "--no-bf16" => options.bf16 = false,
-            other => bail!("unknown flag `{other}`\n{USAGE}"),
-        }
-    }
-    if options.runs == 0 {
-        bail!("--runs must be at least 1");
-    }
-    if !matches!(options.device.as_str(), "cpu" | "cuda") {
-        bail!("--device must be cpu or cuda, got `{}`", options.device);
-    }
-    Ok(options)
-}
-
-pub fn run(args: &[String]) -> Result<()> {
-    let (what, rest) = match args.split_first() {
-        Some((w, rest)) if !w.starts_with("--") => (w.as_str(), rest),
-        _ => ("all", args),
-    };
-    let options = parse_options(rest)?;
-    if what == "report" {
-        let sh = bench_shell()?;
+pub fn run(args: Args) -> Result<()> {
+    let Args { what, options } = args;
+    let sh = cargo_shell()?;
+    if what == What::Report {
         return report(&sh);
     }
     let benches: &[&str] = match what {
-        "all" => &["loader", "pretrain", "features"],
-        "loader" => &["loader"],
-        "pretrain" => &["pretrain"],
-        "features" => &["features"],
-        other => bail!("unknown benchmark `{other}`\n{USAGE}"),
+        What::Loader => &["loader"],
+        What::Pretrain => &["pretrain"],
+        What::Features => &["features"],
+        What::All | What::Report => &["loader", "pretrain", "features"],
     };
-    let sh = bench_shell()?;
     cmd!(sh, "cargo build --quiet --bin caco").run()?;
     if !project_root().join(SEASONS).join("truth.csv").is_file() {
         eprintln!("bench: building {SEASONS} first");
-        cmd!(sh, "target/debug/caco simulate-seasons").run()?;
+        cmd!(sh, "target/debug/caco data simulate").run()?;
     }
     let python = bench_python(&sh)?;
     let threads = match options.threads {
@@ -125,7 +137,7 @@ pub fn run(args: &[String]) -> Result<()> {
                         case.name,
                         options.runs
                     );
-                    csv += &runs_row(&case.name, &options.device, side, run, &fields);
+                    csv += &runs_row(&case.name, options.device.name(), side, run, &fields);
                 }
             }
         }
@@ -139,17 +151,8 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// A shell in the repository root with LIBTORCH set (what the caco binary was built against).
-fn bench_shell() -> Result<Shell> {
-    let setup = ensure(false)?;
-    let sh = Shell::new()?;
-    sh.change_dir(project_root());
-    sh.set_var("LIBTORCH", &setup.libtorch);
-    Ok(sh)
-}
-
 fn report(sh: &Shell) -> Result<()> {
-    cmd!(sh, "cargo run --quiet --bin caco -- bench-report --dir results/bench").run()?;
+    cmd!(sh, "cargo run --quiet --bin caco -- bench report --dir results/bench").run()?;
     Ok(())
 }
 
@@ -195,7 +198,7 @@ fn loader_cases(o: &Options) -> Vec<Case> {
     let common = format!("--batch-size 64 --batches {batches} --workers 2 --size 64");
     vec![Case {
         name: "caco-views-64px-b64".into(),
-        caco: words(&format!("target/debug/caco bench-loader --root {SEASONS} {common}")),
+        caco: words(&format!("target/debug/caco bench loader --root {SEASONS} {common}")),
         pytorch: words(&format!("python bench/loader_reference.py {SEASONS} {common}")),
         takes_threads: false,
     }]
@@ -216,11 +219,11 @@ fn pretrain_cases(o: &Options) -> Vec<Case> {
             let common = format!(
                 "--method {method} --size {size} --batch-size {batch} --queue-size 4096 --workers 2 --steps {steps} \
                  --warmup {warmup} --amp {amp} --device {}",
-                o.device
+                o.device.name()
             );
             cases.push(Case {
                 name: format!("{method}-{size}px-{precision}-b{batch}"),
-                caco: words(&format!("target/debug/caco bench-pretrain --root {SEASONS} {common}")),
+                caco: words(&format!("target/debug/caco bench pretrain --root {SEASONS} {common}")),
                 pytorch: words(&format!("python bench/pretrain_reference.py {SEASONS} {common}")),
                 takes_threads: true,
             });
@@ -239,10 +242,13 @@ fn features_cases(o: &Options) -> Result<Vec<Case>> {
         );
     }
     let n = if o.quick { 512 } else { 5400 };
-    let common = format!("--n-images {n} --batch-size 256 --workers 2 --device {}", o.device);
+    let common = format!(
+        "--n-images {n} --batch-size 256 --workers 2 --device {}",
+        o.device.name()
+    );
     Ok(vec![Case {
         name: format!("eurosat-rgb-r18-{n}img-b256"),
-        caco: words(&format!("target/debug/caco bench-features --data-dir {data} {common}")),
+        caco: words(&format!("target/debug/caco bench features --data-dir {data} {common}")),
         pytorch: words(&format!(
             "python bench/features_reference.py {} {common}",
             root.display()
@@ -282,7 +288,7 @@ fn machine(sh: &Shell, python: &str, threads: &str, o: &Options) -> Result<Strin
         .read()
         .unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let gpu = if o.device == "cuda" {
+    let gpu = if o.device == Device::Cuda {
         cmd!(sh, "nvidia-smi --query-gpu=name,memory.total --format=csv,noheader")
             .read()
             .unwrap_or_else(|_| "nvidia-smi unavailable".into())
@@ -299,7 +305,7 @@ fn machine(sh: &Shell, python: &str, threads: &str, o: &Options) -> Result<Strin
          - runs per side: {}{}; load average when the bench started: {}\n",
         if bf16 { ", AVX512_BF16" } else { "" },
         kernel.trim(),
-        o.device,
+        o.device.name(),
         torch.trim().replace(' ', ", "),
         o.runs,
         if o.quick {
@@ -335,28 +341,36 @@ pub fn bench_python(sh: &Shell) -> Result<String> {
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        words(s)
+    #[derive(clap::Parser)]
+    struct Bench {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(s: &str) -> Result<Args, clap::Error> {
+        use clap::Parser;
+        Bench::try_parse_from(std::iter::once("bench").chain(s.split_whitespace())).map(|b| b.args)
     }
 
     #[test]
-    fn options_parse_and_reject_bad_flags() {
-        let o = parse_options(&args("--runs 5 --threads 2 --quick --no-bf16")).unwrap();
+    fn options_parse_in_any_order_and_reject_bad_flags() {
+        let a = parse("--runs 5 --threads 2 --quick --no-bf16").unwrap();
+        let o = &a.options;
         assert_eq!(
-            (o.runs, o.threads, o.quick, o.bf16, o.device.as_str()),
-            (5, Some(2), true, false, "cpu")
+            (a.what, o.runs, o.threads, o.quick, o.bf16, o.device),
+            (What::All, 5, Some(2), true, false, Device::Cpu)
         );
-        assert!(parse_options(&args("--runs 0")).is_err());
-        assert!(parse_options(&args("--device tpu")).is_err());
-        assert!(parse_options(&args("--fast"))
-            .unwrap_err()
-            .to_string()
-            .contains("--fast"));
+        assert_eq!(parse("--runs 5 --threads 2 --quick --no-bf16 all").unwrap(), a);
+        assert_eq!(parse("--quick pretrain --device cuda").unwrap().what, What::Pretrain);
+        assert!(parse("--runs 0").is_err());
+        assert!(parse("--device tpu").is_err());
+        assert!(parse("everything").is_err());
+        assert!(parse("--fast").unwrap_err().to_string().contains("--fast"));
     }
 
     #[test]
     fn both_sides_of_a_pretrain_case_get_the_same_settings() {
-        let o = parse_options(&[]).unwrap();
+        let o = parse("").unwrap().options;
         let cases = pretrain_cases(&o);
         assert_eq!(cases.len(), 9);
         for case in &cases {

@@ -1,79 +1,158 @@
-//! `cargo xtask <task>`: the project's runner (rust-analyzer's xtask habit). This file parses the task name and
-//! dispatches; each task lives in its own file. xtask does not link libtorch, so it can install it.
+//! `cargo xtask <task>`: the project's runner (rust-analyzer's xtask habit). This file declares the tasks and
+//! dispatches; each task lives in its own file. xtask does not link libtorch, so it can install it. Tasks that run the
+//! `caco` binary pass their arguments on unchanged, `--help` included.
 
 mod bench;
+mod caco;
+mod data;
+mod import_weights;
 mod notebooks;
 mod readme;
 mod setup;
-mod tasks;
+mod test;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "\
-usage: cargo xtask <task> [flags]
+use crate::caco::Forward;
 
-tasks:
-  setup [--full-torch]        create .venv with libtorch (torch==2.11.0 from PyPI) and check/install GDAL
-  test [args]                 run every test (cargo nextest if installed, else cargo test); args go to the runner
-  reproduce-table [flags]     pre-train every method, evaluate every task -> results/tables + results/figures
-                              (--scale smoke|cpu|paper, --table, --force, --data-dir, ...; see `cargo xtask caco --help`)
-  pretrain <config> [flags]   pre-train a backbone (experiments/pretrain/*.toml); --resume, --max-steps, --run-dir
-  change-check --run <dir>    CACo's change estimate against eurosat-seasons' truth
-  import-weights <ckpt> --out <file.safetensors>   SeCo/CACo checkpoint -> backbone with torchvision names
-  report [--metrics <file>]   regenerate every table and figure from results/tables/*.metrics.toml, without training
-  readme-table                copy the table of results/tables/main.md into README.md (between its markers)
-  data simulate [flags]       build the simulated time series derived/eurosat-seasons from $CACO_DATA/eurosat-rgb
-  data download <name>        download or import (--from) a dataset into $CACO_DATA: eurosat-rgb, eurosat-ms,
-                              seco-100k, seco-1m, caco-10k, caco-1m, levir-cd, oscd, bigearthnet, world-cities
-                              (--list, --jobs, --force, ...; see `cargo xtask caco --help`)
-  sample [flags]              sample Sentinel-2 L2A time series (SeCo/CACo layout) from a public STAC API
-                              (--layout, --sampler, --n-locations, --stac-url, ...; see `cargo xtask caco --help`)
-  eval <task> [flags]         downstream tasks: change-detection (--dataset levir-cd-samples|eurosat-seasons-change|
-                              oscd), segmentation (dubai-aerial-seg|dynamic-earthnet), eurosat (probe or --finetune,
-                              --label-fraction), bigearthnet; --weights random|<file.safetensors>, --epochs, ...
-                              (see `cargo xtask caco --help`)
-  bench [all|loader|pretrain|features|report] [--runs N] [--quick] [--threads N] [--device cpu|cuda] [--no-bf16]
-                              caco vs equivalent PyTorch scripts (bench/*.py): data pipeline, pre-training step of
-                              MoCo-v2/SeCo/CACo at 64 and 224 px, EuroSAT feature extraction; medians and ratios
-                              in results/bench/*.{csv,md} and bench.{svg,png} (full run: about 35 min on 2 cores)
-  notebooks [--check|--strip|--install]
-                              install evcxr_jupyter, Jupyter (nbconvert, into .venv) and the caco-rust kernel spec,
-                              then execute notebooks/*.ipynb headless into target/notebooks/executed/, failing on
-                              any cell error (first run about 25 min, later runs a few minutes; see the README)
-  caco <args>                 run the `caco` binary with any arguments (fake-data, info, ...)
-";
+/// The project's tasks. Those that run the `caco` binary take its flags, unchanged: `cargo xtask eval --help` is
+/// `caco eval --help`.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Create .venv with libtorch (torch==2.11.0 from PyPI) and check or install GDAL
+    Setup(setup::Args),
+    /// Run every test (cargo nextest if installed, else cargo test)
+    Test(test::Args),
+    /// Pre-train every method, evaluate every task -> results/tables and results/figures [flags: see `caco
+    /// reproduce-table --help`]
+    ReproduceTable(Forward),
+    /// Pre-train a backbone from experiments/pretrain/*.toml [flags: see `caco pretrain --help`]
+    Pretrain(Forward),
+    /// CACo's change estimate against eurosat-seasons' truth [flags: see `caco change-check --help`]
+    ChangeCheck(Forward),
+    /// SeCo/CACo checkpoint (.ckpt, .pth) -> backbone .safetensors with torchvision names
+    ImportWeights(import_weights::Args),
+    /// Regenerate every table and figure from results/tables/*.metrics.toml, without training [flags: see `caco
+    /// report --help`]
+    Report(Forward),
+    /// Copy the table of results/tables/main.md into README.md (between its markers)
+    ReadmeTable,
+    /// Datasets: simulate, download, list, fake
+    #[command(subcommand)]
+    Data(data::Data),
+    /// Sample Sentinel-2 L2A time series (SeCo/CACo layout) from a public STAC API [flags: see `caco sample --help`]
+    Sample(Forward),
+    /// Downstream tasks: change-detection, segmentation, eurosat, bigearthnet [flags: see `caco eval --help`]
+    Eval(Forward),
+    /// caco against equivalent PyTorch scripts (bench/*.py); medians and ratios in results/bench/
+    Bench(bench::Args),
+    /// Install evcxr_jupyter, Jupyter and the caco-rust kernel, then execute notebooks/*.ipynb headless
+    Notebooks(notebooks::Args),
+    /// Run the `caco` binary with any arguments (`cargo xtask caco --help` lists its commands)
+    Caco(Forward),
+}
 
 fn main() {
-    if let Err(e) = run() {
+    if let Err(e) = run(Cli::parse().task) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let task = args.next();
-    let rest: Vec<String> = args.collect();
-    match task.as_deref() {
-        Some("setup") => setup::run(&rest).map(|_| ()),
-        Some("test") => tasks::test(&rest),
-        Some(cmd @ ("reproduce-table" | "report" | "pretrain" | "change-check")) => tasks::caco(cmd, &rest),
-        Some("data") => match rest.split_first() {
-            Some((sub, args)) if sub == "simulate" => tasks::caco("simulate-seasons", args),
-            Some((sub, args)) if sub == "download" => tasks::caco("data-download", args),
-            _ => bail!("usage: cargo xtask data simulate [flags] | cargo xtask data download <name|--list> [flags]"),
-        },
-        Some("eval") => tasks::caco("eval", &rest),
-        Some("sample") => tasks::caco("sample", &rest),
-        Some("bench") => bench::run(&rest),
-        Some("readme-table") => readme::run(&setup::project_root()),
-        Some("notebooks") => notebooks::run(&rest),
-        Some("import-weights") => tasks::import_weights(&rest),
-        Some("caco") => tasks::caco_raw(&rest),
-        Some("help" | "--help" | "-h") | None => {
-            print!("{USAGE}");
-            Ok(())
+fn run(task: Task) -> Result<()> {
+    match task {
+        Task::Setup(args) => setup::run(args),
+        Task::Test(args) => test::run(args),
+        Task::ReproduceTable(f) => caco::run(&["reproduce-table"], &f),
+        Task::Pretrain(f) => caco::run(&["pretrain"], &f),
+        Task::ChangeCheck(f) => caco::run(&["change-check"], &f),
+        Task::ImportWeights(args) => import_weights::run(args),
+        Task::Report(f) => caco::run(&["report"], &f),
+        Task::ReadmeTable => readme::run(&setup::project_root()),
+        Task::Data(data) => data::run(data),
+        Task::Sample(f) => caco::run(&["sample"], &f),
+        Task::Eval(f) => caco::run(&["eval"], &f),
+        Task::Bench(args) => bench::run(args),
+        Task::Notebooks(args) => notebooks::run(args),
+        Task::Caco(f) => caco::run(&[], &f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(line: &str) -> Task {
+        Cli::try_parse_from(line.split_whitespace()).unwrap().task
+    }
+
+    fn forwarded(task: Task) -> Vec<String> {
+        match task {
+            Task::ReproduceTable(f) | Task::Pretrain(f) | Task::Eval(f) | Task::Sample(f) | Task::Caco(f) => f.args,
+            Task::Data(d) => data::forwarded(d).1.args,
+            other => panic!("not a forwarding task: {other:?}"),
         }
-        Some(other) => bail!("unknown task `{other}`\n\n{USAGE}"),
+    }
+
+    #[test]
+    fn the_task_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn forwarding_tasks_pass_every_argument_on_unchanged() {
+        let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            forwarded(parse("xtask eval change-detection --dataset oscd --epochs 1")),
+            words("change-detection --dataset oscd --epochs 1")
+        );
+        assert_eq!(
+            forwarded(parse("xtask eval --dataset oscd change-detection")),
+            words("--dataset oscd change-detection")
+        );
+        assert_eq!(
+            forwarded(parse("xtask reproduce-table --scale smoke --quiet")),
+            words("--scale smoke --quiet")
+        );
+        // --help is the binary's: `cargo xtask eval --help` shows `caco eval --help`.
+        assert_eq!(forwarded(parse("xtask eval --help")), words("--help"));
+        assert_eq!(forwarded(parse("xtask data download --list")), words("--list"));
+        assert_eq!(forwarded(parse("xtask data simulate -h")), words("-h"));
+        assert_eq!(forwarded(parse("xtask caco info")), words("info"));
+        assert!(forwarded(parse("xtask pretrain")).is_empty());
+    }
+
+    #[test]
+    fn test_passes_its_arguments_to_the_runner() {
+        for line in ["--test cli -E test(help)", "--test cli -- --nocapture", "-- --nocapture", ""] {
+            let Task::Test(args) = parse(&format!("xtask test {line}")) else {
+                panic!("not test");
+            };
+            assert_eq!(args.runner_args().join(" "), line);
+        }
+    }
+
+    #[test]
+    fn tasks_with_their_own_flags_show_their_own_help() {
+        for task in ["setup", "test", "import-weights", "bench", "notebooks", "readme-table"] {
+            let err = Cli::try_parse_from(["xtask", task, "--help"]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{task}");
+        }
+        let help = Cli::command()
+            .find_subcommand_mut("bench")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("--runs") && help.contains("[default: 3]"), "{help}");
+        assert!(!help.contains("--full-torch"), "{help}");
     }
 }

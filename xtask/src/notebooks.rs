@@ -23,29 +23,42 @@ const KERNEL_NAME: &str = "caco-rust";
 /// Seconds one cell may run (the first cell of a cold cache compiles the library and its dependencies).
 const CELL_TIMEOUT_S: u32 = 3600;
 
-const USAGE: &str = "usage: cargo xtask notebooks [--check | --strip | --install] [notebooks/NAME.ipynb ...]
-  (no flag)   install what is missing, then execute the notebooks (all of notebooks/*.ipynb by default) headless
-              into target/notebooks/executed/, failing on any cell error; prints the time to first cell and in all
-  --install   install evcxr_jupyter, Jupyter (nbconvert) and the caco-rust kernel spec, run nothing
-  --check     fail if a notebook in git has outputs or execution counts (no install needed)
-  --strip     remove outputs and execution counts in place";
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Without a flag: install what is missing, then execute the notebooks headless into \
+                        target/notebooks/executed/, failing on any cell error; prints the time to first cell and in \
+                        all (first run about 25 min, later runs a few minutes)."
+)]
+pub struct Args {
+    /// Install evcxr_jupyter, Jupyter (nbconvert) and the caco-rust kernel spec, run nothing
+    #[arg(long, group = "mode")]
+    install: bool,
+    /// Fail if a notebook in git has outputs or execution counts (no install needed)
+    #[arg(long, group = "mode")]
+    check: bool,
+    /// Remove outputs and execution counts in place
+    #[arg(long, group = "mode")]
+    strip: bool,
+    /// Notebooks, relative to the repository root (default: notebooks/*.ipynb)
+    #[arg(value_name = "NOTEBOOK")]
+    notebooks: Vec<PathBuf>,
+}
 
-pub fn run(args: &[String]) -> Result<()> {
-    let (flags, names): (Vec<&String>, Vec<&String>) = args.iter().partition(|a| a.starts_with("--"));
+pub fn run(args: Args) -> Result<()> {
     let root = project_root();
-    let mut notebooks: Vec<PathBuf> = names.iter().map(|n| root.join(n.as_str())).collect();
+    let mut notebooks: Vec<PathBuf> = args.notebooks.iter().map(|n| root.join(n)).collect();
     if notebooks.is_empty() {
         notebooks = all_notebooks(&root)?;
     }
-    match flags.as_slice() {
-        [] => {
-            let kernel = install(&root)?;
-            execute(&root, &kernel, &notebooks)
-        }
-        [f] if *f == "--install" => install(&root).map(|_| ()),
-        [f] if *f == "--check" => script(&root, "check", &notebooks),
-        [f] if *f == "--strip" => script(&root, "strip", &notebooks),
-        _ => bail!("{USAGE}"),
+    if args.install {
+        install(&root).map(|_| ())
+    } else if args.check {
+        script(&root, "check", &notebooks)
+    } else if args.strip {
+        script(&root, "strip", &notebooks)
+    } else {
+        let kernel = install(&root)?;
+        execute(&root, &kernel, &notebooks)
     }
 }
 

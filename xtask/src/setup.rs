@@ -27,13 +27,25 @@ pub struct Setup {
     pub libtorch: PathBuf,
 }
 
-pub fn run(args: &[String]) -> Result<Setup> {
-    let full = match args {
-        [] => false,
-        [flag] if flag == "--full-torch" => true,
-        _ => bail!("setup takes only --full-torch (the complete CUDA torch wheel, for GPU users)"),
-    };
-    ensure(full)
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Install the complete CUDA torch wheel with its dependencies (several GB), for GPU users; default: the lean
+    /// CPU subset (about 1.3 GB)
+    #[arg(long)]
+    full_torch: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    ensure(args.full_torch).map(|_| ())
+}
+
+/// A shell in the repository root with LIBTORCH set, for the cargo commands of the tasks (setup runs first).
+pub fn cargo_shell() -> Result<Shell> {
+    let setup = ensure(false)?;
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    sh.set_var("LIBTORCH", &setup.libtorch);
+    Ok(sh)
 }
 
 /// Makes sure libtorch and GDAL are present; cheap when they are.

@@ -1,4 +1,5 @@
-//! `caco sample`: build a SeCo- or CACo-layout time series from open Sentinel-2 L2A data (`caco::sampling`).
+//! `caco sample`: build a SeCo- or CACo-layout time series from open Sentinel-2 L2A data (`caco::sampling`); needs
+//! internet; re-running continues where it stopped.
 
 use std::path::PathBuf;
 
@@ -11,46 +12,122 @@ use caco::sampling::run::{sample, SampleConfig};
 use caco::sampling::schedule::ScheduleConfig;
 use caco::sampling::stac::HttpStac;
 use caco::sampling::{EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL};
+use clap::ValueEnum;
 
-use crate::Args;
-
-fn number<T: std::str::FromStr>(args: &mut Args, name: &str, default: T) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match args.value(name)? {
-        Some(v) => v.parse().map_err(|e| anyhow::anyhow!("{name} `{v}`: {e}")),
-        None => Ok(default),
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// One era of dates per location
+    Seco,
+    /// Two eras (older, recent) per location
+    Caco,
 }
 
-pub(crate) fn run(mut args: Args) -> Result<()> {
-    let layout = match args.value("--layout")?.as_deref() {
-        None | Some("caco") => Layout::Caco,
-        Some("seco") => Layout::Seco,
-        Some(other) => bail!("--layout must be seco or caco, got `{other}`"),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SamplerArg {
+    /// SeCo's: a populous city plus a Gaussian offset
+    Seco,
+    /// The stratified urban / peri-urban / rural mix
+    Geography,
+}
+
+/// The SeCo sampler's offset per axis when `--sigma-km` is not given.
+const SIGMA_KM: f64 = 50.0;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the series is written (default: derived/sample-<layout>)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = LayoutArg::Caco)]
+    layout: LayoutArg,
+    /// Location sampler (default: seco for the seco layout, geography for caco)
+    #[arg(long, value_enum)]
+    sampler: Option<SamplerArg>,
+    /// Location folders to fill
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    n_locations: usize,
+    /// World-cities table (default: <data root>/world-cities/ne_10m_populated_places.geojson, from
+    /// `caco data download world-cities`)
+    #[arg(long, value_name = "FILE")]
+    cities: Option<PathBuf>,
+    /// Data root (default: $CACO_DATA, else ./data)
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Most populous cities drawn from
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    n_cities: usize,
+    /// The seco sampler's offset per axis (default: 50)
+    #[arg(long, value_name = "KM")]
+    sigma_km: Option<f64>,
+    /// Start year of each era (default: 2021 for the seco layout, 2019,2023 for caco)
+    #[arg(long, value_name = "Y|Y1,Y2")]
+    years: Option<String>,
+    /// Search window around each date
+    #[arg(long, value_name = "DAYS", default_value_t = ScheduleConfig::seco(2021).window_days)]
+    window_days: u32,
+    /// Patch side in 10 m pixels, a multiple of 6
+    #[arg(long, value_name = "PX", default_value_t = 264)]
+    size: usize,
+    /// `all` (the 12 bands), `rgb` or a list such as B4,B3,B2
+    #[arg(long, value_name = "all|rgb|B4,B3,..", default_value = "all")]
+    bands: String,
+    /// STAC API (default: Earth Search v1)
+    #[arg(long, value_name = "URL", default_value = EARTH_SEARCH_URL)]
+    stac_url: String,
+    #[arg(long, value_name = "ID", default_value = EARTH_SEARCH_COLLECTION)]
+    collection: String,
+    /// Scene cloud limit of the search, percent
+    #[arg(long, value_name = "PCT", default_value_t = 20.0)]
+    max_scene_cloud: f64,
+    /// Fraction of cloud, shadow and cirrus pixels (SCL 3, 8, 9, 10) allowed in a patch
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.1)]
+    max_cloud: f64,
+    /// Fraction of pixels without data allowed in a patch
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    max_nodata: f64,
+    /// Scenes tried per date before the location is resampled
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    scenes_per_date: usize,
+    /// Draws per location before it counts as failed
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_attempts: usize,
+    /// Locations sampled at once
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    workers: usize,
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    seed: u64,
+    /// No progress output
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let layout = match args.layout {
+        LayoutArg::Caco => Layout::Caco,
+        LayoutArg::Seco => Layout::Seco,
     };
     let layout_name = if layout == Layout::Caco { "caco" } else { "seco" };
-    let out = PathBuf::from(
-        args.value("--out")?
-            .unwrap_or_else(|| format!("derived/sample-{layout_name}")),
-    );
-    let n_cities = number(&mut args, "--n-cities", 10_000usize)?;
-    let sampler = match args.value("--sampler")?.as_deref().unwrap_or(match layout {
-        Layout::Seco => "seco",
-        Layout::Caco => "geography",
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("derived/sample-{layout_name}")));
+    let n_cities = args.n_cities;
+    let sampler = match args.sampler.unwrap_or(match layout {
+        Layout::Seco => SamplerArg::Seco,
+        Layout::Caco => SamplerArg::Geography,
     }) {
-        "seco" => SamplerConfig::Seco(SecoSampler {
+        SamplerArg::Seco => SamplerConfig::Seco(SecoSampler {
             n_cities,
-            sigma_km: number(&mut args, "--sigma-km", 50.0)?,
+            sigma_km: args.sigma_km.unwrap_or(SIGMA_KM),
         }),
-        "geography" => SamplerConfig::Geography(GeographySampler {
+        SamplerArg::Geography if args.sigma_km.is_some() => {
+            bail!("--sigma-km is the seco sampler's; the geography sampler takes none")
+        }
+        SamplerArg::Geography => SamplerConfig::Geography(GeographySampler {
             n_cities,
             ..Default::default()
         }),
-        other => bail!("--sampler must be seco or geography, got `{other}`"),
     };
-    let mut schedule = match args.value("--years")? {
+    let mut schedule = match &args.years {
         Some(years) => {
             let years: Vec<i32> = years
                 .split(',')
@@ -65,16 +142,15 @@ pub(crate) fn run(mut args: Args) -> Result<()> {
         None if layout == Layout::Seco => ScheduleConfig::seco(2021),
         None => ScheduleConfig::caco(2019, 2023),
     };
-    schedule.window_days = number(&mut args, "--window-days", schedule.window_days)?;
-    let bands: Vec<String> = match args.value("--bands")?.as_deref() {
-        None | Some("all") => SENTINEL2_BANDS.iter().map(|b| b.to_string()).collect(),
-        Some("rgb") => ["B4", "B3", "B2"].iter().map(|b| b.to_string()).collect(),
-        Some(list) => list.split(',').map(|b| b.trim().to_string()).collect(),
+    schedule.window_days = args.window_days;
+    let bands: Vec<String> = match args.bands.as_str() {
+        "all" => SENTINEL2_BANDS.iter().map(|b| b.to_string()).collect(),
+        "rgb" => ["B4", "B3", "B2"].iter().map(|b| b.to_string()).collect(),
+        list => list.split(',').map(|b| b.trim().to_string()).collect(),
     };
-    let data_dir = args.value("--data-dir")?.map(PathBuf::from);
-    let cities_path = match args.value("--cities")? {
-        Some(path) => PathBuf::from(path),
-        None => data_root(data_dir.as_deref())
+    let cities_path = match args.cities {
+        Some(path) => path,
+        None => data_root(args.data_dir.as_deref())
             .join("world-cities")
             .join("ne_10m_populated_places.geojson"),
     };
@@ -82,27 +158,24 @@ pub(crate) fn run(mut args: Args) -> Result<()> {
         layout,
         sampler,
         schedule,
-        size_px: number(&mut args, "--size", 264)?,
+        size_px: args.size,
         bands,
-        stac_url: args.value("--stac-url")?.unwrap_or_else(|| EARTH_SEARCH_URL.into()),
-        collection: args
-            .value("--collection")?
-            .unwrap_or_else(|| EARTH_SEARCH_COLLECTION.into()),
-        max_scene_cloud_percent: number(&mut args, "--max-scene-cloud", 20.0)?,
-        max_cloud_fraction: number(&mut args, "--max-cloud", 0.1)?,
-        max_nodata_fraction: number(&mut args, "--max-nodata", 0.0)?,
-        seed: number(&mut args, "--seed", 0)?,
+        stac_url: args.stac_url,
+        collection: args.collection,
+        max_scene_cloud_percent: args.max_scene_cloud,
+        max_cloud_fraction: args.max_cloud,
+        max_nodata_fraction: args.max_nodata,
+        seed: args.seed,
         cities: cities_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        n_locations: number(&mut args, "--n-locations", 100)?,
-        max_attempts: number(&mut args, "--max-attempts", 10)?,
-        max_scenes_per_date: number(&mut args, "--scenes-per-date", 3)?,
-        workers: number(&mut args, "--workers", 4)?,
+        n_locations: args.n_locations,
+        max_attempts: args.max_attempts,
+        max_scenes_per_date: args.scenes_per_date,
+        workers: args.workers,
     };
-    let quiet = args.switch("--quiet");
-    args.finish()?;
+    let quiet = args.quiet;
     config.validate()?;
     let cities = CityTable::read(&cities_path)?;
     if !quiet {
