@@ -5,12 +5,13 @@
 //! header at length.
 //!
 //! ## Code map (lowest layer first; a module uses only modules above it in this list, checked by `tests/tidy.rs`)
+//! - [`error`], [`progress`], [`pool`] (one ordered worker pool for every parallel loop): used by all.
 //! - [`results`]: plain data (no libtorch, no Plotters): metrics, the tables by kind, the one writer (CSV, Parquet,
 //!   Markdown, metrics TOML), published numbers, provenance.
 //! - [`fetch`]: dataset downloads (registry, HTTP with resume, checksums, extraction).
 //! - [`data`]: one reader per dataset, `fake/` (tiny fake data in each real layout), image I/O, splits,
 //!   normalisation, the simulated `eurosat-seasons`, augmentations, view sampling (the batch carries the era), the
-//!   threaded loader and the worker pool. Never touches a VarStore.
+//!   threaded loader. Never touches a VarStore.
 //! - [`plot`]: Plotters figures (SVG + PNG): `plot::style` (font, colours, legend, panel grid) and one file per
 //!   figure, and the PNG overlays of predicted maps.
 //! - [`sampling`]: the open Sentinel-2 time-series sampler (`caco sample`). Never touches a VarStore.
@@ -35,6 +36,7 @@ pub mod error;
 pub mod eval;
 pub mod fetch;
 pub mod plot;
+pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod results;

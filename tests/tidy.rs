@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each top-level module of `src/` and the modules of this crate it may name (`crate::<module>`). A module may
-/// always use itself, `error` (the `Error`/`Result` re-exported at the root) and `progress`. The order is the
+/// always use itself, `error` (the `Error`/`Result` re-exported at the root), `progress` and `pool`. The order is the
 /// layering of ARCHITECTURE.md, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("progress", &[]),
+    ("pool", &[]),
     ("results", &[]),
     ("fetch", &[]),
     ("data", &["results"]),
@@ -28,7 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// The crate-root items every module may use.
-const ROOT_ITEMS: &[&str] = &["Error", "Result", "error", "progress", "self"];
+const ROOT_ITEMS: &[&str] = &["Error", "Result", "error", "progress", "pool", "self"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

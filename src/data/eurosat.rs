@@ -174,7 +174,7 @@ impl Eurosat {
     /// Reads many images on `n_threads` threads, keeping the order of `indices`; the error of the first bad image
     /// in that order.
     pub fn load_many(&self, indices: &[usize], n_threads: usize) -> Result<Vec<Image>> {
-        super::pool::try_parallel_map(indices, n_threads, |&i| self.load(i))
+        crate::pool::try_parallel_map(indices, n_threads, |&i| self.load(i))
     }
 
     /// Dataset indices of the entries of a split list. Entries may be `Class/Class_n.ext` or, as in the SeCo/CACo

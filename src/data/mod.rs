@@ -15,7 +15,6 @@ pub mod fake;
 pub mod image_io;
 pub mod loader;
 pub mod oscd;
-pub mod pool;
 pub mod seasons;
 pub mod seasons_change;
 pub mod split;

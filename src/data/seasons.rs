@@ -146,7 +146,7 @@ pub fn simulate(
 
     let progress = Progress::new(plans.len() as u64, "eurosat-seasons", "locations", quiet);
     let n_threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
-    super::pool::try_parallel_map(&plans, n_threads, |p| {
+    crate::pool::try_parallel_map(&plans, n_threads, |p| {
         write_location(eurosat, p, &partial, config)?;
         progress.inc(1);
         Ok::<_, Error>(())

@@ -246,7 +246,7 @@ fn for_each_batch(
     let batch_size = options.batch_size.max(1);
     let progress = Progress::new(indices.len() as u64, name, "img", options.quiet);
     // Decode and normalise the next batches while the backbone runs on the current one.
-    crate::data::pool::prefetch(
+    crate::pool::prefetch(
         indices.chunks(batch_size),
         2,
         |chunk| {

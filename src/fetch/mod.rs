@@ -319,7 +319,7 @@ fn fetch_all(
     progress.inc(have);
 
     let indices: Vec<usize> = (0..files.len()).collect();
-    let results = crate::data::pool::parallel_map(&indices, options.jobs, |&i| {
+    let results = crate::pool::parallel_map(&indices, options.jobs, |&i| {
         let (path, url) = (&paths[i], &urls[i]);
         if !path.is_file() {
             client.download(url, path, Some(&progress))?;

@@ -249,7 +249,7 @@ pub fn sample(
 
     let progress = Progress::new(pending.len() as u64, "sample", "locations", quiet);
     let n_failed = AtomicUsize::new(0);
-    let outcomes = crate::data::pool::parallel_map(&pending, config.workers, |&slot| {
+    let outcomes = crate::pool::parallel_map(&pending, config.workers, |&slot| {
         let (outcome, failures) = sample_slot(root, config, &sampler, stac, slot);
         if matches!(outcome, Ok(false)) {
             n_failed.fetch_add(1, Ordering::SeqCst);

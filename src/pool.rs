@@ -1,7 +1,7 @@
 //! The crate's two ways of running work on other threads, on `std::thread::scope` (no thread outlives the call):
 //! [`parallel_map`], a worker pool over a slice that keeps the input order and stops starting work after the first
 //! error, and [`prefetch`], one producer thread that works a few items ahead of the caller. The batch loader of
-//! pre-training ([`super::loader`]) has its own ordered prefetcher.
+//! pre-training (`data::loader`) has its own ordered prefetcher.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
