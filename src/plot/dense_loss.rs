@@ -64,37 +64,26 @@ fn loss_chart(table: &DenseTable) -> LossChart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::seg_metrics::BinaryCounts;
     use crate::plot::test_support::check_outputs;
+    use crate::results::dense::tests::change_row;
     use crate::results::dense::{DenseResult, DenseTask};
 
+    /// The results tests' change row with these losses and no per-image results.
     fn row(init: &str, epoch_losses: Vec<f64>) -> DenseRow {
-        let counts = BinaryCounts {
-            true_pos: 2,
-            false_pos: 1,
-            false_neg: 1,
-            true_neg: 7,
+        let base = change_row(init, 2);
+        let DenseResult::Change { counts, scores, .. } = base.result else {
+            unreachable!("change_row is a change-detection row")
         };
         DenseRow {
-            init: init.into(),
-            arch: "resnet18".into(),
-            weights: "random".into(),
-            encoder: "frozen".into(),
             recipe: "3 epochs".into(),
             epochs: epoch_losses.len(),
-            tile_size: 32,
-            n_train_images: 3,
-            n_train_tiles: 12,
-            n_test_images: 1,
-            label_fraction: 1.0,
             result: DenseResult::Change {
                 counts,
-                scores: counts.scores(),
+                scores,
                 per_image: vec![],
             },
             epoch_losses,
-            train_seconds: 1.0,
-            eval_seconds: 0.5,
+            ..base
         }
     }
 
