@@ -183,7 +183,13 @@ pub fn simulate(
 
 /// Whether `out` already holds a complete set built with `config`.
 pub fn is_built(out: &Path, config: &SeasonsConfig) -> bool {
-    let Ok(text) = std::fs::read_to_string(out.join("simulation.toml")) else {
+    stored_config_is(&out.join("simulation.toml"), config) && out.join("truth.csv").is_file()
+}
+
+/// Whether the TOML at `path` (comment lines skipped) parses as a config equal to `config`: how a derived set
+/// recognises that it was built with the same settings.
+pub(crate) fn stored_config_is<T: serde::de::DeserializeOwned + PartialEq>(path: &Path, config: &T) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return false;
     };
     let body: String = text
@@ -191,7 +197,7 @@ pub fn is_built(out: &Path, config: &SeasonsConfig) -> bool {
         .filter(|l| !l.starts_with('#'))
         .map(|l| format!("{l}\n"))
         .collect();
-    toml::from_str::<SeasonsConfig>(&body).is_ok_and(|c| &c == config) && out.join("truth.csv").is_file()
+    toml::from_str::<T>(&body).is_ok_and(|c| &c == config)
 }
 
 fn plan(eurosat: &Eurosat, train_indices: &[usize], config: &SeasonsConfig) -> Result<Vec<Plan>> {

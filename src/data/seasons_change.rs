@@ -39,15 +39,7 @@ impl Default for SeasonsExport {
 
 /// Whether `out` already holds an export of `series_root` with `config`.
 pub fn seasons_export_is_built(out: &Path, config: &SeasonsExport) -> bool {
-    let Ok(text) = std::fs::read_to_string(out.join("export.toml")) else {
-        return false;
-    };
-    let body: String = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    toml::from_str::<SeasonsExport>(&body).is_ok_and(|c| &c == config) && out.join("list/test.txt").is_file()
+    super::seasons::stored_config_is(&out.join("export.toml"), config) && out.join("list/test.txt").is_file()
 }
 
 /// Exports the simulated series `eurosat-seasons` (CACo layout, `<location>/change_mask.png`) as a LEVIR-CD-layout
