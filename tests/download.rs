@@ -622,33 +622,60 @@ fn eurosat_split_lists_arrive_verified_renamed_and_readable_by_the_eurosat_split
     let eurosat = Eurosat::open(fake_eurosat(dir.path()), EurosatVariant::Rgb).unwrap();
     // Google's lists name bare `Class_n.jpg` files; train n = 1, val n = 2, test n = 3 of every class.
     let list = |n: usize| -> Vec<u8> {
-        eurosat.classes.iter().map(|c| format!("{c}_{n}.jpg\n")).collect::<String>().into_bytes()
+        eurosat
+            .classes
+            .iter()
+            .map(|c| format!("{c}_{n}.jpg\n"))
+            .collect::<String>()
+            .into_bytes()
     };
     let server = Server::start().unwrap();
     let mut dataset = registry::find("eurosat-splits").unwrap();
-    let Source::Files(files) = &mut dataset.source else { panic!() };
+    let Source::Files(files) = &mut dataset.source else {
+        panic!()
+    };
     for (n, file) in files.iter_mut().enumerate() {
-        assert!(file.url.starts_with("https://storage.googleapis.com/remote_sensing_representations/eurosat-"));
+        assert!(file
+            .url
+            .starts_with("https://storage.googleapis.com/remote_sensing_representations/eurosat-"));
         server.add_file(&path_of(&file.url), list(n + 1));
         file.checksum = Some(Checksum::Md5(md5_hex(&list(n + 1))));
     }
     let root = dir.path().join("data");
     let outcome = fetch::download(&dataset, &options(&root, &server)).unwrap();
-    assert_eq!((outcome.folder.clone(), outcome.n_files), (root.join("eurosat-splits"), 3));
-    let verified = outcome.messages.iter().filter(|m| m.contains("matches the published checksum")).count();
+    assert_eq!(
+        (outcome.folder.clone(), outcome.n_files),
+        (root.join("eurosat-splits"), 3)
+    );
+    let verified = outcome
+        .messages
+        .iter()
+        .filter(|m| m.contains("matches the published checksum"))
+        .count();
     assert_eq!(verified, 3, "{:?}", outcome.messages);
-    assert!(outcome.messages.iter().any(|m| m.contains("--split-dir")), "{:?}", outcome.messages);
+    assert!(
+        outcome.messages.iter().any(|m| m.contains("--split-dir")),
+        "{:?}",
+        outcome.messages
+    );
     let splits = split::read(&outcome.folder).unwrap();
     for (name, n) in [("train", 1), ("val", 2), ("test", 3)] {
         let list_path = outcome.folder.join(format!("{name}.txt"));
         let indices = eurosat.indices_of(splits.get(name).unwrap(), &list_path).unwrap();
         assert_eq!(eurosat.labels(&indices), (0..10).collect::<Vec<_>>(), "{name}");
-        assert!(indices.iter().all(|&i| eurosat.samples[i].rel_path.ends_with(&format!("_{n}.jpg"))), "{name}");
+        assert!(
+            indices
+                .iter()
+                .all(|&i| eurosat.samples[i].rel_path.ends_with(&format!("_{n}.jpg"))),
+            "{name}"
+        );
     }
 
     // CACo's train and val lists: no published checksum (trust on first use); its test list is Google's.
     let mut caco = registry::find("eurosat-splits-caco").unwrap();
-    let Source::Files(files) = &mut caco.source else { panic!() };
+    let Source::Files(files) = &mut caco.source else {
+        panic!()
+    };
     for (n, file) in files.iter_mut().enumerate() {
         server.add_file(&path_of(&file.url), list(n + 1));
         if file.checksum.is_some() {
@@ -669,7 +696,14 @@ fn eurosat_split_lists_arrive_verified_renamed_and_readable_by_the_eurosat_split
     opts.from = Some(offline.clone());
     let outcome = fetch::download(&dataset, &opts).unwrap();
     assert_eq!(split::read(&outcome.folder).unwrap(), splits);
-    assert_eq!(outcome.messages.iter().filter(|m| m.contains("matches the published checksum")).count(), 3);
+    assert_eq!(
+        outcome
+            .messages
+            .iter()
+            .filter(|m| m.contains("matches the published checksum"))
+            .count(),
+        3
+    );
     std::fs::write(offline.join("eurosat-val.txt"), list(3)).unwrap();
     opts.data_root = dir.path().join("refused");
     let msg = fetch::download(&dataset, &opts).unwrap_err().to_string();
@@ -693,7 +727,9 @@ fn ssl4eo_s12_parts_are_fetched_joined_and_extracted_into_location_folders() {
     // The release: one .tar.gz of s2c/, cut into the registry's 12 parts.
     let archive = tar_gz_dir(&src.join("s2c"), "s2c");
     let mut dataset = registry::find("ssl4eo-s12-l1c").unwrap();
-    let Source::Parts { parts, .. } = &mut dataset.source else { panic!() };
+    let Source::Parts { parts, .. } = &mut dataset.source else {
+        panic!()
+    };
     let chunk = archive.len().div_ceil(parts.len());
     let server = Server::start().unwrap();
     for (part, bytes) in parts.iter_mut().zip(archive.chunks(chunk)) {
@@ -704,7 +740,11 @@ fn ssl4eo_s12_parts_are_fetched_joined_and_extracted_into_location_folders() {
     let root = dir.path().join("data");
     let outcome = fetch::download(&dataset, &options(&root, &server)).unwrap();
     assert_eq!(outcome.folder, root.join("ssl4eo-s12-l1c"));
-    assert!(outcome.messages.iter().any(|m| m.contains("joined 12 parts")), "{:?}", outcome.messages);
+    assert!(
+        outcome.messages.iter().any(|m| m.contains("joined 12 parts")),
+        "{:?}",
+        outcome.messages
+    );
     // The s2c/ wrapper is dropped, the location folders kept.
     assert!(outcome.folder.join("0000000").is_dir() && outcome.folder.join("0000001").is_dir());
     let series = TimeSeries::open(&outcome.folder, TimeSeriesOptions::new(Layout::Ssl4eoS12, &L1C_BANDS)).unwrap();

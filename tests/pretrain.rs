@@ -306,7 +306,11 @@ fn seco_and_gassl_take_a_step_on_fake_ssl4eo_s12_with_the_shipped_config() {
         let summary = pretrain(&cfg, &run, &quiet()).unwrap();
         assert_eq!((summary.steps, summary.epochs_done), (1, 1), "{method:?}");
         let log = MetricLog::read_parquet(&run.join("metrics.parquet"), method.loss_names(), 99).unwrap();
-        assert!(log.records.iter().all(|r| r.loss.is_finite() && r.loss > 0.0), "{method:?}: {:?}", log.records);
+        assert!(
+            log.records.iter().all(|r| r.loss.is_finite() && r.loss > 0.0),
+            "{method:?}: {:?}",
+            log.records
+        );
         let conv1 = tch::Tensor::read_safetensors(&summary.backbone)
             .unwrap()
             .into_iter()

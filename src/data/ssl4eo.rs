@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn level_bands_are_sentinel2_bands() {
         assert!(L1C_BANDS.iter().all(|b| band_resolution(b).is_some()));
-        assert_eq!(L1C_BANDS.iter().filter(|b| !L2A_BANDS.contains(b)).collect::<Vec<_>>(), [&"B10"]);
+        assert_eq!(
+            L1C_BANDS.iter().filter(|b| !L2A_BANDS.contains(b)).collect::<Vec<_>>(),
+            [&"B10"]
+        );
     }
 
     #[test]
@@ -166,10 +169,16 @@ mod tests {
             let products = ts.item_products(k);
             assert_eq!(products.len(), SEASONS);
             assert!(products.windows(2).all(|w| w[0].date < w[1].date));
-            assert_eq!(products.iter().map(|p| p.date).collect::<Vec<_>>(), written[k].iter().map(|m| m.date).collect::<Vec<_>>());
+            assert_eq!(
+                products.iter().map(|p| p.date).collect::<Vec<_>>(),
+                written[k].iter().map(|m| m.date).collect::<Vec<_>>()
+            );
             assert_eq!(products[0].id, written[k][0].product_id);
             let (lon, lat) = ts.coordinates(k);
-            assert!((lon - written[k][0].lon).abs() < 1e-6 && (lat - written[k][0].lat).abs() < 1e-6, "{lon} {lat}");
+            assert!(
+                (lon - written[k][0].lon).abs() < 1e-6 && (lat - written[k][0].lat).abs() < 1e-6,
+                "{lon} {lat}"
+            );
         }
         let image = ts.load(&ts.item_products(1)[2]).unwrap();
         assert_eq!((image.n_bands, image.height, image.width), (13, 12, 12));
@@ -184,7 +193,10 @@ mod tests {
         let ts = TimeSeries::open(dir.path().join("s2a"), options(&L2A_BANDS)).unwrap();
         assert_eq!(ts.load(&ts.item_products(0)[0]).unwrap().n_bands, 12);
         let msg = TimeSeries::open(dir.path(), options(&["B10"])).unwrap_err().to_string();
-        assert!(msg.contains("B10.tif") && msg.contains("missing band B10") && msg.contains("Level-1C"), "{msg}");
+        assert!(
+            msg.contains("B10.tif") && msg.contains("missing band B10") && msg.contains("Level-1C"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -194,13 +206,24 @@ mod tests {
         let ts = TimeSeries::open(dir.path(), options(&RGB_BANDS)).unwrap();
         let victim = ts.locations[1].dir.clone();
         std::fs::remove_dir_all(&ts.locations[1].products[3].dir).unwrap();
-        let msg = TimeSeries::open(dir.path(), options(&RGB_BANDS)).unwrap_err().to_string();
+        let msg = TimeSeries::open(dir.path(), options(&RGB_BANDS))
+            .unwrap_err()
+            .to_string();
         assert!(
-            msg.contains(&victim.display().to_string()) && msg.contains("3 dates") && msg.contains("needs 4")
+            msg.contains(&victim.display().to_string())
+                && msg.contains("3 dates")
+                && msg.contains("needs 4")
                 && msg.contains("skip_bad = true"),
             "{msg}"
         );
-        let skipping = TimeSeries::open(dir.path(), TimeSeriesOptions { skip_bad: true, ..options(&RGB_BANDS) }).unwrap();
+        let skipping = TimeSeries::open(
+            dir.path(),
+            TimeSeriesOptions {
+                skip_bad: true,
+                ..options(&RGB_BANDS)
+            },
+        )
+        .unwrap();
         assert_eq!((skipping.locations.len(), skipping.skipped.len()), (2, 1));
     }
 
@@ -210,14 +233,34 @@ mod tests {
         fake(Level::L1c, 2).write(dir.path()).unwrap();
         let ts = TimeSeries::open(dir.path(), options(&RGB_BANDS)).unwrap();
         // The authors' downloader writes Earth Engine properties there, not caco's product metadata.
-        std::fs::write(ts.locations[0].products[0].dir.join("metadata.json"), r#"{"properties": {}}"#).unwrap();
-        assert_eq!(TimeSeries::open(dir.path(), options(&RGB_BANDS)).unwrap().locations.len(), 2);
+        std::fs::write(
+            ts.locations[0].products[0].dir.join("metadata.json"),
+            r#"{"properties": {}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            TimeSeries::open(dir.path(), options(&RGB_BANDS))
+                .unwrap()
+                .locations
+                .len(),
+            2
+        );
         fake(Level::L2a, 2).write(dir.path()).unwrap();
-        let msg = TimeSeries::open(dir.path(), options(&RGB_BANDS)).unwrap_err().to_string();
+        let msg = TimeSeries::open(dir.path(), options(&RGB_BANDS))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("both s2c/") && msg.contains("data.root"), "{msg}");
         // B10 is L1C only, so it picks s2c/.
-        assert_eq!(TimeSeries::open(dir.path(), options(&L1C_BANDS)).unwrap().root, dir.path().join("s2c"));
-        let msg = TimeSeries::open(dir.path().join("absent"), options(&RGB_BANDS)).unwrap_err().to_string();
-        assert!(msg.contains("absent") && msg.contains("caco data download ssl4eo-s12-l1c"), "{msg}");
+        assert_eq!(
+            TimeSeries::open(dir.path(), options(&L1C_BANDS)).unwrap().root,
+            dir.path().join("s2c")
+        );
+        let msg = TimeSeries::open(dir.path().join("absent"), options(&RGB_BANDS))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("absent") && msg.contains("caco data download ssl4eo-s12-l1c"),
+            "{msg}"
+        );
     }
 }

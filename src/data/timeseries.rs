@@ -393,7 +393,10 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
                     Layout::Ssl4eoS12 => super::ssl4eo::missing_band_hint(band),
                     _ => "",
                 };
-                return Err(Error::bad_input(&path, format!("missing band {band}{hint}; {SKIP_BAD_FIX}")));
+                return Err(Error::bad_input(
+                    &path,
+                    format!("missing band {band}{hint}; {SKIP_BAD_FIX}"),
+                ));
             }
         }
         products.push(Product {

@@ -351,8 +351,18 @@ pub fn all() -> Vec<Dataset> {
             arrange: Arrange::AsIs,
             note: None,
         },
-        ssl4eo_s12("l1c", "Level-1C (top of atmosphere), 13 bands", "s2_l1c", &SSL4EO_S12_L1C_MD5S),
-        ssl4eo_s12("l2a", "Level-2A (surface reflectance), 12 bands", "s2_l2a", &SSL4EO_S12_L2A_MD5S),
+        ssl4eo_s12(
+            "l1c",
+            "Level-1C (top of atmosphere), 13 bands",
+            "s2_l1c",
+            &SSL4EO_S12_L1C_MD5S,
+        ),
+        ssl4eo_s12(
+            "l2a",
+            "Level-2A (surface reflectance), 12 bands",
+            "s2_l2a",
+            &SSL4EO_S12_L2A_MD5S,
+        ),
         Dataset {
             name: "eurosat-splits".into(),
             folder: "eurosat-splits".into(),
@@ -401,8 +411,16 @@ pub fn all() -> Vec<Dataset> {
             // val.txt); no checksum is published: trust on first use. CACo publishes no test list (its protocol
             // reports val); test.txt is Google's, URL and MD5 as for `eurosat-splits`.
             source: Source::Files(vec![
-                Remote::new("https://research.cs.cornell.edu/caco/data/eurosat/train.txt", "train.txt", None),
-                Remote::new("https://research.cs.cornell.edu/caco/data/eurosat/val.txt", "val.txt", None),
+                Remote::new(
+                    "https://research.cs.cornell.edu/caco/data/eurosat/train.txt",
+                    "train.txt",
+                    None,
+                ),
+                Remote::new(
+                    "https://research.cs.cornell.edu/caco/data/eurosat/val.txt",
+                    "val.txt",
+                    None,
+                ),
                 Remote::new(
                     "https://storage.googleapis.com/remote_sensing_representations/eurosat-test.txt",
                     "eurosat-test.txt",
@@ -548,11 +566,25 @@ mod tests {
                 panic!("{name}: {:?}", d.source)
             };
             assert_eq!(joined, &format!("{archive}.tar.gz"));
-            let suffixes: Vec<String> = parts.iter().map(|p| p.file.replace(&format!("{archive}.tar.gz.part"), "")).collect();
-            assert_eq!(suffixes, ["aa", "ab", "ac", "ad", "ae", "af", "ag", "ah", "ai", "aj", "ak", "al"]);
+            let suffixes: Vec<String> = parts
+                .iter()
+                .map(|p| p.file.replace(&format!("{archive}.tar.gz.part"), ""))
+                .collect();
+            assert_eq!(
+                suffixes,
+                ["aa", "ab", "ac", "ad", "ae", "af", "ag", "ah", "ai", "aj", "ak", "al"]
+            );
             for p in parts {
-                assert!(p.url.ends_with(&format!("/{archive}/{}", p.file)) && !p.url.contains(' '), "{}", p.url);
-                assert!(matches!(&p.checksum, Some(Checksum::Md5(h)) if h.len() == 32), "{}", p.file);
+                assert!(
+                    p.url.ends_with(&format!("/{archive}/{}", p.file)) && !p.url.contains(' '),
+                    "{}",
+                    p.url
+                );
+                assert!(
+                    matches!(&p.checksum, Some(Checksum::Md5(h)) if h.len() == 32),
+                    "{}",
+                    p.file
+                );
             }
             assert!(d.license.contains("CC-BY-4.0") && d.arrange == Arrange::LocationFolders);
         }
@@ -561,14 +593,25 @@ mod tests {
     #[test]
     fn split_lists_are_renamed_and_a_missing_one_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, text) in [("eurosat-train.txt", "a"), ("val.txt", "b"), ("eurosat-val.txt", "old"), ("eurosat-test.txt", "c")] {
+        for (name, text) in [
+            ("eurosat-train.txt", "a"),
+            ("val.txt", "b"),
+            ("eurosat-val.txt", "old"),
+            ("eurosat-test.txt", "c"),
+        ] {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
         name_split_lists(dir.path()).unwrap();
         let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
-        assert_eq!((read("train.txt"), read("val.txt"), read("test.txt")), ("a".into(), "b".into(), "c".into()));
+        assert_eq!(
+            (read("train.txt"), read("val.txt"), read("test.txt")),
+            ("a".into(), "b".into(), "c".into())
+        );
         std::fs::remove_file(dir.path().join("test.txt")).unwrap();
         let msg = name_split_lists(dir.path()).unwrap_err().to_string();
-        assert!(msg.contains("no test.txt") && msg.contains(&dir.path().display().to_string()), "{msg}");
+        assert!(
+            msg.contains("no test.txt") && msg.contains(&dir.path().display().to_string()),
+            "{msg}"
+        );
     }
 }

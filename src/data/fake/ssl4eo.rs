@@ -69,7 +69,9 @@ impl FakeDataset for FakeSsl4eo {
                 for band in self.level.bands() {
                     let res = band_resolution(band).unwrap_or(10) as usize;
                     let side = self.size * 10 / res;
-                    let data = (0..side * side).map(|_| rng.random_range(0..10_000u16) as f32).collect();
+                    let data = (0..side * side)
+                        .map(|_| rng.random_range(0..10_000u16) as f32)
+                        .collect();
                     let image = Image {
                         n_bands: 1,
                         height: side,
@@ -104,7 +106,11 @@ fn write_band(path: &Path, image: &Image, lon: f64, lat: f64, res: usize) -> Res
     dataset.set_geo_transform(&geo_transform).map_err(gdal_err)?;
     let wgs84 = gdal::spatial_ref::SpatialRef::from_epsg(4326).map_err(gdal_err)?;
     dataset.set_spatial_ref(&wgs84).map_err(gdal_err)?;
-    let values: Vec<u16> = image.data.iter().map(|&v| v.clamp(0.0, 65535.0).round() as u16).collect();
+    let values: Vec<u16> = image
+        .data
+        .iter()
+        .map(|&v| v.clamp(0.0, 65535.0).round() as u16)
+        .collect();
     let mut buffer = gdal::raster::Buffer::new((image.width, image.height), values);
     dataset
         .rasterband(1)
@@ -115,5 +121,8 @@ fn write_band(path: &Path, image: &Image, lon: f64, lat: f64, res: usize) -> Res
 
 #[cfg(not(feature = "gdal"))]
 fn write_band(path: &Path, _image: &Image, _lon: f64, _lat: f64, _res: usize) -> Result<()> {
-    Err(crate::Error::bad_input(path, "GeoTIFF writing needs caco's `gdal` feature"))
+    Err(crate::Error::bad_input(
+        path,
+        "GeoTIFF writing needs caco's `gdal` feature",
+    ))
 }
