@@ -147,6 +147,22 @@ mod tests {
         TimeSeriesOptions::new(Layout::Ssl4eoS12, bands)
     }
 
+    #[cfg(feature = "gdal")]
+    #[test]
+    fn a_projected_footprint_is_reprojected_to_longitude_then_latitude() {
+        // A 10x10 px, 10 m patch centred on easting 500,000 m (the central meridian, 15° E) of UTM zone 33N, at the
+        // northing of about 42° N.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("B2.tif");
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+        let mut ds = driver.create_with_band_type::<u16, _>(&path, 10, 10, 1).unwrap();
+        ds.set_geo_transform(&[499_950.0, 10.0, 0.0, 4_649_826.0, 0.0, -10.0]).unwrap();
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap()).unwrap();
+        drop(ds);
+        let (lon, lat) = footprint_centre(&path).unwrap();
+        assert!((lon - 15.0).abs() < 1e-6 && (lat - 42.0).abs() < 1e-3, "{lon} {lat}");
+    }
+
     #[test]
     fn level_bands_are_sentinel2_bands() {
         assert!(L1C_BANDS.iter().all(|b| band_resolution(b).is_some()));
