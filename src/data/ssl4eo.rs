@@ -156,8 +156,10 @@ mod tests {
         let path = dir.path().join("B2.tif");
         let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
         let mut ds = driver.create_with_band_type::<u16, _>(&path, 10, 10, 1).unwrap();
-        ds.set_geo_transform(&[499_950.0, 10.0, 0.0, 4_649_826.0, 0.0, -10.0]).unwrap();
-        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap()).unwrap();
+        ds.set_geo_transform(&[499_950.0, 10.0, 0.0, 4_649_826.0, 0.0, -10.0])
+            .unwrap();
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap())
+            .unwrap();
         drop(ds);
         let (lon, lat) = footprint_centre(&path).unwrap();
         assert!((lon - 15.0).abs() < 1e-6 && (lat - 42.0).abs() < 1e-3, "{lon} {lat}");
