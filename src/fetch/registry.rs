@@ -369,7 +369,7 @@ pub fn all() -> Vec<Dataset> {
             title: "EuroSAT train/val/test lists of Google's remote_sensing_representations (16,200/5,400/5,400), \
                     the split SeCo and CACo report"
                 .into(),
-            size: "about 0.6 MB".into(),
+            size: "about 0.6 MB (not published: 27,000 file names)".into(),
             license: "Apache-2.0 (google-research/google-research, which publishes the lists)".into(),
             homepage: "https://github.com/google-research/google-research/tree/master/remote_sensing_representations"
                 .into(),
@@ -404,7 +404,7 @@ pub fn all() -> Vec<Dataset> {
             name: "eurosat-splits-caco".into(),
             folder: "eurosat-splits-caco".into(),
             title: "EuroSAT train/val lists of the CACo authors (Mall et al. 2023), with Google's test list".into(),
-            size: "about 0.6 MB".into(),
+            size: "about 0.6 MB (not published: 27,000 file names)".into(),
             license: "not stated by the CACo authors (code: MIT); test list Apache-2.0 (google-research)".into(),
             homepage: "https://research.cs.cornell.edu/caco".into(),
             // URLs: utkarshmall13/CACo, notebooks/eurosat_eval_pytorch.ipynb (`splitdownloadurl` + train.txt and
