@@ -608,3 +608,146 @@ fn the_command_line_downloads_through_a_mirror_lists_datasets_and_explains_manua
     let out = caco(&["data", "download", "nope"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dataset `nope`"));
 }
+
+/// The URL path of a file (served at the same path on the loopback server).
+fn path_of(url: &str) -> String {
+    let host_end = url.find("://").unwrap() + 3;
+    url[host_end + url[host_end..].find('/').unwrap()..].to_string()
+}
+
+#[test]
+fn eurosat_split_lists_arrive_verified_renamed_and_readable_by_the_eurosat_split_reader() {
+    use caco::data::split;
+    let dir = tempfile::tempdir().unwrap();
+    let eurosat = Eurosat::open(fake_eurosat(dir.path()), EurosatVariant::Rgb).unwrap();
+    // Google's lists name bare `Class_n.jpg` files; train n = 1, val n = 2, test n = 3 of every class.
+    let list = |n: usize| -> Vec<u8> {
+        eurosat
+            .classes
+            .iter()
+            .map(|c| format!("{c}_{n}.jpg\n"))
+            .collect::<String>()
+            .into_bytes()
+    };
+    let server = Server::start().unwrap();
+    let mut dataset = registry::find("eurosat-splits").unwrap();
+    let Source::Files(files) = &mut dataset.source else {
+        panic!()
+    };
+    for (n, file) in files.iter_mut().enumerate() {
+        assert!(file
+            .url
+            .starts_with("https://storage.googleapis.com/remote_sensing_representations/eurosat-"));
+        server.add_file(&path_of(&file.url), list(n + 1));
+        file.checksum = Some(Checksum::Md5(md5_hex(&list(n + 1))));
+    }
+    let root = dir.path().join("data");
+    let outcome = fetch::download(&dataset, &options(&root, &server)).unwrap();
+    assert_eq!(
+        (outcome.folder.clone(), outcome.n_files),
+        (root.join("eurosat-splits"), 3)
+    );
+    let verified = outcome
+        .messages
+        .iter()
+        .filter(|m| m.contains("matches the published checksum"))
+        .count();
+    assert_eq!(verified, 3, "{:?}", outcome.messages);
+    assert!(
+        outcome.messages.iter().any(|m| m.contains("--split-dir")),
+        "{:?}",
+        outcome.messages
+    );
+    let splits = split::read(&outcome.folder).unwrap();
+    for (name, n) in [("train", 1), ("val", 2), ("test", 3)] {
+        let list_path = outcome.folder.join(format!("{name}.txt"));
+        let indices = eurosat.indices_of(splits.get(name).unwrap(), &list_path).unwrap();
+        assert_eq!(eurosat.labels(&indices), (0..10).collect::<Vec<_>>(), "{name}");
+        assert!(
+            indices
+                .iter()
+                .all(|&i| eurosat.samples[i].rel_path.ends_with(&format!("_{n}.jpg"))),
+            "{name}"
+        );
+    }
+
+    // CACo's train and val lists: no published checksum (trust on first use); its test list is Google's.
+    let mut caco = registry::find("eurosat-splits-caco").unwrap();
+    let Source::Files(files) = &mut caco.source else {
+        panic!()
+    };
+    for (n, file) in files.iter_mut().enumerate() {
+        server.add_file(&path_of(&file.url), list(n + 1));
+        if file.checksum.is_some() {
+            file.checksum = Some(Checksum::Md5(md5_hex(&list(n + 1))));
+        }
+    }
+    let outcome = fetch::download(&caco, &options(&root, &server)).unwrap();
+    assert_eq!(split::read(&outcome.folder).unwrap(), splits);
+
+    // --from a folder holding the lists under Google's names: each is checked; one of other bytes is refused.
+    let offline = dir.path().join("offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    for (n, name) in ["train", "val", "test"].iter().enumerate() {
+        std::fs::write(offline.join(format!("eurosat-{name}.txt")), list(n + 1)).unwrap();
+    }
+    let mut opts = Options::new(dir.path().join("imported"));
+    opts.quiet = true;
+    opts.from = Some(offline.clone());
+    let outcome = fetch::download(&dataset, &opts).unwrap();
+    assert_eq!(split::read(&outcome.folder).unwrap(), splits);
+    assert_eq!(
+        outcome
+            .messages
+            .iter()
+            .filter(|m| m.contains("matches the published checksum"))
+            .count(),
+        3
+    );
+    std::fs::write(offline.join("eurosat-val.txt"), list(3)).unwrap();
+    opts.data_root = dir.path().join("refused");
+    let msg = fetch::download(&dataset, &opts).unwrap_err().to_string();
+    assert!(msg.contains("eurosat-val.txt") && msg.contains("not imported"), "{msg}");
+}
+
+#[test]
+fn ssl4eo_s12_parts_are_fetched_joined_and_extracted_into_location_folders() {
+    use caco::data::fake::{ssl4eo::FakeSsl4eo, FakeDataset};
+    use caco::data::ssl4eo::{Level, L1C_BANDS};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("release");
+    let written = FakeSsl4eo {
+        level: Level::L1c,
+        n_locations: 2,
+        size: 12,
+        seed: 2,
+    }
+    .write(&src)
+    .unwrap();
+    // The release: one .tar.gz of s2c/, cut into the registry's 12 parts.
+    let archive = tar_gz_dir(&src.join("s2c"), "s2c");
+    let mut dataset = registry::find("ssl4eo-s12-l1c").unwrap();
+    let Source::Parts { parts, .. } = &mut dataset.source else {
+        panic!()
+    };
+    let chunk = archive.len().div_ceil(parts.len());
+    let server = Server::start().unwrap();
+    for (part, bytes) in parts.iter_mut().zip(archive.chunks(chunk)) {
+        server.add_file(&path_of(&part.url), bytes.to_vec());
+        part.checksum = Some(Checksum::Md5(md5_hex(bytes)));
+    }
+    assert_eq!(archive.chunks(chunk).count(), 12);
+    let root = dir.path().join("data");
+    let outcome = fetch::download(&dataset, &options(&root, &server)).unwrap();
+    assert_eq!(outcome.folder, root.join("ssl4eo-s12-l1c"));
+    assert!(
+        outcome.messages.iter().any(|m| m.contains("joined 12 parts")),
+        "{:?}",
+        outcome.messages
+    );
+    // The s2c/ wrapper is dropped, the location folders kept.
+    assert!(outcome.folder.join("0000000").is_dir() && outcome.folder.join("0000001").is_dir());
+    let series = TimeSeries::open(&outcome.folder, TimeSeriesOptions::new(Layout::Ssl4eoS12, &L1C_BANDS)).unwrap();
+    assert_eq!(series.n_items(), 2);
+    assert_eq!(series.item_products(1)[3].id, written[1][3].product_id);
+}

@@ -270,3 +270,53 @@ fn bad_configs_name_the_key() {
     let msg = err(config("caco", root, 1).replace("method = \"caco\"", "method = \"simclr\""));
     assert!(msg.contains("simclr"), "{msg}");
 }
+
+#[test]
+fn seco_and_gassl_take_a_step_on_fake_ssl4eo_s12_with_the_shipped_config() {
+    use caco::data::fake::{ssl4eo::FakeSsl4eo, FakeDataset};
+    use caco::data::ssl4eo::Level;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeSsl4eo {
+        level: Level::L1c,
+        n_locations: 4,
+        size: 24,
+        seed: 5,
+    };
+    fake.write(&dir.path().join("ssl4eo")).unwrap();
+    // The shipped example, shrunk: its layout, 13 bands and per-band normalisation are what is exercised.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/pretrain/seco-ssl4eo-s12.toml");
+    let mut cfg = PretrainConfig::load(&shipped).unwrap();
+    assert_eq!((cfg.data.layout, cfg.data.bands.len()), (Layout::Ssl4eoS12, 13));
+    // The folder holding s2c/, as the release extracts.
+    cfg.data.root = dir.path().join("ssl4eo");
+    cfg.model.embedding_dim = 16;
+    cfg.augment.out_size = 16;
+    cfg.ssl.queue_size = 24;
+    cfg.ssl.geo_clusters = 2;
+    cfg.optim.epochs = 1;
+    cfg.optim.batch_size = 4;
+    cfg.run.n_workers = 2;
+    cfg.run.device = "cpu".into();
+    cfg.run.amp = caco::train::Amp::Off;
+    for method in [caco::ssl::Method::Seco, caco::ssl::Method::Gassl] {
+        cfg.method = method;
+        cfg.validate().unwrap();
+        let run = dir.path().join(format!("{method:?}"));
+        // 4 locations, batch 4: one step; GASSL clusters the locations' coordinates read from the GeoTIFFs.
+        let summary = pretrain(&cfg, &run, &quiet()).unwrap();
+        assert_eq!((summary.steps, summary.epochs_done), (1, 1), "{method:?}");
+        let log = MetricLog::read_parquet(&run.join("metrics.parquet"), method.loss_names(), 99).unwrap();
+        assert!(
+            log.records.iter().all(|r| r.loss.is_finite() && r.loss > 0.0),
+            "{method:?}: {:?}",
+            log.records
+        );
+        let conv1 = tch::Tensor::read_safetensors(&summary.backbone)
+            .unwrap()
+            .into_iter()
+            .find(|(n, _)| n == "conv1.weight")
+            .unwrap()
+            .1;
+        assert_eq!(conv1.size()[1], 13, "{method:?}: 13 input bands");
+    }
+}

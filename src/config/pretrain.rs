@@ -44,11 +44,13 @@ fn default_embedding_dim() -> i64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PretrainDataConfig {
-    /// Folder of the time series (SeCo or CACo layout); relative paths are taken from the working directory.
+    /// Folder of the time series (SeCo, CACo or SSL4EO-S12 layout); relative paths are taken from the working
+    /// directory.
     pub root: PathBuf,
     pub layout: crate::data::timeseries::Layout,
     /// Band file stems in input order, e.g. `["B4", "B3", "B2"]`.
     pub bands: Vec<String>,
+    /// Dates per era (SeCo, CACo: 5); not used by `ssl4eo-s12` (4 seasons per location).
     #[serde(default = "default_dates_per_era")]
     pub dates_per_era: usize,
     /// Skip (and report) bad locations instead of stopping.

@@ -18,6 +18,7 @@ pub mod oscd;
 pub mod seasons;
 pub mod seasons_change;
 pub mod split;
+pub mod ssl4eo;
 pub mod timeseries;
 pub mod views;
 

@@ -4,6 +4,8 @@
 //! era of location k, item 2k+1 the recent era (METHODS.md). Each product folder may hold a `metadata.json` with
 //! the date and coordinates; without one the date is read from the product id (`YYYYMMDD...`).
 //! Bands at 20 m and 60 m are resampled (bilinear, by GDAL) onto the grid of the finest selected band.
+//! SSL4EO-S12 (Wang et al. 2022), 4 seasons per location in L1C or L2A, is read here too; its own facts (level
+//! folders, bands, coordinates from the GeoTIFFs) are in [`super::ssl4eo`].
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,9 @@ pub enum Layout {
     Seco,
     /// Two eras per location (older, recent); item 2k = older era of location k, 2k+1 = recent era.
     Caco,
+    /// SSL4EO-S12: one series of 4 seasons per location (item = location), dates from the product ids,
+    /// coordinates from the GeoTIFFs; the root may be the folder holding `s2c/` or `s2a/` ([`super::ssl4eo`]).
+    Ssl4eoS12,
 }
 
 /// `metadata.json` of a product folder. Other fields (as in the originals' files) are ignored.
@@ -78,7 +83,7 @@ pub struct TimeSeriesOptions {
     pub layout: Layout,
     /// Band file stems to read, in this order (e.g. `["B4", "B3", "B2"]`).
     pub bands: Vec<String>,
-    /// Dates per era (SeCo and CACo: 5).
+    /// Dates per era (SeCo and CACo: 5; not used by SSL4EO-S12, whose locations have 4 seasons).
     #[serde(default = "default_dates_per_era")]
     pub dates_per_era: usize,
     /// Skip (and count) bad locations instead of failing on the first one.
@@ -206,6 +211,7 @@ impl TimeSeriesOptions {
         match self.layout {
             Layout::Seco => self.dates_per_era,
             Layout::Caco => 2 * self.dates_per_era,
+            Layout::Ssl4eoS12 => super::ssl4eo::SEASONS,
         }
     }
 }
@@ -226,6 +232,13 @@ impl TimeSeries {
     pub fn open(root: impl AsRef<Path>, options: TimeSeriesOptions) -> Result<Self> {
         options.validate()?;
         let root = root.as_ref().to_path_buf();
+        if !root.is_dir() && options.layout == Layout::Ssl4eoS12 {
+            return Err(Error::DatasetNotFound {
+                dataset: "SSL4EO-S12".into(),
+                root,
+                hint: super::ssl4eo::not_found_hint(),
+            });
+        }
         if !root.is_dir() {
             return Err(Error::DatasetNotFound {
                 dataset: format!("{:?} time series", options.layout).to_lowercase(),
@@ -236,6 +249,10 @@ impl TimeSeries {
                     .into(),
             });
         }
+        let root = match options.layout {
+            Layout::Ssl4eoS12 => super::ssl4eo::level_root(&root, &options.bands)?,
+            _ => root,
+        };
         let mut locations = Vec::new();
         let mut skipped = Vec::new();
         for dir in subdirs(&root)? {
@@ -274,14 +291,14 @@ impl TimeSeries {
     /// Dataset items: locations (SeCo) or location eras (CACo).
     pub fn n_items(&self) -> usize {
         match self.options.layout {
-            Layout::Seco => self.locations.len(),
+            Layout::Seco | Layout::Ssl4eoS12 => self.locations.len(),
             Layout::Caco => 2 * self.locations.len(),
         }
     }
 
     pub fn location_idx(&self, item_idx: usize) -> usize {
         match self.options.layout {
-            Layout::Seco => item_idx,
+            Layout::Seco | Layout::Ssl4eoS12 => item_idx,
             Layout::Caco => item_idx / 2,
         }
     }
@@ -289,7 +306,7 @@ impl TimeSeries {
     /// 0 for the older era, 1 for the recent one (always 0 for SeCo).
     pub fn era(&self, item_idx: usize) -> usize {
         match self.options.layout {
-            Layout::Seco => 0,
+            Layout::Seco | Layout::Ssl4eoS12 => 0,
             Layout::Caco => item_idx % 2,
         }
     }
@@ -300,7 +317,7 @@ impl TimeSeries {
         let products = &self.locations[self.location_idx(item_idx)].products;
         let n = self.options.dates_per_era;
         match (self.options.layout, self.era(item_idx)) {
-            (Layout::Seco, _) => products,
+            (Layout::Seco | Layout::Ssl4eoS12, _) => products,
             (Layout::Caco, 0) => &products[..n],
             (Layout::Caco, _) => &products[products.len() - n..],
         }
@@ -338,6 +355,9 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// How a user gets past a bad location.
+const SKIP_BAD_FIX: &str = "set `skip_bad = true` under [data] to skip such locations";
+
 fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
     let id = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
     let (mut lon, mut lat) = (f64::NAN, f64::NAN);
@@ -349,7 +369,8 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
             .unwrap_or_default()
             .to_string();
         let meta_path = product_dir.join("metadata.json");
-        let date = if meta_path.is_file() {
+        // SSL4EO-S12's folders may hold the authors' Earth Engine properties there, not caco's product metadata.
+        let date = if meta_path.is_file() && options.layout != Layout::Ssl4eoS12 {
             let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
             let meta: ProductMetadata = serde_json::from_str(&text)
                 .map_err(|e| Error::bad_input(&meta_path, format!("not a product metadata file: {e}")))?;
@@ -368,7 +389,14 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
         for band in &options.bands {
             let path = product_dir.join(format!("{band}.tif"));
             if !path.is_file() {
-                return Err(Error::bad_input(&path, format!("missing band {band}")));
+                let hint = match options.layout {
+                    Layout::Ssl4eoS12 => super::ssl4eo::missing_band_hint(band),
+                    _ => "",
+                };
+                return Err(Error::bad_input(
+                    &path,
+                    format!("missing band {band}{hint}; {SKIP_BAD_FIX}"),
+                ));
             }
         }
         products.push(Product {
@@ -381,7 +409,7 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
         return Err(Error::bad_input(
             dir,
             format!(
-                "{} dates, {:?} layout needs {}",
+                "{} dates, {:?} layout needs {}; {SKIP_BAD_FIX}",
                 products.len(),
                 options.layout,
                 options.dates_needed()
@@ -389,6 +417,9 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
         ));
     }
     products.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
+    if options.layout == Layout::Ssl4eoS12 {
+        (lon, lat) = super::ssl4eo::footprint_centre(&products[0].dir.join(format!("{}.tif", options.bands[0])))?;
+    }
     Ok(Location {
         id,
         dir: dir.to_path_buf(),

@@ -108,7 +108,7 @@ impl<'a> Units<'a> {
     /// one era, so every method's unit there is a location.
     pub fn for_method(method_paired: bool, method_is_moco: bool, layout: Layout) -> SamplingUnit {
         match (layout, method_paired, method_is_moco) {
-            (Layout::Seco, _, _) => SamplingUnit::Location,
+            (Layout::Seco | Layout::Ssl4eoS12, _, _) => SamplingUnit::Location,
             (Layout::Caco, true, _) => SamplingUnit::EraItem,
             (Layout::Caco, false, true) => SamplingUnit::Image,
             (Layout::Caco, false, false) => SamplingUnit::Location,

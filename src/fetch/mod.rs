@@ -426,9 +426,11 @@ fn plan_import(dataset: &Dataset, from: &Path, work: &Path, quiet: bool, message
             });
         }
     }
+    // Archives, and plain files named as the registry names them (split lists), each checked.
+    let named = |p: &Path| expected.iter().any(|r| p.file_name().is_some_and(|n| *n == *r.file));
     let archives: Vec<PathBuf> = top
         .iter()
-        .filter(|p| p.is_file() && Kind::of(p).is_archive())
+        .filter(|p| p.is_file() && (Kind::of(p).is_archive() || named(p)))
         .cloned()
         .collect();
     let has_dirs = top.iter().any(|p| p.is_dir());
@@ -489,6 +491,9 @@ fn extract_and_place(
     let merged = archive::content_root(&merged, keep)?;
     if dataset.arrange == Arrange::SplitFoldersToLists {
         split_folders_to_lists(&merged)?;
+    }
+    if dataset.arrange == Arrange::SplitLists {
+        registry::name_split_lists(&merged)?;
     }
     if target.exists() {
         std::fs::remove_dir_all(target).map_err(|e| Error::io(target, e))?;

@@ -93,6 +93,9 @@ pub enum Arrange {
     /// OSCD: city folders (`<city>/imgs_1/`, `imgs_2/`, `cm/`) from several archives merged; a city folder is never
     /// removed as a wrapper (an archive may hold labels of one city only).
     CityFolders,
+    /// Split lists: `eurosat-{train,val,test}.txt` (Google's names) become `{train,val,test}.txt`, the folder the
+    /// EuroSAT benchmark reads as its split folder ([`name_split_lists`]).
+    SplitLists,
 }
 
 impl Arrange {
@@ -104,8 +107,34 @@ impl Arrange {
             Arrange::SplitFoldersToLists => ["train", "val", "test", "A", "B", "label", "list"].contains(&&*name),
             Arrange::LocationFolders => !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()),
             Arrange::CityFolders => ["imgs_1", "imgs_2", "cm"].iter().any(|p| dir.join(p).is_dir()),
+            Arrange::SplitLists => false,
         }
     }
+}
+
+/// Renames `<prefix>-{train,val,test}.txt` in `dir` to `{train,val,test}.txt` (a list already so named wins);
+/// then all three must be there, or it is an error naming the missing one.
+pub fn name_split_lists(dir: &std::path::Path) -> crate::Result<()> {
+    for split in ["train", "val", "test"] {
+        let target = dir.join(format!("{split}.txt"));
+        if !target.is_file() {
+            let suffix = format!("-{split}.txt");
+            let named = std::fs::read_dir(dir)
+                .map_err(|e| crate::Error::io(dir, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.is_file() && p.file_name().unwrap_or_default().to_string_lossy().ends_with(&suffix));
+            if let Some(source) = named {
+                std::fs::rename(&source, &target).map_err(|e| crate::Error::io(&target, e))?;
+            }
+        }
+        if !target.is_file() {
+            return Err(crate::Error::bad_input(
+                dir,
+                format!("no {split}.txt (nor eurosat-{split}.txt): a split folder needs train, val and test lists"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A dataset `caco data-download` can fetch or import.
@@ -322,8 +351,165 @@ pub fn all() -> Vec<Dataset> {
             arrange: Arrange::AsIs,
             note: None,
         },
+        ssl4eo_s12(
+            "l1c",
+            "Level-1C (top of atmosphere), 13 bands",
+            "s2_l1c",
+            &SSL4EO_S12_L1C_MD5S,
+        ),
+        ssl4eo_s12(
+            "l2a",
+            "Level-2A (surface reflectance), 12 bands",
+            "s2_l2a",
+            &SSL4EO_S12_L2A_MD5S,
+        ),
+        Dataset {
+            name: "eurosat-splits".into(),
+            folder: "eurosat-splits".into(),
+            title: "EuroSAT train/val/test lists of Google's remote_sensing_representations (16,200/5,400/5,400), \
+                    the split SeCo and CACo report"
+                .into(),
+            size: "about 0.6 MB (not published: 27,000 file names)".into(),
+            license: "Apache-2.0 (google-research/google-research, which publishes the lists)".into(),
+            homepage: "https://github.com/google-research/google-research/tree/master/remote_sensing_representations"
+                .into(),
+            // URLs and MD5s: torchgeo's `EuroSAT` (torchgeo/datasets/eurosat.py, `split_urls` and `split_md5s` as
+            // added in torchgeo PR #218; torchgeo now serves the same files, same MD5s, from
+            // https://hf.co/datasets/torchgeo/eurosat/resolve/1ce6f1bfb56db63fd91b6ecc466ea67f2509774c/).
+            source: Source::Files(vec![
+                Remote::new(
+                    "https://storage.googleapis.com/remote_sensing_representations/eurosat-train.txt",
+                    "eurosat-train.txt",
+                    md5("908f142e73d6acdf3f482c5e80d851b1"),
+                ),
+                Remote::new(
+                    "https://storage.googleapis.com/remote_sensing_representations/eurosat-val.txt",
+                    "eurosat-val.txt",
+                    md5("95de90f2aa998f70a3b2416bfe0687b4"),
+                ),
+                Remote::new(
+                    "https://storage.googleapis.com/remote_sensing_representations/eurosat-test.txt",
+                    "eurosat-test.txt",
+                    md5("7ae5ab94471417b6e315763121e67c5f"),
+                ),
+            ]),
+            arrange: Arrange::SplitLists,
+            note: Some(
+                "use the lists with `--split-dir <data root>/eurosat-splits` (or `split_dir` in \
+                 experiments/eurosat.toml) instead of the seeded split"
+                    .into(),
+            ),
+        },
+        Dataset {
+            name: "eurosat-splits-caco".into(),
+            folder: "eurosat-splits-caco".into(),
+            title: "EuroSAT train/val lists of the CACo authors (Mall et al. 2023), with Google's test list".into(),
+            size: "about 0.6 MB (not published: 27,000 file names)".into(),
+            license: "not stated by the CACo authors (code: MIT); test list Apache-2.0 (google-research)".into(),
+            homepage: "https://research.cs.cornell.edu/caco".into(),
+            // URLs: utkarshmall13/CACo, notebooks/eurosat_eval_pytorch.ipynb (`splitdownloadurl` + train.txt and
+            // val.txt); no checksum is published: trust on first use. CACo publishes no test list (its protocol
+            // reports val); test.txt is Google's, URL and MD5 as for `eurosat-splits`.
+            source: Source::Files(vec![
+                Remote::new(
+                    "https://research.cs.cornell.edu/caco/data/eurosat/train.txt",
+                    "train.txt",
+                    None,
+                ),
+                Remote::new(
+                    "https://research.cs.cornell.edu/caco/data/eurosat/val.txt",
+                    "val.txt",
+                    None,
+                ),
+                Remote::new(
+                    "https://storage.googleapis.com/remote_sensing_representations/eurosat-test.txt",
+                    "eurosat-test.txt",
+                    md5("7ae5ab94471417b6e315763121e67c5f"),
+                ),
+            ]),
+            arrange: Arrange::SplitLists,
+            note: Some(
+                "use the lists with `--split-dir <data root>/eurosat-splits-caco`; test.txt is Google's test list \
+                 (CACo publishes train and val only)"
+                    .into(),
+            ),
+        },
     ]
 }
+
+/// SSL4EO-S12's Sentinel-2 archives on the authors' Hugging Face copy, pinned to a revision, split in 12 parts
+/// `<archive>.tar.gz.partaa` .. `partal`. URL pattern, part names and MD5s: torchgeo's `SSL4EOS12`
+/// (torchgeo/datasets/ssl4eo.py, `url`, `filenames`, `checksums`). The DOI copy is mediaTUM record 1660427 (raw) and
+/// 1702379 (8-bit): the authors' README (zhu-xlab/SSL4EO-S12), which also states the license (CC-BY-4.0) and the
+/// size (about 500 GB per modality). Released per processing level, not per season: each location folder holds
+/// its 4 seasons.
+fn ssl4eo_s12(level: &str, what: &str, archive: &str, md5s: &[(&str, &str)]) -> Dataset {
+    let parts = md5s
+        .iter()
+        .map(|(suffix, hex)| {
+            let file = format!("{archive}.tar.gz.part{suffix}");
+            Remote::new(
+                &format!(
+                    "https://hf.co/datasets/wangyi111/SSL4EO-S12/resolve/3f5ddad68ba2ea29d019b0cef6cf292ff8af0d62/\
+                     {archive}/{file}"
+                ),
+                &file,
+                md5(hex),
+            )
+        })
+        .collect();
+    Dataset {
+        name: format!("ssl4eo-s12-{level}"),
+        folder: format!("ssl4eo-s12-{level}"),
+        title: format!(
+            "SSL4EO-S12 (Wang et al. 2022) Sentinel-2 {what}: 251,079 locations x 4 seasons, 264x264 px at 10 m"
+        ),
+        size: "about 500 GB (the authors' README: 1.5 TB for S1, S2-L1C and S2-L2A together), in 12 parts".into(),
+        license: "CC-BY-4.0 (the authors' README, zhu-xlab/SSL4EO-S12); Copernicus Sentinel-2 data".into(),
+        homepage: "https://github.com/zhu-xlab/SSL4EO-S12".into(),
+        source: Source::Parts {
+            parts,
+            joined: format!("{archive}.tar.gz"),
+        },
+        arrange: Arrange::LocationFolders,
+        note: Some(format!(
+            "pre-train on it with `layout = \"ssl4eo-s12\"` and `root = \"<data root>/ssl4eo-s12-{level}\"` \
+             (experiments/pretrain/seco-ssl4eo-s12.toml)"
+        )),
+    }
+}
+
+/// torchgeo's `SSL4EOS12.checksums["s2c"]` (torchgeo/datasets/ssl4eo.py).
+const SSL4EO_S12_L1C_MD5S: [(&str, &str); 12] = [
+    ("aa", "a3ef419cc65c4d8ac19b9acc55726166"),
+    ("ab", "580451e8fdf93067ad79202b95dd1a5c"),
+    ("ac", "a6f7318868f5ba1d94fb9363b50307e4"),
+    ("ad", "86f324215b04cdf4242d07aaf3cdfe57"),
+    ("ae", "5895a545460f34b1712c17732e0f5533"),
+    ("af", "078078bc58d8ecc214ddfd838f796700"),
+    ("ag", "3557dd4c24a5942020391a5baaf51abb"),
+    ("ah", "d59f89271e414648663d3acb66121761"),
+    ("ai", "1a213539c989d16da4e5b4e09feaa98a"),
+    ("aj", "0b229af5633c7f63486b6d7771b737db"),
+    ("ak", "babe8bed884d31b891151f5717a83b5c"),
+    ("al", "8d1f5ad28ee868ab0595c889446b8e5f"),
+];
+
+/// torchgeo's `SSL4EOS12.checksums["s2a"]` (torchgeo/datasets/ssl4eo.py).
+const SSL4EO_S12_L2A_MD5S: [(&str, &str); 12] = [
+    ("aa", "ef847d906ab44cc9a94d086a89473833"),
+    ("ab", "4a6a8ed9e2a08887707d83bcb6eb57af"),
+    ("ac", "00b706a771df4c4df4cc70a20d790339"),
+    ("ad", "579024e84bd9ab0b86e1182792c8dcf9"),
+    ("ae", "e259f3536355b665aea490c22c897e59"),
+    ("af", "2a15be319ad15f749bfd4ed85d14c172"),
+    ("ag", "d8224cff1e727543473b0111e307110c"),
+    ("ah", "0015d8aa5ea9201e13b401fd61c36c6f"),
+    ("ai", "dfce87c0a9550177fd4b82887902b6e3"),
+    ("aj", "688392701760b737ad74cb0e8c7fb731"),
+    ("ak", "d8f3e4b110f22f0477973ed2c35586b6"),
+    ("al", "1cc3641cd52afedaa1c50d14d84a6664"),
+];
 
 /// The dataset of that command-line name.
 pub fn find(name: &str) -> Option<Dataset> {
@@ -370,5 +556,62 @@ mod tests {
         assert_eq!(Checksum::parse("sha256:00ff"), Some(Checksum::Sha256("00ff".into())));
         assert_eq!(Checksum::parse("crc32:00ff"), None);
         assert_eq!(Checksum::parse("md5:xyz"), None);
+    }
+
+    #[test]
+    fn ssl4eo_s12_levels_are_twelve_checked_parts_of_one_archive() {
+        for (name, archive) in [("ssl4eo-s12-l1c", "s2_l1c"), ("ssl4eo-s12-l2a", "s2_l2a")] {
+            let d = find(name).unwrap();
+            let Source::Parts { parts, joined } = &d.source else {
+                panic!("{name}: {:?}", d.source)
+            };
+            assert_eq!(joined, &format!("{archive}.tar.gz"));
+            let suffixes: Vec<String> = parts
+                .iter()
+                .map(|p| p.file.replace(&format!("{archive}.tar.gz.part"), ""))
+                .collect();
+            assert_eq!(
+                suffixes,
+                ["aa", "ab", "ac", "ad", "ae", "af", "ag", "ah", "ai", "aj", "ak", "al"]
+            );
+            for p in parts {
+                assert!(
+                    p.url.ends_with(&format!("/{archive}/{}", p.file)) && !p.url.contains(' '),
+                    "{}",
+                    p.url
+                );
+                assert!(
+                    matches!(&p.checksum, Some(Checksum::Md5(h)) if h.len() == 32),
+                    "{}",
+                    p.file
+                );
+            }
+            assert!(d.license.contains("CC-BY-4.0") && d.arrange == Arrange::LocationFolders);
+        }
+    }
+
+    #[test]
+    fn split_lists_are_renamed_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("eurosat-train.txt", "a"),
+            ("val.txt", "b"),
+            ("eurosat-val.txt", "old"),
+            ("eurosat-test.txt", "c"),
+        ] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        name_split_lists(dir.path()).unwrap();
+        let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+        assert_eq!(
+            (read("train.txt"), read("val.txt"), read("test.txt")),
+            ("a".into(), "b".into(), "c".into())
+        );
+        std::fs::remove_file(dir.path().join("test.txt")).unwrap();
+        let msg = name_split_lists(dir.path()).unwrap_err().to_string();
+        assert!(
+            msg.contains("no test.txt") && msg.contains(&dir.path().display().to_string()),
+            "{msg}"
+        );
     }
 }

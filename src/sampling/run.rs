@@ -67,6 +67,7 @@ impl SampleConfig {
         let eras = match self.layout {
             Layout::Seco => 1,
             Layout::Caco => 2,
+            Layout::Ssl4eoS12 => return bad("the sampler writes the seco or caco layout, not ssl4eo-s12".into()),
         };
         if self.schedule.era_years.len() != eras {
             return bad(format!(

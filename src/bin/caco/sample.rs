@@ -112,8 +112,8 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(format!("derived/sample-{layout_name}")));
     let n_cities = args.n_cities;
     let sampler = match args.sampler.unwrap_or(match layout {
-        Layout::Seco => SamplerArg::Seco,
         Layout::Caco => SamplerArg::Geography,
+        Layout::Seco | Layout::Ssl4eoS12 => SamplerArg::Seco,
     }) {
         SamplerArg::Seco => SamplerConfig::Seco(SecoSampler {
             n_cities,

@@ -10,6 +10,7 @@ pub mod change;
 pub mod dynamic_earthnet;
 pub mod eurosat;
 pub mod oscd;
+pub mod ssl4eo;
 pub mod timeseries;
 
 use std::path::Path;
@@ -46,7 +47,7 @@ pub trait FakeDataset: Sized {
 }
 
 /// The dataset names [`write`] knows, with what their count `n` means.
-pub const DATASETS: [(&str, &str); 8] = [
+pub const DATASETS: [(&str, &str); 9] = [
     ("eurosat-rgb", "n images per class, 10 classes, 64 px JPEG"),
     ("eurosat-ms", "n images per class, 10 classes, 64 px 13-band GeoTIFF"),
     ("bigearthnet", "n patches per split (train, val, test)"),
@@ -64,6 +65,7 @@ pub const DATASETS: [(&str, &str); 8] = [
     ),
     ("dubai-aerial-seg", "n tiles of 2 images, 64 px"),
     ("timeseries", "n locations, CACo layout, 2 eras of 5 dates, RGB, 24 px"),
+    ("ssl4eo-s12", "n locations of SSL4EO-S12 Level-1C (s2c/), 4 seasons, 13 bands, 24 px at 10 m"),
 ];
 
 fn count_written<D: FakeDataset>(root: &Path, settings: D) -> Result<usize> {
@@ -88,6 +90,7 @@ pub fn write(name: &str, root: &Path, spec: &FakeSpec) -> Result<usize> {
         "oscd" => count_written(root, oscd::FakeOscd::from_spec(spec)),
         "dubai-aerial-seg" => count_written(root, aerial_seg::FakeAerial::from_spec(spec)),
         "timeseries" => count_written(root, FakeTimeSeries::from_spec(spec)),
+        "ssl4eo-s12" => count_written(root, ssl4eo::FakeSsl4eo::from_spec(spec)),
         other => Err(Error::Config(format!(
             "unknown fake dataset `{other}`: {}",
             DATASETS.map(|(n, _)| n).join(", ")
@@ -137,6 +140,7 @@ mod tests {
             ("oscd", 2, true),
             ("dubai-aerial-seg", 4, false),
             ("timeseries", 20, true),
+            ("ssl4eo-s12", 8, true),
         ];
         assert_eq!(expected.map(|e| e.0), DATASETS.map(|d| d.0));
         for (name, count, needs_gdal) in expected {

@@ -24,7 +24,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let c = args.common.resolve(|_| 64)?;
-    let table_config = EurosatTableConfig::load(&args.config)?;
+    let mut table_config = EurosatTableConfig::load(&args.config)?;
+    // --split-dir replaces the config's split folder (the official lists of `caco data download eurosat-splits`).
+    if let Some(dir) = &c.split_dir {
+        table_config.dataset.split_dir = dir.clone();
+    }
     let (dataset, splits) = caco::eval::eurosat::open_dataset(&table_config, args.max_per_class, &c.data_root)?;
     let mut config = c.config.clone();
     config.normalization = table_config.dataset.normalization.clone();
@@ -37,7 +41,8 @@ pub fn run(args: Args) -> Result<()> {
         dataset: dataset.root.display().to_string(),
         classes: dataset.classes.clone(),
         notes: vec![format!(
-            "Split lists: {} (seeded stratified; the label fraction is a seeded per-class subset of train).",
+            "Split lists: {} (the seeded stratified split unless official lists were given; the label fraction is a \
+             seeded per-class subset of train).",
             table_config.dataset.split_dir.display()
         )],
         rows: vec![],
