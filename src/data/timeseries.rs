@@ -381,9 +381,9 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
         return Err(Error::bad_input(
             dir,
             format!(
-                "{} dates, {:?} layout needs {}",
+                "{} dates, the {} layout needs {}",
                 products.len(),
-                options.layout,
+                format!("{:?}", options.layout).to_lowercase(),
                 options.dates_needed()
             ),
         ));
