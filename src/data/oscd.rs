@@ -510,7 +510,8 @@ pub fn load_bands(dir: &Path, _bands: &[&str]) -> Result<Image> {
     Err(Error::bad_input(dir, "OSCD reading needs caco's `gdal` feature"))
 }
 
-#[cfg(all(test, feature = "gdal"))]
+#[cfg(test)]
+#[cfg(feature = "gdal")]
 mod tests {
     use super::*;
     use crate::data::fake::oscd::{write_fake, write_fake_release, write_fake_torchgeo};
