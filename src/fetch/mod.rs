@@ -445,6 +445,11 @@ fn plan_import(dataset: &Dataset, from: &Path, work: &Path, quiet: bool, message
         "{}: copied as an extracted dataset (hard links where possible)",
         from.display()
     ));
+    if dataset.arrange == Arrange::CityFolders {
+        messages.push(
+            "OSCD: the release's image and label folders, where separate, are merged into one folder per city".into(),
+        );
+    }
     Ok(Import {
         tree: Some(from.to_path_buf()),
         ..Default::default()
