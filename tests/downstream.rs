@@ -576,6 +576,8 @@ fn a_time1_time2_set_with_only_a_pair_list_goes_to_a_table_with_a_seeded_split()
         "{err}"
     );
     // A bad --split value, a wrong layout, and folders named by flag.
+    let err = stderr_of(&change_run(&data, &out, "my-cd", &["--dates", "imgs_1_rect"]));
+    assert!(err.contains("--dates imgs_1_rect is for OSCD") && err.contains("--layout"), "{err}");
     let err = stderr_of(&change_run(&data, &out, "my-cd", &["--split", "seeded:0.6,0.6"]));
     assert!(err.contains("--split `seeded:0.6,0.6`") && err.contains("sum to 1.2"), "{err}");
     let err = stderr_of(&change_run(&data, &out, "my-cd", &["--layout", "levir", "--split-dir", splits_arg]));
@@ -621,6 +623,8 @@ fn oscd_in_torchgeo_layout_needs_the_dates_flag_and_splits_by_city_on_request() 
             && err.contains("--dates imgs_1_rect"),
         "{err}"
     );
+    let err = stderr_of(&change_run(&data, &out, "tg-oscd", &["--dates", "imgs_1_rect", "--a-dir", "x"]));
+    assert!(err.contains("holds OSCD") && err.contains("--dates imgs_1|imgs_1_rect"), "{err}");
     let err = stderr_of(&change_run(&data, &out, "tg-oscd", &["--dates", "imgs_2"]));
     assert!(err.contains("--dates `imgs_2`") && err.contains("imgs_1_rect"), "{err}");
     // The official train list names an absent city (nantes): a seeded split by city, asked for.

@@ -107,6 +107,13 @@ pub fn change_detection(
     options.overlay_dir = options.overlay_dir.map(|d| d.join(&name));
     let oscd_root = data.data_root.join(dataset);
     if dataset == oscd::DATASET_DIR || oscd::is_oscd(&oscd_root) {
+        if data.change.layout != LayoutChoice::default() {
+            return Err(Error::Config(format!(
+                "{} holds OSCD (city folders), which --layout, --a-dir, --b-dir and --label-dir do not apply to; \
+                 its date folders are chosen with --dates imgs_1|imgs_1_rect",
+                oscd_root.display()
+            )));
+        }
         let ds = Oscd::open_with(&oscd_root, data.change.dates)?;
         let split_dir = data
             .split_dir
@@ -180,6 +187,14 @@ pub fn change_detection(
     } else {
         data.data_root.join(dataset)
     };
+    if data.change.dates != OscdDates::default() {
+        return Err(Error::Config(format!(
+            "--dates {} is for OSCD, and {} holds no OSCD city folders; a change set's folders are named with \
+             --layout, --a-dir, --b-dir and --label-dir",
+            data.change.dates.name(),
+            root.display()
+        )));
+    }
     let (layout, how) = data.change.layout.resolve(&root)?;
     notes.push(format!(
         "Layout: {how}: {}/, {}/, {}/.",
