@@ -203,7 +203,8 @@ mod tests {
         let msg = err_text(load_binary_mask(&path));
         assert!(
             msg.contains("test_001.png")
-                && msg.contains("values must be 0/255 or 0/1; found 0, 1, 255: 1 first at row 2, column 5 (2 such pixels)"),
+                && msg.contains("values must be 0/255 or 0/1; found 0, 1, 255")
+                && msg.contains("1 first at row 2, column 5 (2 such pixels)"),
             "{msg}"
         );
         let mut rgb = image::RgbImage::new(4, 4);

@@ -4,13 +4,15 @@
 //!   images folder;
 //! - **merged** (SeCo's code, `cargo xtask data download oscd`): `root/<city>/imgs_1/`, `imgs_2/`, `cm/`.
 //!
-//! A date is `imgs_1/` (or, with `--dates imgs_1_rect`, torchgeo's `imgs_1_rect/`): one Sentinel-2 band per GeoTIFF named `<product>_<band>.tif`
-//! (13 bands at 10, 20 or 60 m), read through GDAL onto the grid of the largest selected band (bilinear). Labels, with
-//! the release's quirks: `cm/<city>-cm.tif` holds 1 = no change, 2 = change (its README says 0/1; both codings and
-//! 0/255 are accepted), and is preferred; `cm/cm.png` is RGBA 0/255 for most cities but an anti-aliased RGB image for
-//! aguasclaras, so a PNG is thresholded at half intensity. Sizes: the 10 m images of a city may be a pixel larger
-//! than its label; all three are cropped to their common size (more than 2 px apart is an error). Cities without a
-//! label (the test cities of a release without its test labels) are listed in [`Oscd::unlabelled`] and not used.
+//! A date is `imgs_1/` (or, with `--dates imgs_1_rect`, torchgeo's `imgs_1_rect/`): one Sentinel-2 band per GeoTIFF
+//! named `<product>_<band>.tif` or `<band>.tif` (13 bands at 10, 20 or 60 m), read through GDAL onto the grid of the
+//! largest selected band (bilinear). Labels, with the release's quirks: `cm/<city>-cm.tif` holds 1 = no change,
+//! 2 = change (its README says 0/1; both codings and 0/255 are accepted), and is preferred; `cm/cm.png` is RGBA 0/255
+//! for most cities but an anti-aliased RGB image for aguasclaras, so a PNG is thresholded at half intensity. Sizes:
+//! the 10 m images of a city may be a pixel larger than its label; all three are cropped to their common size (more
+//! than 2 px apart is an error). Cities without a label (the test cities of a release without its test labels) are
+//! listed in [`Oscd::unlabelled`] and not used. Cities: the official lists, a seeded split by city when they name
+//! absent cities, or one asked for ([`Oscd::seeded_city_split`]).
 //! SeCo's uint8 quantile stretch of B04/B03/B02 is [`oscd_rgb_stretch`].
 
 use std::path::{Path, PathBuf};

@@ -473,7 +473,10 @@ mod tests {
             ("seeded:0.5,0.5@-1", "seed `-1`"),
         ] {
             let msg = SplitChoice::parse(bad).unwrap_err().to_string();
-            assert!(msg.contains(&format!("--split `{bad}`")) && msg.contains(why) && msg.contains("seeded:0.6,0.2,0.2"), "{msg}");
+            assert!(
+                msg.contains(&format!("--split `{bad}`")) && msg.contains(why) && msg.contains("seeded:0.6,0.2,0.2"),
+                "{msg}"
+            );
         }
     }
 
