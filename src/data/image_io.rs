@@ -82,7 +82,11 @@ pub fn load_binary_mask(path: &Path) -> Result<Mask> {
         let odd = present.iter().copied().find(|&v| v != 0 && v != 255).unwrap_or(0);
         let first = grey.iter().position(|&v| v as usize == odd).unwrap_or(0);
         let shown: Vec<String> = present.iter().take(8).map(|v| v.to_string()).collect();
-        let more = if present.len() > 8 { format!(" and {} more", present.len() - 8) } else { String::new() };
+        let more = if present.len() > 8 {
+            format!(" and {} more", present.len() - 8)
+        } else {
+            String::new()
+        };
         return Err(Error::bad_input(
             path,
             format!(

@@ -198,12 +198,21 @@ impl SplitChoice {
             return Err(bad("unknown kind of split".into()));
         };
         let (fractions, seed) = match rest.split_once('@') {
-            Some((f, s)) => (f, s.trim().parse::<u64>().map_err(|_| bad(format!("seed `{s}` is not a whole number")))?),
+            Some((f, s)) => (
+                f,
+                s.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("seed `{s}` is not a whole number")))?,
+            ),
             None => (rest, DEFAULT_SPLIT_SEED),
         };
         let values = fractions
             .split(',')
-            .map(|v| v.trim().parse::<f64>().map_err(|_| bad(format!("`{v}` is not a number"))))
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| bad(format!("`{v}` is not a number")))
+            })
             .collect::<Result<Vec<f64>>>()?;
         let (train, val, test) = match values[..] {
             [train, val, test] => (train, val, test),
@@ -459,10 +468,26 @@ mod tests {
     fn split_choices_parse_with_readable_errors() {
         assert_eq!(SplitChoice::parse("lists").unwrap(), SplitChoice::Lists);
         let c = SplitChoice::parse("seeded:0.6,0.2,0.2").unwrap();
-        assert_eq!(c, SplitChoice::Seeded { train: 0.6, val: 0.2, test: 0.2, seed: 42 });
+        assert_eq!(
+            c,
+            SplitChoice::Seeded {
+                train: 0.6,
+                val: 0.2,
+                test: 0.2,
+                seed: 42
+            }
+        );
         assert_eq!(c.to_string(), "seeded:0.6,0.2,0.2");
         let c = SplitChoice::parse("seeded:0.7,0.3@9").unwrap();
-        assert_eq!(c, SplitChoice::Seeded { train: 0.7, val: 0.0, test: 0.3, seed: 9 });
+        assert_eq!(
+            c,
+            SplitChoice::Seeded {
+                train: 0.7,
+                val: 0.0,
+                test: 0.3,
+                seed: 9
+            }
+        );
         assert_eq!(c.to_string(), "seeded:0.7,0,0.3@9");
         for (bad, why) in [
             ("random", "unknown kind of split"),
@@ -505,7 +530,10 @@ mod tests {
         let (made, written) = seeded_lists(&lists, &choice, "pair", || seeded(&names, &choice)).unwrap();
         assert!(written);
         let text = std::fs::read_to_string(lists.join("val.txt")).unwrap();
-        assert!(text.starts_with("# caco seeded split by pair: train 0.6, val 0.2, test 0.2, seed 42\n"), "{text}");
+        assert!(
+            text.starts_with("# caco seeded split by pair: train 0.6, val 0.2, test 0.2, seed 42\n"),
+            "{text}"
+        );
         assert_eq!(read(&lists).unwrap(), made);
         let (again, written) = seeded_lists(&lists, &choice, "pair", || panic!("made again")).unwrap();
         assert_eq!((again, written), (made, false));
@@ -513,7 +541,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            msg.contains("train.txt") && msg.contains("seed 42") && msg.contains("--split seeded:0.6,0.2,0.2@1")
+            msg.contains("train.txt")
+                && msg.contains("seed 42")
+                && msg.contains("--split seeded:0.6,0.2,0.2@1")
                 && msg.contains("another --split-dir"),
             "{msg}"
         );

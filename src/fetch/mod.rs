@@ -610,7 +610,9 @@ mod tests {
     fn oscd_release_folders_are_merged_into_city_folders() {
         let dir = tempfile::tempdir().unwrap();
         let images = dir.path().join("Onera Satellite Change Detection dataset - Images");
-        let labels = dir.path().join("Onera Satellite Change Detection dataset - Train Labels");
+        let labels = dir
+            .path()
+            .join("Onera Satellite Change Detection dataset - Train Labels");
         for city in ["paris", "rennes"] {
             std::fs::create_dir_all(images.join(city).join("imgs_1")).unwrap();
             std::fs::write(images.join(city).join("imgs_1/B02.tif"), city).unwrap();
@@ -621,8 +623,14 @@ mod tests {
         std::fs::write(dir.path().join("LICENSE"), "l").unwrap();
         merge_city_containers(dir.path()).unwrap();
         assert!(!images.exists() && !labels.exists());
-        assert_eq!(std::fs::read_to_string(dir.path().join("paris/cm/cm.png")).unwrap(), "label");
-        assert_eq!(std::fs::read_to_string(dir.path().join("rennes/imgs_1/B02.tif")).unwrap(), "rennes");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("paris/cm/cm.png")).unwrap(),
+            "label"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("rennes/imgs_1/B02.tif")).unwrap(),
+            "rennes"
+        );
         assert!(dir.path().join("train.txt").is_file() && dir.path().join("LICENSE").is_file());
         // Already merged: nothing moves.
         merge_city_containers(dir.path()).unwrap();
