@@ -1,4 +1,6 @@
-//! The downstream benchmarks end to end: `caco eval change-detection` (LEVIR-CD layout and OSCD), `eval eurosat`,
+//! The downstream benchmarks end to end: `caco eval change-detection` (LEVIR-CD and time1-time2 layouts, a set with
+//! only a pair list and a seeded split, OSCD fakes in the merged, release and torchgeo layouts, the real OSCD release
+//! imported with `data download --from`), `eval eurosat`,
 //! `eval bigearthnet` and
 //! `caco eval segmentation` on generated data in the real layouts (tables, a second run adding its row, overlays,
 //! errors), and the real levir-cd-samples and dubai-aerial-seg in $CACO_DATA (skipped with the reason when absent).
@@ -12,7 +14,7 @@ use caco::data::fake::change::FakeChange;
 use caco::data::data_root;
 
 mod common;
-use common::{caco, ok};
+use common::{caco, ok, ok_both};
 
 #[test]
 fn change_detection_command_on_fake_pairs_writes_table_rows_and_overlays() {
@@ -161,7 +163,7 @@ fn change_detection_command_detects_the_time1_time2_layout_and_scores_val_withou
     };
     let stdout = ok(&caco(&args("clcd-like").iter().map(String::as_str).collect::<Vec<_>>()));
     assert!(
-        stdout.contains("Layout: time1-time2 (time1/, time2/, label/)")
+        stdout.contains("Layout: time1-time2 (detected): time1/, time2/, label/.")
             && stdout.contains("scored on val.txt (no test.txt)"),
         "{stdout}"
     );
@@ -473,4 +475,225 @@ fn eurosat_command_frozen_and_fine_tuned_rows_by_label_fraction() {
         ],
         "{csv}"
     );
+}
+
+/// `caco eval change-detection` at tiny settings (1 epoch, 32 px tiles, CPU) with `extra` flags.
+fn change_run(data: &Path, out: &Path, dataset: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "eval",
+        "change-detection",
+        "--dataset",
+        dataset,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--tile-size",
+        "32",
+        "--overlays",
+        "0",
+        "--device",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    caco(&args)
+}
+
+fn stderr_of(run: &std::process::Output) -> String {
+    String::from_utf8_lossy(&run.stderr).to_string()
+}
+
+#[test]
+fn a_time1_time2_set_with_only_a_pair_list_goes_to_a_table_with_a_seeded_split() {
+    // time1/ time2/ label/ (0/1 masks), a root list.txt and no split lists or name prefixes.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = FakeChange {
+        layout: ChangeLayout::time1_time2(),
+        n_pairs: [3, 1, 1],
+        height: 32,
+        width: 32,
+        seed: 6,
+    };
+    let pairs = caco::data::fake::change::write_fake_listed(&data.join("my-cd"), &spec, true).unwrap();
+    let (out, splits) = (dir.path().join("out"), dir.path().join("splits"));
+    let splits_arg = splits.to_str().unwrap();
+
+    // Without lists and prefixes: the error names the way out.
+    let run = change_run(&data, &out, "my-cd", &["--split-dir", splits_arg]);
+    let err = stderr_of(&run);
+    assert!(
+        !run.status.success()
+            && err.contains("carry no train_/val_/test_ prefixes")
+            && err.contains("--split seeded:0.6,0.2,0.2")
+            && err.contains("pair_000.png"),
+        "{err}"
+    );
+
+    let (stdout, stderr) = ok_both(&change_run(
+        &data,
+        &out,
+        "my-cd",
+        &["--split", "seeded:0.6,0.2,0.2", "--split-dir", splits_arg],
+    ));
+    assert!(stderr.contains("layout of") && stderr.contains("time1-time2 (detected)"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("wrote the seeded split lists (seeded:0.6,0.2,0.2) in {splits_arg}")),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Pairs: the 5 listed in list.txt"), "{stdout}");
+    let list = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(splits.join(name))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let (train, val, test) = (list("train.txt"), list("val.txt"), list("test.txt"));
+    assert_eq!(train[0], "# caco seeded split by pair: train 0.6, val 0.2, test 0.2, seed 42");
+    assert_eq!((train.len(), val.len(), test.len()), (1 + 3, 1 + 1, 1 + 1));
+    let mut listed: Vec<&String> = train[1..].iter().chain(&val[1..]).chain(&test[1..]).collect();
+    listed.sort();
+    let names: Vec<&String> = pairs.iter().map(|p| &p.name).collect();
+    assert_eq!(listed, names, "every listed pair once; unlisted.png left out");
+    let csv = std::fs::read_to_string(out.join("tables/change_my-cd.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let per_image = std::fs::read_to_string(out.join("tables/change_my-cd_per_image.csv")).unwrap();
+    assert!(per_image.contains(test[1].as_str()), "{per_image}");
+
+    // Other fractions into the same folder are refused, naming the list and the fix.
+    let run = change_run(
+        &data,
+        &out,
+        "my-cd",
+        &["--split", "seeded:0.5,0.25,0.25", "--split-dir", splits_arg],
+    );
+    let err = stderr_of(&run);
+    assert!(
+        !run.status.success() && err.contains("train.txt") && err.contains("remove") && err.contains("--split-dir"),
+        "{err}"
+    );
+    // A bad --split value, a wrong layout, and folders named by flag.
+    let err = stderr_of(&change_run(&data, &out, "my-cd", &["--dates", "imgs_1_rect"]));
+    assert!(err.contains("--dates imgs_1_rect is for OSCD") && err.contains("--layout"), "{err}");
+    let err = stderr_of(&change_run(&data, &out, "my-cd", &["--split", "seeded:0.6,0.6"]));
+    assert!(err.contains("--split `seeded:0.6,0.6`") && err.contains("sum to 1.2"), "{err}");
+    let err = stderr_of(&change_run(&data, &out, "my-cd", &["--layout", "levir", "--split-dir", splits_arg]));
+    assert!(
+        err.contains("`A/` missing")
+            && err.contains("label/, time1/, time2/")
+            && err.contains("--a-dir")
+            && !err.contains("ChangeLayout"),
+        "{err}"
+    );
+    let (_, stderr) = ok_both(&change_run(
+        &data,
+        &out,
+        "my-cd",
+        &[
+            "--layout",
+            "levir",
+            "--a-dir",
+            "time1",
+            "--b-dir",
+            "time2",
+            "--split-dir",
+            splits_arg,
+            "--split",
+            "seeded:0.6,0.2,0.2",
+        ],
+    ));
+    assert!(stderr.contains("levir (--layout) with --a-dir, --b-dir") && stderr.contains("reusing"), "{stderr}");
+}
+
+#[test]
+fn oscd_in_torchgeo_layout_needs_the_dates_flag_and_splits_by_city_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cities = ["abudhabi", "beirut", "cupertino", "paris"];
+    caco::data::fake::oscd::write_fake_torchgeo(&data.join("tg-oscd"), &cities, 3, 48, 0).unwrap();
+    let (out, splits) = (dir.path().join("out"), dir.path().join("splits"));
+    let splits_arg = splits.to_str().unwrap();
+    let err = stderr_of(&change_run(&data, &out, "tg-oscd", &["--split-dir", splits_arg]));
+    assert!(
+        err.contains("no city has imgs_1/")
+            && err.contains("4 cities have imgs_1_rect/")
+            && err.contains("--dates imgs_1_rect"),
+        "{err}"
+    );
+    let err = stderr_of(&change_run(&data, &out, "tg-oscd", &["--dates", "imgs_1_rect", "--a-dir", "x"]));
+    assert!(err.contains("holds OSCD") && err.contains("--dates imgs_1|imgs_1_rect"), "{err}");
+    let err = stderr_of(&change_run(&data, &out, "tg-oscd", &["--dates", "imgs_2"]));
+    assert!(err.contains("--dates `imgs_2`") && err.contains("imgs_1_rect"), "{err}");
+    // The official train list names an absent city (nantes): a seeded split by city, asked for.
+    let err = stderr_of(&change_run(
+        &data,
+        &out,
+        "tg-oscd",
+        &["--dates", "imgs_1_rect", "--split", "seeded:0.5,0.2,0.3", "--split-dir", splits_arg],
+    ));
+    assert!(err.contains("train and test cities only") && err.contains("seeded:0.6,0.4"), "{err}");
+    let (stdout, stderr) = ok_both(&change_run(
+        &data,
+        &out,
+        "tg-oscd",
+        &["--dates", "imgs_1_rect", "--split", "seeded:0.5,0.5", "--split-dir", splits_arg],
+    ));
+    assert!(stdout.contains("release layout with imgs_1_rect/"), "{stdout}");
+    assert!(stderr.contains("wrote a seeded split by city (seeded:0.5,0,0.5)"), "{stderr}");
+    let test = std::fs::read_to_string(splits.join("test.txt")).unwrap();
+    let test_cities: Vec<&str> = test.lines().skip(1).collect();
+    assert!(test.starts_with("# caco seeded split by city: train 0.5, val 0, test 0.5, seed 42"), "{test}");
+    assert_eq!(test_cities.len(), 2);
+    let per_image = std::fs::read_to_string(out.join("tables/change_tg-oscd_per_image.csv")).unwrap();
+    for city in test_cities {
+        assert!(per_image.contains(city), "{city}: {per_image}");
+    }
+}
+
+#[test]
+fn real_oscd_release_imports_merged_and_trains_with_a_seeded_city_split() {
+    let Some(release) = dataset_dir("oscd-subset") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let oscd = caco::fetch::registry::find("oscd").unwrap();
+    let mut opts = caco::fetch::Options::new(&data);
+    opts.from = Some(release);
+    opts.quiet = true;
+    caco::fetch::download(&oscd, &opts).unwrap();
+    // Merged like the zips: city folders with both dates and their labels, the lists beside them.
+    for city in ["aguasclaras", "bercy", "bordeaux", "paris", "rennes"] {
+        let city_dir = data.join("oscd").join(city);
+        assert!(city_dir.join("imgs_1").is_dir() && city_dir.join("imgs_2").is_dir(), "{city}");
+        assert!(city_dir.join(format!("cm/{city}-cm.tif")).is_file(), "{city}");
+    }
+    assert!(data.join("oscd/train.txt").is_file());
+    assert!(!data.join("oscd/Onera Satellite Change Detection dataset - Images").exists());
+    let ds = caco::data::oscd::Oscd::open(data.join("oscd")).unwrap();
+    assert_eq!((ds.layout, ds.cities.len()), ("merged", 5));
+    // Every city's label reads (aguasclaras' anti-aliased PNG included, through the .tif's 1/2 coding).
+    for city in &ds.cities {
+        let (_, mask) = ds.load_label(city).unwrap();
+        let changed = mask.data.iter().filter(|&&v| v == 1).count();
+        assert!(changed > 0 && changed < mask.data.len() / 2, "{city}: {changed}");
+    }
+    // The official lists name absent cities: a seeded split by city, asked for.
+    let out = dir.path().join("out");
+    let splits = dir.path().join("splits");
+    let splits_arg = splits.to_str().unwrap();
+    let (stdout, _) = ok_both(&change_run(
+        &data,
+        &out,
+        "oscd",
+        &["--split", "seeded:0.6,0.4", "--split-dir", splits_arg, "--max-tiles", "4", "--quiet"],
+    ));
+    assert!(stdout.contains("merged layout with imgs_1/"), "{stdout}");
+    let test = std::fs::read_to_string(splits.join("test.txt")).unwrap();
+    assert_eq!(test.lines().skip(1).count(), 2, "{test}");
+    let csv = std::fs::read_to_string(out.join("tables/change_oscd.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
 }

@@ -185,7 +185,7 @@ impl ExperimentConfig for PretrainConfig {
             return bad(
                 "data.layout",
                 "\"caco\" for TeCo/CACo",
-                format!("{:?}", self.data.layout),
+                format!("\"{}\"", self.data.layout.name()),
             );
         }
         if s.bn_groups == 0 || o.batch_size % s.bn_groups != 0 {

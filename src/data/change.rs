@@ -1,9 +1,10 @@
 //! Bi-temporal change-detection pairs in the LEVIR-CD layout (Chen & Shi 2020; BIT/ChangeFormer's folders):
-//! `root/A/<name>.png` (time 1), `root/B/<name>.png` (time 2), `root/label/<name>.png` (0 = no change, 255 = change)
-//! and split lists `root/list/{train,val,test}.txt` of file names. Folder names are configurable (other change sets
-//! use e.g. `time1/`, `time2/`). The fake-data generator in this layout is [`crate::data::fake::change`]; the
-//! exporter of the simulated `eurosat-seasons` into this layout is [`crate::data::seasons_change`], so one reader
-//! serves both.
+//! `root/A/<name>.png` (time 1), `root/B/<name>.png` (time 2), `root/label/<name>.png` (0 = no change, 255 = change;
+//! 0/1 masks are read too) and split lists `root/list/{train,val,test}.txt` of file names. Folder names are
+//! configurable (other change sets use e.g. `time1/`, `time2/`; [`LayoutChoice`] is what `--layout`, `--a-dir`, ...
+//! ask for). A root `list.txt`, where present, lists every pair of the set (other images are left out). The
+//! fake-data generator in this layout is [`crate::data::fake::change`]; the exporter of the simulated
+//! `eurosat-seasons` into this layout is [`crate::data::seasons_change`], so one reader serves both.
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,7 @@ pub struct ChangeLayout {
     pub a_dir: String,
     /// Images of the second date.
     pub b_dir: String,
-    /// 0/255 masks, same file names.
+    /// 0/255 (or 0/1) masks, same file names.
     pub label_dir: String,
     /// Folder of `train.txt`, `val.txt`, `test.txt`.
     pub list_dir: String,
@@ -59,7 +60,8 @@ impl ChangeLayout {
             "levir" => Ok(ChangeLayout::default()),
             "time1-time2" => Ok(ChangeLayout::time1_time2()),
             other => Err(Error::Config(format!(
-                "unknown change layout `{other}`: levir (A/, B/, label/) or time1-time2 (time1/, time2/, label/)"
+                "unknown change layout `{other}` (--layout, or `layout` of a table task): expected levir (A/, B/, \
+                 label/) or time1-time2 (time1/, time2/, label/); other folder names: --a-dir, --b-dir, --label-dir"
             ))),
         }
     }
@@ -74,6 +76,69 @@ impl ChangeLayout {
 
     fn describe(&self) -> String {
         format!("{}/, {}/, {}/", self.a_dir, self.b_dir, self.label_dir)
+    }
+}
+
+/// The layout a user asked for (`--layout`, `--a-dir`, `--b-dir`, `--label-dir`, or the same keys of a table
+/// task); all `None`: detected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutChoice {
+    /// `levir` or `time1-time2`.
+    pub layout: Option<String>,
+    pub a_dir: Option<String>,
+    pub b_dir: Option<String>,
+    pub label_dir: Option<String>,
+}
+
+impl LayoutChoice {
+    /// The layout of `root` and how it was chosen (for the table's notes): the named layout with the folders given
+    /// replaced; with no name, the detected layout (else LEVIR-CD's) with the folders given replaced.
+    pub fn resolve(&self, root: &Path) -> Result<(ChangeLayout, String)> {
+        let (mut layout, mut how) = match (&self.layout, ChangeLayout::detect(root)) {
+            (Some(name), _) => (ChangeLayout::named(name)?, format!("{name} (--layout)")),
+            (None, Some((layout, name))) => (layout, format!("{name} (detected)")),
+            (None, None) => (ChangeLayout::default(), "levir (default)".to_string()),
+        };
+        let mut given = Vec::new();
+        for (dir, choice, flag) in [
+            (&mut layout.a_dir, &self.a_dir, "--a-dir"),
+            (&mut layout.b_dir, &self.b_dir, "--b-dir"),
+            (&mut layout.label_dir, &self.label_dir, "--label-dir"),
+        ] {
+            if let Some(name) = choice {
+                if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+                    return Err(Error::Config(format!(
+                        "{flag} `{name}`: expected a folder name directly under the dataset folder"
+                    )));
+                }
+                *dir = name.clone();
+                given.push(flag);
+            }
+        }
+        if !given.is_empty() {
+            how = format!("{} with {}", how, given.join(", "));
+        }
+        Ok((layout, how))
+    }
+}
+
+/// The sub-folders of `root`, for messages (`found: before/, after/`).
+fn folders_in(root: &Path) -> String {
+    let mut dirs: Vec<String> = std::fs::read_dir(root)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .filter_map(|p| Some(format!("{}/", p.file_name()?.to_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    if dirs.is_empty() {
+        "no folders".into()
+    } else {
+        dirs.join(", ")
     }
 }
 
@@ -127,9 +192,12 @@ impl ChangeDataset {
                 return Err(Error::bad_input(
                     &path,
                     format!(
-                        "change dataset folder `{dir}/` missing: the layout expects {}; the two common layouts are \
-                         levir (A/, B/, label/) and time1-time2 (time1/, time2/, label/)",
-                        layout.describe()
+                        "change dataset folder `{dir}/` missing: the layout expects {} and {} has {}; the two \
+                         common layouts are levir (A/, B/, label/) and time1-time2 (time1/, time2/, label/): pass \
+                         `--layout levir|time1-time2`, or name the folders with --a-dir, --b-dir and --label-dir",
+                        layout.describe(),
+                        root.display(),
+                        folders_in(&root)
                     ),
                 ));
             }
@@ -142,7 +210,14 @@ impl ChangeDataset {
             .collect();
         names.sort();
         if names.is_empty() {
-            return Err(Error::bad_input(&a_dir, "no .png/.jpg images"));
+            return Err(Error::bad_input(
+                &a_dir,
+                format!("no .png/.jpg images in `{}/` (the first date's folder)", layout.a_dir),
+            ));
+        }
+        let all_pairs = root.join(PAIR_LIST);
+        if all_pairs.is_file() {
+            names = listed_pairs(&all_pairs, &names, &layout.a_dir)?;
         }
         for name in &names {
             for dir in [&layout.b_dir, &layout.label_dir] {
@@ -198,7 +273,8 @@ impl ChangeDataset {
             .collect()
     }
 
-    /// Reads pair `idx`: checks that A, B and the label have one size and that the label holds only 0 and 255.
+    /// Reads pair `idx`: checks that A, B and the label have one size and that the label holds only 0 and 255 (or
+    /// only 0 and 1).
     pub fn load(&self, idx: usize) -> Result<ChangePair> {
         let name = &self.names[idx];
         let path = |dir: &str| self.root.join(dir).join(name);
@@ -227,6 +303,34 @@ impl ChangeDataset {
             label,
         })
     }
+}
+
+/// The list of all pairs at the root of a change set (`list.txt`, one file name a line, with or without
+/// extension): when present, only its pairs are used.
+pub const PAIR_LIST: &str = "list.txt";
+
+/// The entries of `path` (the root `list.txt`) as file names of `names` (the images of the first date), in list
+/// order without repeats; an entry without its image is an error naming the line.
+fn listed_pairs(path: &Path, names: &[String], a_dir: &str) -> Result<Vec<String>> {
+    let mut listed: Vec<String> = Vec::new();
+    for (line_idx, entry) in split::read_list(path)?.iter().enumerate() {
+        let entry = entry.rsplit('/').next().unwrap_or(entry);
+        let name = names.iter().find(|n| *n == entry || stem(n) == entry).ok_or_else(|| {
+            Error::bad_input(
+                path,
+                format!(
+                    "line {}: `{entry}` has no image in `{a_dir}/` (this list names every pair of the set; remove \
+                     the line or add the image)",
+                    line_idx + 1
+                ),
+            )
+        })?;
+        if !listed.contains(name) {
+            listed.push(name.clone());
+        }
+    }
+    listed.sort();
+    Ok(listed)
 }
 
 /// Split lists from BIT-style crop names (`train_36_0512_0512.png`, `val_...`, `test_...`), as in
@@ -377,6 +481,80 @@ mod tests {
             msg.contains("train_001.png") && msg.contains("expected 3 bands"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_root_list_names_the_pairs_and_0_1_labels_read_as_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = spec(8);
+        s.layout = ChangeLayout::time1_time2();
+        let written = crate::data::fake::change::write_fake_listed(dir.path(), &s, true).unwrap();
+        assert!(dir.path().join("time1/unlisted.png").is_file() && !dir.path().join("list").exists());
+        let (layout, how) = LayoutChoice::default().resolve(dir.path()).unwrap();
+        assert_eq!((layout.clone(), how.as_str()), (ChangeLayout::time1_time2(), "time1-time2 (detected)"));
+        let ds = ChangeDataset::open(dir.path(), layout.clone()).unwrap();
+        assert_eq!(ds.names, written.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+        for (idx, pair) in written.iter().enumerate() {
+            assert_eq!(ds.load(idx).unwrap().label, pair.label, "{}", pair.name);
+        }
+        assert!(written.iter().any(|p| p.label.data.contains(&1)));
+
+        // Entries without extension are fine; one without its image names the line.
+        std::fs::write(dir.path().join(PAIR_LIST), "pair_001\npair_000.png\nghost\n").unwrap();
+        let msg = err_text(ChangeDataset::open(dir.path(), layout.clone()));
+        assert!(
+            msg.contains("list.txt") && msg.contains("line 3: `ghost` has no image in `time1/`"),
+            "{msg}"
+        );
+        std::fs::write(dir.path().join(PAIR_LIST), "pair_001\npair_000.png\n").unwrap();
+        assert_eq!(ChangeDataset::open(dir.path(), layout).unwrap().names, ["pair_000.png", "pair_001.png"]);
+    }
+
+    #[test]
+    fn layout_choices_name_folders_and_wrong_ones_say_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["before", "after", "mask"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let (layout, how) = LayoutChoice::default().resolve(dir.path()).unwrap();
+        assert_eq!((layout.a_dir.as_str(), how.as_str()), ("A", "levir (default)"));
+        let msg = err_text(ChangeDataset::open(dir.path(), layout));
+        assert!(
+            msg.contains("`A/` missing")
+                && msg.contains("after/, before/, mask/")
+                && msg.contains("--layout levir|time1-time2")
+                && msg.contains("--a-dir")
+                && !msg.contains("ChangeLayout {"),
+            "{msg}"
+        );
+        let choice = LayoutChoice {
+            a_dir: Some("before".into()),
+            b_dir: Some("after".into()),
+            label_dir: Some("mask".into()),
+            ..Default::default()
+        };
+        let (layout, how) = choice.resolve(dir.path()).unwrap();
+        assert_eq!((layout.b_dir.as_str(), layout.label_dir.as_str()), ("after", "mask"));
+        assert_eq!(how, "levir (default) with --a-dir, --b-dir, --label-dir");
+        let named = LayoutChoice {
+            layout: Some("time1-time2".into()),
+            ..Default::default()
+        };
+        assert_eq!(named.resolve(dir.path()).unwrap().0, ChangeLayout::time1_time2());
+        let bad = LayoutChoice {
+            layout: Some("whu".into()),
+            ..Default::default()
+        };
+        let msg = err_text(bad.resolve(dir.path()));
+        assert!(msg.contains("`whu`") && msg.contains("--layout") && msg.contains("--a-dir"), "{msg}");
+        let bad = LayoutChoice {
+            a_dir: Some("../A".into()),
+            ..Default::default()
+        };
+        assert!(err_text(bad.resolve(dir.path())).contains("--a-dir `../A`"));
+        std::fs::write(dir.path().join("before/notes.txt"), "x").unwrap();
+        let msg = err_text(ChangeDataset::open(dir.path(), choice.resolve(dir.path()).unwrap().0));
+        assert!(msg.contains("no .png/.jpg images in `before/`"), "{msg}");
     }
 
     #[test]

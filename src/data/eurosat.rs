@@ -119,7 +119,11 @@ impl Eurosat {
         if class_dirs.is_empty() {
             return Err(Error::bad_input(
                 &root,
-                format!("no class folders found (expected e.g. {root:?}/AnnualCrop/)"),
+                format!(
+                    "no class folders found (expected e.g. {}/AnnualCrop/); {}",
+                    root.display(),
+                    variant.hint()
+                ),
             ));
         }
         let mut classes = Vec::with_capacity(class_dirs.len());
@@ -453,6 +457,14 @@ mod tests {
         std::fs::create_dir(dir.path().join("Empty")).unwrap();
         let msg = err_text(Eurosat::open(dir.path(), EurosatVariant::Rgb));
         assert!(msg.contains("Empty") && msg.contains("no .jpg images"), "{msg}");
+        // A folder without class folders says what was expected there, as a path (not a quoted debug string).
+        let bare = dir.path().join("bare");
+        std::fs::create_dir(&bare).unwrap();
+        let msg = err_text(Eurosat::open(&bare, EurosatVariant::Rgb));
+        assert!(
+            msg.contains(&format!("expected e.g. {}/AnnualCrop/", bare.display())) && msg.contains("EuroSAT.zip"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Image files shared by the readers and the fake-data writers: 8-bit RGB PNG/JPEG and 0/255 change masks read
+//! Image files shared by the readers and the fake-data writers: 8-bit RGB PNG/JPEG and 0/255 (or 0/1) change masks read
 //! into band-major [`Image`]s / [`Mask`]s, and RGB PNG, grey PNG, JPEG and (with the `gdal` feature) GeoTIFF
 //! writers. Every error names the file.
 
@@ -25,7 +25,15 @@ pub fn load_rgb(path: &Path) -> Result<Image> {
     if n_bands != 3 {
         return Err(Error::bad_input(
             path,
-            format!("expected 3 bands (RGB), found {n_bands} ({:?})", decoded.color()),
+            format!(
+                "expected 3 bands (RGB), found {n_bands} ({}); save the image as 8-bit RGB",
+                match n_bands {
+                    1 => "grey",
+                    2 => "grey with alpha",
+                    4 => "RGBA",
+                    _ => "an unusual colour type",
+                }
+            ),
         ));
     }
     let rgb = decoded.into_rgb8();
@@ -37,42 +45,59 @@ pub fn load_rgb(path: &Path) -> Result<Image> {
     })
 }
 
-/// Reads a 0/255 change mask (grey, or RGB with equal channels) as 0/1. Any other value is an error naming the file,
-/// the value, where it first occurs and how many pixels have it.
+/// Reads a change mask (grey, or RGB with equal channels) as 0/1: 0 = no change and 255 = change (LEVIR-CD), or,
+/// when the file holds no value but 0 and 1, 1 = change. Anything else (a colour, a grey level, 1 next to 255) is
+/// an error naming the file, the values found, where the first odd one occurs and how many pixels have it.
 pub fn load_binary_mask(path: &Path) -> Result<Mask> {
     let decoded = decode(path)?;
     let rgb = decoded.to_rgb8();
     let (width, height) = (rgb.width() as usize, rgb.height() as usize);
-    let mut data = Vec::with_capacity(width * height);
-    let mut bad: Option<(usize, [u8; 3])> = None;
-    let mut n_bad = 0usize;
+    let mut grey = Vec::with_capacity(width * height);
+    let mut colour: Option<(usize, [u8; 3])> = None;
+    let mut counts = [0usize; 256];
     for (px, p) in rgb.pixels().enumerate() {
-        let v = match p.0 {
-            [0, 0, 0] => 0,
-            [255, 255, 255] => 1,
-            other => {
-                n_bad += 1;
-                bad.get_or_insert((px, other));
-                0
-            }
-        };
-        data.push(v);
+        let [r, g, b] = p.0;
+        if r != g || g != b {
+            colour.get_or_insert((px, p.0));
+        }
+        counts[r as usize] += 1;
+        grey.push(r);
     }
-    if let Some((px, value)) = bad {
-        let shown = if value[0] == value[1] && value[1] == value[2] {
-            value[0].to_string()
+    let place = |px: usize| format!("row {}, column {}", px / width, px % width);
+    if let Some((px, [r, g, b])) = colour {
+        return Err(Error::bad_input(
+            path,
+            format!(
+                "change mask must be grey (0/255 or 0/1), found the colour RGB ({r}, {g}, {b}) at {}",
+                place(px)
+            ),
+        ));
+    }
+    let present: Vec<usize> = (0..256).filter(|&v| counts[v] > 0).collect();
+    let change = if present.iter().all(|&v| v == 0 || v == 255) {
+        255
+    } else if present.iter().all(|&v| v <= 1) {
+        1
+    } else {
+        let odd = present.iter().copied().find(|&v| v != 0 && v != 255).unwrap_or(0);
+        let first = grey.iter().position(|&v| v as usize == odd).unwrap_or(0);
+        let shown: Vec<String> = present.iter().take(8).map(|v| v.to_string()).collect();
+        let more = if present.len() > 8 {
+            format!(" and {} more", present.len() - 8)
         } else {
-            format!("RGB {value:?}")
+            String::new()
         };
         return Err(Error::bad_input(
             path,
             format!(
-                "change mask values must be 0 or 255, found {shown} at row {}, column {} ({n_bad} such pixels)",
-                px / width,
-                px % width
+                "change mask values must be 0/255 or 0/1; found {}{more}: {odd} first at {} ({} such pixels)",
+                shown.join(", "),
+                place(first),
+                counts[odd]
             ),
         ));
-    }
+    };
+    let data = grey.iter().map(|&v| u8::from(v == change)).collect();
     Ok(Mask { height, width, data })
 }
 
@@ -165,22 +190,32 @@ mod tests {
     }
 
     #[test]
-    fn mask_values_other_than_0_and_255_are_rejected_with_value_and_place() {
+    fn mask_values_are_0_255_or_0_1_and_others_are_refused_with_values_and_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test_001.png");
+        // 0/1 reads as 0/1.
         let mut grey = image::GrayImage::new(27, 21);
         grey.put_pixel(5, 2, image::Luma([1]));
         grey.put_pixel(6, 2, image::Luma([1]));
         grey.save(&path).unwrap();
+        let mask = load_binary_mask(&path).unwrap();
+        assert_eq!(mask.data.iter().filter(|&&v| v == 1).count(), 2);
+        assert_eq!(mask.data[2 * 27 + 5], 1);
+        // 1 next to 255 is neither coding.
+        grey.put_pixel(0, 0, image::Luma([255]));
+        grey.save(&path).unwrap();
         let msg = err_text(load_binary_mask(&path));
         assert!(
-            msg.contains("test_001.png") && msg.contains("found 1 at row 2, column 5 (2 such pixels)"),
+            msg.contains("test_001.png")
+                && msg.contains("values must be 0/255 or 0/1; found 0, 1, 255")
+                && msg.contains("1 first at row 2, column 5 (2 such pixels)"),
             "{msg}"
         );
         let mut rgb = image::RgbImage::new(4, 4);
-        rgb.put_pixel(3, 3, image::Rgb([255, 0, 0]));
+        rgb.put_pixel(3, 2, image::Rgb([255, 0, 0]));
         rgb.save(&path).unwrap();
-        assert!(err_text(load_binary_mask(&path)).contains("RGB [255, 0, 0]"));
+        let msg = err_text(load_binary_mask(&path));
+        assert!(msg.contains("RGB (255, 0, 0) at row 2, column 3"), "{msg}");
         // An RGB mask with equal channels is fine.
         let mut rgb = image::RgbImage::new(2, 1);
         rgb.put_pixel(1, 0, image::Rgb([255, 255, 255]));

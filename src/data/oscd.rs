@@ -4,13 +4,15 @@
 //!   images folder;
 //! - **merged** (SeCo's code, `cargo xtask data download oscd`): `root/<city>/imgs_1/`, `imgs_2/`, `cm/`.
 //!
-//! A date is `imgs_1/` (or torchgeo's `imgs_1_rect/`): one Sentinel-2 band per GeoTIFF named `<product>_<band>.tif`
-//! (13 bands at 10, 20 or 60 m), read through GDAL onto the grid of the largest selected band (bilinear). Labels, with
-//! the release's quirks: `cm/<city>-cm.tif` holds 1 = no change, 2 = change (its README says 0/1; both codings and
-//! 0/255 are accepted), and is preferred; `cm/cm.png` is RGBA 0/255 for most cities but an anti-aliased RGB image for
-//! aguasclaras, so a PNG is thresholded at half intensity. Sizes: the 10 m images of a city may be a pixel larger
-//! than its label; all three are cropped to their common size (more than 2 px apart is an error). Cities without a
-//! label (the test cities of a release without its test labels) are listed in [`Oscd::unlabelled`] and not used.
+//! A date is `imgs_1/` (or, with `--dates imgs_1_rect`, torchgeo's `imgs_1_rect/`): one Sentinel-2 band per GeoTIFF
+//! named `<product>_<band>.tif` or `<band>.tif` (13 bands at 10, 20 or 60 m), read through GDAL onto the grid of the
+//! largest selected band (bilinear). Labels, with the release's quirks: `cm/<city>-cm.tif` holds 1 = no change,
+//! 2 = change (its README says 0/1; both codings and 0/255 are accepted), and is preferred; `cm/cm.png` is RGBA 0/255
+//! for most cities but an anti-aliased RGB image for aguasclaras, so a PNG is thresholded at half intensity. Sizes:
+//! the 10 m images of a city may be a pixel larger than its label; all three are cropped to their common size (more
+//! than 2 px apart is an error). Cities without a label (the test cities of a release without its test labels) are
+//! listed in [`Oscd::unlabelled`] and not used. Cities: the official lists, a seeded split by city when they name
+//! absent cities, or one asked for ([`Oscd::seeded_city_split`]).
 //! SeCo's uint8 quantile stretch of B04/B03/B02 is [`oscd_rgb_stretch`].
 
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use rand::SeedableRng;
 
 use super::change::ChangePair;
 use super::dense::Mask;
+use super::split;
 use super::timeseries::BandStretch;
 use super::Image;
 use crate::{Error, Result};
@@ -47,22 +50,59 @@ pub fn oscd_rgb_stretch() -> BandStretch {
     }
 }
 
-/// Whether `root` holds OSCD in one of the two layouts (the release's images folder, or a city with `imgs_1/`).
+/// Whether `root` holds OSCD in one of the two layouts (the release's images folder, or a city with `imgs_1/` or
+/// `imgs_1_rect/`).
 pub fn is_oscd(root: &Path) -> bool {
     root.join(RELEASE_IMAGES).is_dir()
         || std::fs::read_dir(root).is_ok_and(|entries| {
             entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .any(|p| date_dir(&p, 1).is_some())
+                .any(|p| OscdDates::ALL.iter().any(|d| d.dir(&p, 1).is_dir()))
         })
 }
 
-/// `imgs_<date>/`, else torchgeo's `imgs_<date>_rect/`.
-fn date_dir(city: &Path, date: usize) -> Option<PathBuf> {
-    [format!("imgs_{date}"), format!("imgs_{date}_rect")]
-        .into_iter()
-        .map(|name| city.join(name))
-        .find(|p| p.is_dir())
+/// Which date folders are read (`--dates`): the authors' `imgs_1/`, `imgs_2/` or torchgeo's co-registered
+/// `imgs_1_rect/`, `imgs_2_rect/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OscdDates {
+    #[default]
+    Imgs,
+    Rect,
+}
+
+impl OscdDates {
+    pub const ALL: [OscdDates; 2] = [OscdDates::Imgs, OscdDates::Rect];
+
+    /// `imgs_1` or `imgs_1_rect`, as `--dates` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OscdDates::Imgs => "imgs_1",
+            OscdDates::Rect => "imgs_1_rect",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        OscdDates::ALL.into_iter().find(|d| d.name() == text).ok_or_else(|| {
+            Error::Config(format!(
+                "--dates `{text}`: expected imgs_1 (the authors' folders, default) or imgs_1_rect (torchgeo's)"
+            ))
+        })
+    }
+
+    /// The folder of `date` (1 or 2) of `city`.
+    pub fn dir(self, city: &Path, date: usize) -> PathBuf {
+        match self {
+            OscdDates::Imgs => city.join(format!("imgs_{date}")),
+            OscdDates::Rect => city.join(format!("imgs_{date}_rect")),
+        }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            OscdDates::Imgs => OscdDates::Rect,
+            OscdDates::Rect => OscdDates::Imgs,
+        }
+    }
 }
 
 /// A scanned OSCD folder.
@@ -80,6 +120,8 @@ pub struct Oscd {
     pub cities: Vec<String>,
     /// Cities with images but no label, sorted.
     pub unlabelled: Vec<String>,
+    /// The date folders read.
+    pub dates: OscdDates,
 }
 
 fn hint() -> String {
@@ -90,8 +132,14 @@ fn hint() -> String {
 }
 
 impl Oscd {
-    /// Scans `root` (release or merged layout). Errors name the folder searched, or a city missing its second date.
+    /// Scans `root` (release or merged layout) with the authors' `imgs_1/`, `imgs_2/`.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        Oscd::open_with(root, OscdDates::Imgs)
+    }
+
+    /// Scans `root` (release or merged layout) reading the date folders `dates`. Errors name the folder searched,
+    /// a city missing its second date, or cities that only have the other kind of date folder (and the flag).
+    pub fn open_with(root: impl AsRef<Path>, dates: OscdDates) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if !root.is_dir() {
             return Err(Error::DatasetNotFound {
@@ -112,16 +160,24 @@ impl Oscd {
         } else {
             (root.clone(), vec![root.clone()], "merged")
         };
-        let (mut cities, mut unlabelled) = (Vec::new(), Vec::new());
+        let (mut cities, mut unlabelled, mut other_only) = (Vec::new(), Vec::new(), Vec::new());
         let entries = std::fs::read_dir(&images_root).map_err(|e| Error::io(&images_root, e))?;
         for dir in entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()) {
-            if date_dir(&dir, 1).is_none() {
+            if !dates.dir(&dir, 1).is_dir() {
+                if dates.other().dir(&dir, 1).is_dir() {
+                    other_only.push(dir);
+                }
                 continue;
             }
-            if date_dir(&dir, 2).is_none() {
+            if !dates.dir(&dir, 2).is_dir() {
+                let (first, second) = (dates.dir(&dir, 1), dates.dir(&dir, 2));
                 return Err(Error::bad_input(
-                    dir.join("imgs_2"),
-                    "missing: the city has imgs_1/ but no imgs_2/ (nor imgs_2_rect/)",
+                    &second,
+                    format!(
+                        "missing: the city has {}/ but no {}/ (both dates are needed)",
+                        first.file_name().unwrap_or_default().to_string_lossy(),
+                        second.file_name().unwrap_or_default().to_string_lossy()
+                    ),
                 ));
             }
             let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
@@ -136,9 +192,31 @@ impl Oscd {
         }
         cities.sort();
         unlabelled.sort();
+        if cities.is_empty() && unlabelled.is_empty() {
+            if let Some(city) = other_only.first() {
+                let other = dates.other();
+                return Err(Error::bad_input(
+                    &images_root,
+                    format!(
+                        "no city has {}/; {} cities have {}/ instead (e.g. {}): pass `--dates {}` (`dates = \"{}\"` \
+                         in a table task) to read those",
+                        dates.name(),
+                        other_only.len(),
+                        other.name(),
+                        other.dir(city, 1).display(),
+                        other.name(),
+                        other.name()
+                    ),
+                ));
+            }
+        }
         if cities.is_empty() {
             let what = if unlabelled.is_empty() {
-                "no city folders with imgs_1/ (expected e.g. `paris/imgs_1/`)".to_string()
+                format!(
+                    "no city folders with {}/ (expected e.g. `paris/{}/`, or the release's `{RELEASE_IMAGES}/`)",
+                    dates.name(),
+                    dates.name()
+                )
             } else {
                 format!(
                     "no city has a change label (cm/<city>-cm.tif or cm/cm.png); {} cities without: {}",
@@ -155,6 +233,7 @@ impl Oscd {
             layout,
             cities,
             unlabelled,
+            dates,
         })
     }
 
@@ -186,8 +265,8 @@ impl Oscd {
             return Err(Error::bad_input(
                 path,
                 format!(
-                    "`{unknown}` {why} in {} (labelled cities: {}); make a split of the cities present with \
-                     `--split-dir` pointing at an empty folder",
+                    "`{unknown}` {why} in {} (labelled cities: {}); split the cities present with \
+                     `--split seeded:TRAIN,TEST` (e.g. seeded:0.6,0.4), or give lists of them with --split-dir",
                     self.root.display(),
                     self.cities.join(", ")
                 ),
@@ -241,13 +320,48 @@ impl Oscd {
         Ok((train, test))
     }
 
+    /// The (train, test) cities of a seeded split by city asked for with `--split seeded:TRAIN,TEST` (a val
+    /// fraction is refused: OSCD is scored on its test cities), written to `split_dir` once with the choice as its
+    /// first line and read back later; returns whether the lists were written now.
+    pub fn seeded_city_split(
+        &self,
+        split_dir: &Path,
+        choice: &split::SplitChoice,
+    ) -> Result<(Vec<String>, Vec<String>, bool)> {
+        if let split::SplitChoice::Seeded { val, .. } = choice {
+            if *val > 0.0 {
+                return Err(Error::Config(format!(
+                    "--split {choice}: OSCD is split into train and test cities only; give two fractions, e.g. \
+                     --split seeded:0.6,0.4"
+                )));
+            }
+        }
+        let (splits, written) = split::seeded_lists(split_dir, choice, "city", || split::seeded(&self.cities, choice))?;
+        for city in splits.train.iter().chain(&splits.test) {
+            if !self.cities.contains(city) {
+                return Err(Error::bad_input(
+                    split_dir.join("train.txt"),
+                    format!(
+                        "`{city}` is not a labelled city of {} (labelled: {}); remove {} to split anew",
+                        self.root.display(),
+                        self.cities.join(", "),
+                        split_dir.display()
+                    ),
+                ));
+            }
+        }
+        Ok((splits.train, splits.test, written))
+    }
+
     /// Reads one city: both dates with `bands` (e.g. [`OSCD_RGB_BANDS`]), `stretch` applied if given, and the
     /// change mask, cropped to their common size.
     pub fn load(&self, city: &str, bands: &[&str], stretch: Option<&BandStretch>) -> Result<ChangePair> {
         let dir = self.images_root.join(city);
         let read = |date: usize| -> Result<Image> {
-            let folder = date_dir(&dir, date)
-                .ok_or_else(|| Error::bad_input(dir.join(format!("imgs_{date}")), "missing date folder"))?;
+            let folder = self.dates.dir(&dir, date);
+            if !folder.is_dir() {
+                return Err(Error::bad_input(&folder, "missing date folder"));
+            }
             let mut image = load_bands(&folder, bands)?;
             if let Some(s) = stretch {
                 s.apply(&mut image);
@@ -398,10 +512,11 @@ pub fn load_bands(dir: &Path, _bands: &[&str]) -> Result<Image> {
     Err(Error::bad_input(dir, "OSCD reading needs caco's `gdal` feature"))
 }
 
-#[cfg(all(test, feature = "gdal"))]
+#[cfg(test)]
+#[cfg(feature = "gdal")]
 mod tests {
     use super::*;
-    use crate::data::fake::oscd::{write_fake, write_fake_release};
+    use crate::data::fake::oscd::{write_fake, write_fake_release, write_fake_torchgeo};
 
     fn err_text<T: std::fmt::Debug>(r: Result<T>) -> String {
         r.expect_err("expected an error").to_string()
@@ -523,5 +638,44 @@ mod tests {
         assert!(label_values_to_mask(&[0.0, 3.0], Path::new("x.tif")).is_err());
         assert_eq!(label_values_to_mask(&[1.0, 1.0], Path::new("x.tif")).unwrap(), [0, 0]);
         assert_eq!(label_values_to_mask(&[0.0, 255.0], Path::new("x.tif")).unwrap(), [0, 1]);
+    }
+
+    #[test]
+    fn torchgeo_rect_dates_read_with_the_flag_and_a_seeded_city_split_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let cities = ["abudhabi", "beirut", "cupertino", "paris"];
+        write_fake_torchgeo(dir.path(), &cities, 3, 24, 0).unwrap();
+        assert!(is_oscd(dir.path()));
+        let msg = err_text(Oscd::open(dir.path()));
+        assert!(
+            msg.contains(RELEASE_IMAGES)
+                && msg.contains("no city has imgs_1/; 4 cities have imgs_1_rect/ instead")
+                && msg.contains("--dates imgs_1_rect"),
+            "{msg}"
+        );
+        let ds = Oscd::open_with(dir.path(), OscdDates::parse("imgs_1_rect").unwrap()).unwrap();
+        assert_eq!(ds.cities, cities);
+        // Band files named by band only (`B04.tif`); the same change square as the release fake.
+        let pair = ds.load("beirut", &OSCD_RGB_BANDS, None).unwrap();
+        assert_eq!(pair.label.data.iter().filter(|&&v| v == 1).count(), 9 * 9);
+        assert!(err_text(OscdDates::parse("rect")).contains("imgs_1 (the authors' folders, default)"));
+
+        let splits = dir.path().join("splits");
+        let choice = split::SplitChoice::parse("seeded:0.5,0.5").unwrap();
+        let (train, test, written) = ds.seeded_city_split(&splits, &choice).unwrap();
+        assert!(written);
+        assert_eq!((train.len(), test.len()), (2, 2));
+        assert!(train.iter().all(|c| !test.contains(c)));
+        assert_eq!(ds.seeded_city_split(&splits, &choice).unwrap(), (train, test, false));
+        let with_val = split::SplitChoice::parse("seeded:0.5,0.25,0.25").unwrap();
+        let msg = err_text(ds.seeded_city_split(&splits, &with_val));
+        assert!(msg.contains("train and test cities only"), "{msg}");
+        // The official train list names a city absent here: the message says how to split what is here.
+        let msg = err_text(ds.split("train"));
+        assert!(msg.contains("`nantes` is absent") && msg.contains("--split seeded:TRAIN,TEST"), "{msg}");
+        // A city with its first date only.
+        std::fs::remove_dir_all(dir.path().join(RELEASE_IMAGES).join("paris/imgs_2_rect")).unwrap();
+        let msg = err_text(Oscd::open_with(dir.path(), OscdDates::Rect));
+        assert!(msg.contains("paris/imgs_2_rect") && msg.contains("has imgs_1_rect/ but no imgs_2_rect/"), "{msg}");
     }
 }

@@ -171,6 +171,179 @@ pub fn by_group(
     })
 }
 
+/// How a dataset without usable split lists is split (`--split`, a table task's `split`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum SplitChoice {
+    /// The dataset's own lists (or its file-name prefixes); nothing is made up.
+    #[default]
+    Lists,
+    /// `seeded:TRAIN,VAL,TEST` (or `seeded:TRAIN,TEST`): a seeded shuffle cut at these fractions, written once.
+    Seeded { train: f64, val: f64, test: f64, seed: u64 },
+}
+
+/// Seed of the seeded splits asked for with `--split seeded:...` (none given after the fractions).
+pub const DEFAULT_SPLIT_SEED: u64 = 42;
+
+impl SplitChoice {
+    /// Parses `lists`, `seeded:0.6,0.2,0.2`, `seeded:0.8,0.2` (no val) or either with `@SEED` appended. The
+    /// fractions must be non-negative, train and test positive, and sum to 1 (within 0.001).
+    pub fn parse(text: &str) -> Result<Self> {
+        let usage = "expected `lists` or `seeded:TRAIN,VAL,TEST` (e.g. seeded:0.6,0.2,0.2; `seeded:TRAIN,TEST` for \
+                     no val; `@SEED` appended for another seed than 42)";
+        let bad = |why: String| Error::Config(format!("--split `{text}`: {why}; {usage}"));
+        if text == "lists" {
+            return Ok(SplitChoice::Lists);
+        }
+        let Some(rest) = text.strip_prefix("seeded:") else {
+            return Err(bad("unknown kind of split".into()));
+        };
+        let (fractions, seed) = match rest.split_once('@') {
+            Some((f, s)) => (
+                f,
+                s.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("seed `{s}` is not a whole number")))?,
+            ),
+            None => (rest, DEFAULT_SPLIT_SEED),
+        };
+        let values = fractions
+            .split(',')
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| bad(format!("`{v}` is not a number")))
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        let (train, val, test) = match values[..] {
+            [train, val, test] => (train, val, test),
+            [train, test] => (train, 0.0, test),
+            _ => return Err(bad(format!("{} fractions given, 2 or 3 expected", values.len()))),
+        };
+        if !(train > 0.0 && val >= 0.0 && test > 0.0) {
+            return Err(bad("train and test must be positive and val not negative".into()));
+        }
+        if (train + val + test - 1.0).abs() > 1e-3 {
+            return Err(bad(format!("the fractions sum to {}, not 1", train + val + test)));
+        }
+        Ok(SplitChoice::Seeded { train, val, test, seed })
+    }
+
+    /// The first line of lists written for this choice (`unit`: what is split, e.g. "pair" or "city"); a later run
+    /// reuses lists that start with it and refuses others.
+    pub fn header(&self, unit: &str) -> String {
+        match self {
+            SplitChoice::Lists => String::new(),
+            SplitChoice::Seeded { train, val, test, seed } => {
+                format!("# caco seeded split by {unit}: train {train}, val {val}, test {test}, seed {seed}")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SplitChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SplitChoice::Lists => write!(f, "lists"),
+            SplitChoice::Seeded { train, val, test, seed } => {
+                write!(f, "seeded:{train},{val},{test}")?;
+                if *seed != DEFAULT_SPLIT_SEED {
+                    write!(f, "@{seed}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Seeded shuffle of `names` cut at the fractions of `choice` (rounded to the nearest entry; every non-empty part
+/// keeps at least one entry where there are enough). `Lists` is an error.
+pub fn seeded(names: &[String], choice: &SplitChoice) -> Result<Splits> {
+    let SplitChoice::Seeded { train, val, seed, .. } = *choice else {
+        return Err(Error::Config("a seeded split needs `seeded:TRAIN,VAL,TEST`".into()));
+    };
+    let n = names.len();
+    let wanted = [train, val, 1.0 - train - val];
+    let n_parts = wanted.iter().filter(|&&f| f > 0.0).count();
+    if n < n_parts {
+        return Err(Error::Config(format!(
+            "a seeded split `{choice}` needs at least {n_parts} entries, found {n}"
+        )));
+    }
+    let mut shuffled = names.to_vec();
+    shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let has_val = usize::from(val > 0.0);
+    let n_train = ((n as f64 * train).round() as usize).clamp(1, n - 1 - has_val);
+    let n_val = if has_val == 1 {
+        ((n as f64 * val).round() as usize).clamp(1, n - n_train - 1)
+    } else {
+        0
+    };
+    let part = |from: usize, to: usize| {
+        let mut list = shuffled[from..to].to_vec();
+        list.sort();
+        list
+    };
+    Ok(Splits {
+        train: part(0, n_train),
+        val: part(n_train, n_train + n_val),
+        test: part(n_train + n_val, n),
+    })
+}
+
+/// The lists of a seeded split in `dir`: read back when `dir/train.txt` starts with `choice`'s header (a split is
+/// made once), made by `make` and written with that header when `dir` holds no `train.txt`. Lists made otherwise
+/// (by hand, or for other fractions) are an error naming the file and the way out. Returns the lists and whether
+/// they were written now.
+pub fn seeded_lists(
+    dir: &Path,
+    choice: &SplitChoice,
+    unit: &str,
+    make: impl FnOnce() -> Result<Splits>,
+) -> Result<(Splits, bool)> {
+    let header = choice.header(unit);
+    let train = dir.join("train.txt");
+    if train.is_file() {
+        let text = std::fs::read_to_string(&train).map_err(|e| Error::io(&train, e))?;
+        let first = text.lines().next().unwrap_or_default();
+        if first != header {
+            return Err(Error::bad_input(
+                &train,
+                format!(
+                    "holds other split lists (first line `{first}`) than `--split {choice}` asks for \
+                     (`{header}`); remove {} to make them anew, or give another --split-dir",
+                    dir.display()
+                ),
+            ));
+        }
+        let read_or_none = |name: &str| -> Result<Vec<String>> {
+            let path = dir.join(format!("{name}.txt"));
+            if path.is_file() {
+                read_list(&path)
+            } else {
+                Ok(vec![])
+            }
+        };
+        let splits = Splits {
+            train: read_list(&train)?,
+            val: read_or_none("val")?,
+            test: read_or_none("test")?,
+        };
+        return Ok((splits, false));
+    }
+    let splits = make()?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for name in SPLIT_NAMES {
+        let path = dir.join(format!("{name}.txt"));
+        let list = splits.get(name).unwrap_or_default();
+        if list.is_empty() {
+            continue;
+        }
+        let text = format!("{header}\n{}\n", list.join("\n"));
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok((splits, true))
+}
+
 /// Positions of split-list `entries` in `names`. An entry that is not there is an error naming the list, the line
 /// and what the entry should have been (`what`: e.g. "an image of data/dubai-aerial-seg").
 pub fn positions(entries: &[String], names: &[String], list_path: &Path, what: &str) -> Result<Vec<usize>> {
@@ -287,6 +460,91 @@ mod tests {
         .to_string();
         assert!(
             msg.contains("t.txt") && msg.contains("line 2: `e99` is not an entry of y"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn split_choices_parse_with_readable_errors() {
+        assert_eq!(SplitChoice::parse("lists").unwrap(), SplitChoice::Lists);
+        let c = SplitChoice::parse("seeded:0.6,0.2,0.2").unwrap();
+        assert_eq!(
+            c,
+            SplitChoice::Seeded {
+                train: 0.6,
+                val: 0.2,
+                test: 0.2,
+                seed: 42
+            }
+        );
+        assert_eq!(c.to_string(), "seeded:0.6,0.2,0.2");
+        let c = SplitChoice::parse("seeded:0.7,0.3@9").unwrap();
+        assert_eq!(
+            c,
+            SplitChoice::Seeded {
+                train: 0.7,
+                val: 0.0,
+                test: 0.3,
+                seed: 9
+            }
+        );
+        assert_eq!(c.to_string(), "seeded:0.7,0,0.3@9");
+        for (bad, why) in [
+            ("random", "unknown kind of split"),
+            ("seeded:0.6,x,0.2", "`x` is not a number"),
+            ("seeded:0.6,0.6", "sum to 1.2"),
+            ("seeded:1", "1 fractions given, 2 or 3 expected"),
+            ("seeded:1,0,0", "train and test must be positive"),
+            ("seeded:0.5,0.5@-1", "seed `-1`"),
+        ] {
+            let msg = SplitChoice::parse(bad).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("--split `{bad}`")) && msg.contains(why) && msg.contains("seeded:0.6,0.2,0.2"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_seeded_split_cuts_at_the_fractions_and_is_written_once() {
+        let names: Vec<String> = (0..10).map(|i| format!("p{i}.png")).collect();
+        let choice = SplitChoice::parse("seeded:0.6,0.2,0.2").unwrap();
+        let s = seeded(&names, &choice).unwrap();
+        assert_eq!((s.train.len(), s.val.len(), s.test.len()), (6, 2, 2));
+        let mut all: Vec<&String> = s.train.iter().chain(&s.val).chain(&s.test).collect();
+        all.sort();
+        assert_eq!(all, names.iter().collect::<Vec<_>>());
+        assert_eq!(seeded(&names, &choice).unwrap(), s);
+        let other_seed = SplitChoice::parse("seeded:0.6,0.2,0.2@1").unwrap();
+        assert_ne!(seeded(&names, &other_seed).unwrap(), s);
+        // Every non-empty part keeps at least one entry; too few entries are an error.
+        let s = seeded(&names[..3], &choice).unwrap();
+        assert_eq!((s.train.len(), s.val.len(), s.test.len()), (1, 1, 1));
+        let msg = seeded(&names[..2], &choice).unwrap_err().to_string();
+        assert!(msg.contains("at least 3 entries, found 2"), "{msg}");
+        let s = seeded(&names[..2], &SplitChoice::parse("seeded:0.9,0.1").unwrap()).unwrap();
+        assert_eq!((s.train.len(), s.val.len(), s.test.len()), (1, 0, 1));
+
+        let dir = tempfile::tempdir().unwrap();
+        let lists = dir.path().join("splits");
+        let (made, written) = seeded_lists(&lists, &choice, "pair", || seeded(&names, &choice)).unwrap();
+        assert!(written);
+        let text = std::fs::read_to_string(lists.join("val.txt")).unwrap();
+        assert!(
+            text.starts_with("# caco seeded split by pair: train 0.6, val 0.2, test 0.2, seed 42\n"),
+            "{text}"
+        );
+        assert_eq!(read(&lists).unwrap(), made);
+        let (again, written) = seeded_lists(&lists, &choice, "pair", || panic!("made again")).unwrap();
+        assert_eq!((again, written), (made, false));
+        let msg = seeded_lists(&lists, &other_seed, "pair", || seeded(&names, &other_seed))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("train.txt")
+                && msg.contains("seed 42")
+                && msg.contains("--split seeded:0.6,0.2,0.2@1")
+                && msg.contains("another --split-dir"),
             "{msg}"
         );
     }

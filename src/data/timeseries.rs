@@ -46,6 +46,17 @@ pub enum Layout {
     Ssl4eoS12,
 }
 
+impl Layout {
+    /// The name a config spells (`data.layout`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Seco => "seco",
+            Layout::Caco => "caco",
+            Layout::Ssl4eoS12 => "ssl4eo-s12",
+        }
+    }
+}
+
 /// `metadata.json` of a product folder. Other fields (as in the originals' files) are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductMetadata {
@@ -241,7 +252,7 @@ impl TimeSeries {
         }
         if !root.is_dir() {
             return Err(Error::DatasetNotFound {
-                dataset: format!("{:?} time series", options.layout).to_lowercase(),
+                dataset: format!("{} time series", options.layout.name()),
                 root,
                 hint: "the simulated set: `cargo xtask data simulate` (writes derived/eurosat-seasons); SeCo: \
                        the SeCo-100k/1M archives of ServiceNow/seasonal-contrast; CACo: the CACo-10k/1M archives \
@@ -409,9 +420,9 @@ fn scan_location(dir: &Path, options: &TimeSeriesOptions) -> Result<Location> {
         return Err(Error::bad_input(
             dir,
             format!(
-                "{} dates, {:?} layout needs {}; {SKIP_BAD_FIX}",
+                "{} dates, the {} layout needs {}; {SKIP_BAD_FIX}",
                 products.len(),
-                options.layout,
+                options.layout.name(),
                 options.dates_needed()
             ),
         ));

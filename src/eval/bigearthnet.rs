@@ -70,8 +70,9 @@ impl BigEarthNetConfig {
     pub fn validate(&self) -> Result<()> {
         if self.feature_batch == 0 || self.max_test == Some(0) {
             return Err(Error::Config(format!(
-                "bigearthnet: feature_batch and max_test must be > 0, got {} and {:?}",
-                self.feature_batch, self.max_test
+                "bigearthnet: feature_batch and max_test must be > 0, got {} and {}",
+                self.feature_batch,
+                self.max_test.map_or("none".to_string(), |n| n.to_string())
             )));
         }
         self.probe.validate()?;

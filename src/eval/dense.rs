@@ -109,8 +109,9 @@ impl DenseConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) || self.max_tiles_per_epoch == Some(0) {
             return bad(format!(
-                "dropout must be in [0, 1) and max_tiles_per_epoch > 0; got {} and {:?}",
-                self.dropout, self.max_tiles_per_epoch
+                "dropout must be in [0, 1) and max_tiles_per_epoch > 0; got {} and {}",
+                self.dropout,
+                self.max_tiles_per_epoch.map_or("none".to_string(), |n| n.to_string())
             ));
         }
         if !(self.label_fraction > 0.0 && self.label_fraction <= 1.0) {

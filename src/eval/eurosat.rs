@@ -101,6 +101,15 @@ fn knn_at(ks: &[usize], n: usize, f: impl FnOnce(&[usize]) -> Result<Vec<AtK>>) 
         .collect())
 }
 
+/// A normalisation as the table notes say it.
+fn describe_normalization(n: &Normalization) -> String {
+    match n {
+        Normalization::Imagenet => "x/255 then ImageNet mean/std".into(),
+        Normalization::Scale { scale } => format!("x/{scale}"),
+        Normalization::PerBand { mean, std } => format!("per band (mean {mean:?}, std {std:?})"),
+    }
+}
+
 /// The table notes that say which protocols produced the numbers.
 fn protocol_notes(
     config: &EurosatTableConfig,
@@ -123,16 +132,17 @@ fn protocol_notes(
             p.batch_size
         ),
         Protocol::ImagenetEval => format!(
-            "Probe, protocol `imagenet-eval` (not the authors'): input normalised as {probe_norm:?}, eval mode with the \
-             backbone's stored BatchNorm statistics; {schedule}."
+            "Probe, protocol `imagenet-eval` (not the authors'): input normalised as {}, eval mode with the \
+             backbone's stored BatchNorm statistics; {schedule}.",
+            describe_normalization(probe_norm)
         ),
     };
     let k = &config.knn;
     let knn_input = match k.protocol {
         Protocol::Authors => "protocol `authors`: input x/255".to_string(),
         Protocol::ImagenetEval => format!(
-            "protocol `imagenet-eval` (not the authors'): input normalised as {:?}",
-            config.dataset.normalization
+            "protocol `imagenet-eval` (not the authors'): input normalised as {}",
+            describe_normalization(&config.dataset.normalization)
         ),
     };
     let n_knn = k.gallery_size(splits.val.len());

@@ -55,7 +55,8 @@ impl MultiLabelProbeConfig {
         if !ok {
             return Err(Error::Config(format!(
                 "multi-label probe: need epochs > 0, batch_size > 0, lr > 0, 0 < lr_gamma <= 1, dropout in [0, 1); \
-                 got {self:?}"
+                 got epochs {}, batch_size {}, lr {}, lr_gamma {}, dropout {}",
+                self.epochs, self.batch_size, self.lr, self.lr_gamma, self.dropout
             )));
         }
         Ok(())

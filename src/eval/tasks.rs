@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use super::dense::{BenchmarkOptions, DenseConfig};
 use super::{change_detection, segmentation};
 use crate::data::aerial_seg::{self, AerialSeg};
-use crate::data::change::{self, ChangeDataset, ChangeLayout, ChangePair};
+use crate::data::change::{self, ChangeDataset, ChangePair, LayoutChoice};
 use crate::data::seasons_change::{self, SeasonsExport};
 use crate::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, SnowIce};
-use crate::data::oscd::{self, Oscd};
-use crate::data::split;
+use crate::data::oscd::{self, Oscd, OscdDates};
+use crate::data::split::{self, SplitChoice};
 use crate::results::dense::{DenseRow, DenseTable, DenseTask};
 use crate::results::published::Published;
 use crate::{Error, Result};
@@ -30,6 +30,19 @@ pub struct TaskData {
     /// `eurosat-seasons-change` is exported from `seasons_dir` into `derived_dir` (default); `false` reads it from
     /// the data root like any change set (generated test data).
     pub export_seasons: bool,
+    /// A change set's layout, split and OSCD date folders.
+    pub change: ChangeOptions,
+}
+
+/// What `caco eval change-detection` (and a table's change task) may say about a change set beyond its name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeOptions {
+    /// Folders of the two dates and the labels (`--layout`, `--a-dir`, ...); default: detected.
+    pub layout: LayoutChoice,
+    /// `--split seeded:...`: a seeded split instead of the dataset's lists.
+    pub split: SplitChoice,
+    /// OSCD's date folders (`--dates`).
+    pub dates: OscdDates,
 }
 
 impl Default for TaskData {
@@ -40,6 +53,7 @@ impl Default for TaskData {
             derived_dir: PathBuf::from("derived"),
             split_dir: None,
             export_seasons: true,
+            change: ChangeOptions::default(),
         }
     }
 }
@@ -93,13 +107,28 @@ pub fn change_detection(
     options.overlay_dir = options.overlay_dir.map(|d| d.join(&name));
     let oscd_root = data.data_root.join(dataset);
     if dataset == oscd::DATASET_DIR || oscd::is_oscd(&oscd_root) {
-        let ds = Oscd::open(&oscd_root)?;
+        if data.change.layout != LayoutChoice::default() {
+            return Err(Error::Config(format!(
+                "{} holds OSCD (city folders), which --layout, --a-dir, --b-dir and --label-dir do not apply to; \
+                 its date folders are chosen with --dates imgs_1|imgs_1_rect",
+                oscd_root.display()
+            )));
+        }
+        let ds = Oscd::open_with(&oscd_root, data.change.dates)?;
         let split_dir = data
             .split_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("experiments/splits").join(dataset));
-        let (train_cities, test_cities) =
-            ds.load_or_create_split(&split_dir, oscd_test_cities(ds.cities.len()), 42)?;
+        let (train_cities, test_cities) = match &data.change.split {
+            SplitChoice::Lists => ds.load_or_create_split(&split_dir, oscd_test_cities(ds.cities.len()), 42)?,
+            choice => {
+                let (train, test, written) = ds.seeded_city_split(&split_dir, choice)?;
+                if written && !options.quiet {
+                    eprintln!("wrote a seeded split by city ({choice}) to {}", split_dir.display());
+                }
+                (train, test)
+            }
+        };
         let stretch = oscd::oscd_rgb_stretch();
         let load = |cities: &[String]| -> Result<Vec<ChangePair>> {
             cities
@@ -110,9 +139,10 @@ pub fn change_detection(
         let (train, test) = (load(&train_cities)?, load(&test_cities)?);
         let mut notes = vec![
             format!(
-                "OSCD RGB (B04, B03, B02 stretched to 0-255 with SeCo's quantiles), {} layout at {}; train cities {}, \
-                 test cities {} (lists in {}).",
+                "OSCD RGB (B04, B03, B02 stretched to 0-255 with SeCo's quantiles), {} layout with {}/ at {}; train \
+                 cities {}, test cities {} (lists in {}).",
                 ds.layout,
+                ds.dates.name(),
                 oscd_root.display(),
                 train_cities.join(", "),
                 test_cities.join(", "),
@@ -157,29 +187,51 @@ pub fn change_detection(
     } else {
         data.data_root.join(dataset)
     };
-    let layout = match ChangeLayout::detect(&root) {
-        Some((layout, layout_name)) => {
-            notes.push(format!(
-                "Layout: {layout_name} ({}/, {}/, {}/).",
-                layout.a_dir, layout.b_dir, layout.label_dir
-            ));
-            layout
-        }
-        // Not a known layout: opening names the root or the missing folder.
-        None => ChangeLayout::default(),
-    };
+    if data.change.dates != OscdDates::default() {
+        return Err(Error::Config(format!(
+            "--dates {} is for OSCD, and {} holds no OSCD city folders; a change set's folders are named with \
+             --layout, --a-dir, --b-dir and --label-dir",
+            data.change.dates.name(),
+            root.display()
+        )));
+    }
+    let (layout, how) = data.change.layout.resolve(&root)?;
+    notes.push(format!(
+        "Layout: {how}: {}/, {}/, {}/.",
+        layout.a_dir, layout.b_dir, layout.label_dir
+    ));
+    if !options.quiet {
+        eprintln!("layout of {}: {how}", root.display());
+    }
     let ds = ChangeDataset::open(&root, layout)?;
+    if root.join(change::PAIR_LIST).is_file() {
+        notes.push(format!("Pairs: the {} listed in {}.", ds.len(), change::PAIR_LIST));
+    }
     let split_dir = match &data.split_dir {
         Some(dir) => dir.clone(),
-        None if ds.list_dir().join("train.txt").is_file() => ds.list_dir(),
+        None if data.change.split == SplitChoice::Lists && ds.list_dir().join("train.txt").is_file() => {
+            ds.list_dir()
+        }
         None => PathBuf::from("experiments/splits").join(dataset),
     };
-    if !split_dir.join("train.txt").is_file() {
+    if let SplitChoice::Seeded { .. } = data.change.split {
+        let choice = data.change.split;
+        let (_, written) = split::seeded_lists(&split_dir, &choice, "pair", || split::seeded(&ds.names, &choice))?;
+        if !options.quiet {
+            let verb = if written { "wrote" } else { "reusing" };
+            eprintln!("{verb} the seeded split lists ({choice}) in {}", split_dir.display());
+        }
+        notes.push(format!("Seeded split by pair: --split {choice}."));
+    } else if !split_dir.join("train.txt").is_file() {
         let splits = change::splits_from_name_prefixes(&ds.names).ok_or_else(|| {
             Error::Config(format!(
-                "no split lists in {} and the file names of {} carry no train_/val_/test_ prefixes",
+                "no split lists in {} and the file names of {} (e.g. `{}`) carry no train_/val_/test_ prefixes; \
+                 ask for a seeded split with `--split seeded:0.6,0.2,0.2` (written to {}), or give lists with \
+                 --split-dir",
                 split_dir.display(),
-                root.display()
+                root.display(),
+                ds.names.first().map_or("", String::as_str),
+                split_dir.display()
             ))
         })?;
         split::write(&split_dir, &splits)?;

@@ -447,6 +447,11 @@ fn plan_import(dataset: &Dataset, from: &Path, work: &Path, quiet: bool, message
         "{}: copied as an extracted dataset (hard links where possible)",
         from.display()
     ));
+    if dataset.arrange == Arrange::CityFolders {
+        messages.push(
+            "OSCD: the release's image and label folders, where separate, are merged into one folder per city".into(),
+        );
+    }
     Ok(Import {
         tree: Some(from.to_path_buf()),
         ..Default::default()
@@ -495,12 +500,47 @@ fn extract_and_place(
     if dataset.arrange == Arrange::SplitLists {
         registry::name_split_lists(&merged)?;
     }
+    if dataset.arrange == Arrange::CityFolders {
+        merge_city_containers(&merged)?;
+    }
     if target.exists() {
         std::fs::remove_dir_all(target).map_err(|e| Error::io(target, e))?;
     }
     std::fs::rename(&merged, target).map_err(|e| Error::io(target, e))?;
     std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     Ok(n)
+}
+
+/// Whether `dir` is an OSCD city folder (it has a date or a label folder).
+fn is_city_folder(dir: &Path) -> bool {
+    ["imgs_1", "imgs_2", "imgs_1_rect", "imgs_2_rect", "cm"]
+        .iter()
+        .any(|p| dir.join(p).is_dir())
+}
+
+/// OSCD's release unzipped by the user (`... - Images/<city>/`, `... - Train Labels/<city>/cm/`, ...): every folder
+/// of `root` that holds city folders is merged into `root`, in name order, as the zips are when extracted, so that
+/// `root/<city>/` has `imgs_1/`, `imgs_2/` and `cm/` together with `train.txt` and `test.txt`. Files present in two
+/// of them (the READMEs) keep the last one's. A root that already holds the cities is left as is.
+pub fn merge_city_containers(root: &Path) -> Result<()> {
+    let mut containers: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| Error::io(root, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && !is_city_folder(p))
+        .filter(|p| {
+            std::fs::read_dir(p).is_ok_and(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .any(|c| c.is_dir() && is_city_folder(&c))
+            })
+        })
+        .collect();
+    containers.sort();
+    for dir in containers {
+        archive::merge_into(&dir, root)?;
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    Ok(())
 }
 
 /// LEVIR-CD's `train/`, `val/`, `test/` (each `A/`, `B/`, `label/`) -> `A/`, `B/`, `label/` and
@@ -569,6 +609,37 @@ mod tests {
         );
         assert_eq!(rehost("https://h/x", None), "https://h/x");
         assert_eq!(rehost("https://h", Some("http://m/base")), "http://m/base");
+    }
+
+    #[test]
+    fn oscd_release_folders_are_merged_into_city_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("Onera Satellite Change Detection dataset - Images");
+        let labels = dir
+            .path()
+            .join("Onera Satellite Change Detection dataset - Train Labels");
+        for city in ["paris", "rennes"] {
+            std::fs::create_dir_all(images.join(city).join("imgs_1")).unwrap();
+            std::fs::write(images.join(city).join("imgs_1/B02.tif"), city).unwrap();
+        }
+        std::fs::create_dir_all(labels.join("paris/cm")).unwrap();
+        std::fs::write(labels.join("paris/cm/cm.png"), "label").unwrap();
+        std::fs::write(images.join("train.txt"), "paris,rennes").unwrap();
+        std::fs::write(dir.path().join("LICENSE"), "l").unwrap();
+        merge_city_containers(dir.path()).unwrap();
+        assert!(!images.exists() && !labels.exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("paris/cm/cm.png")).unwrap(),
+            "label"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("rennes/imgs_1/B02.tif")).unwrap(),
+            "rennes"
+        );
+        assert!(dir.path().join("train.txt").is_file() && dir.path().join("LICENSE").is_file());
+        // Already merged: nothing moves.
+        merge_city_containers(dir.path()).unwrap();
+        assert!(dir.path().join("paris/imgs_1/B02.tif").is_file());
     }
 
     #[test]

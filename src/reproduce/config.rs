@@ -8,6 +8,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ExperimentConfig;
+use crate::data::change::LayoutChoice;
+use crate::data::oscd::OscdDates;
+use crate::data::split::SplitChoice;
+use crate::eval::tasks::ChangeOptions;
 use crate::ssl::Method;
 use crate::{Error, Result};
 
@@ -54,11 +58,53 @@ pub struct TaskSpec {
     /// The scales this task runs at; empty: every scale.
     #[serde(default)]
     pub scales: Vec<String>,
+    /// Change detection: `levir` or `time1-time2` (default: detected), as `--layout`.
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// Change detection: folder names replacing the layout's, as `--a-dir`, `--b-dir`, `--label-dir`.
+    #[serde(default)]
+    pub a_dir: Option<String>,
+    #[serde(default)]
+    pub b_dir: Option<String>,
+    #[serde(default)]
+    pub label_dir: Option<String>,
+    /// Change detection: `lists` (default) or `seeded:TRAIN,VAL,TEST`, as `--split`.
+    #[serde(default)]
+    pub split: Option<String>,
+    /// OSCD: `imgs_1` (default) or `imgs_1_rect`, as `--dates`.
+    #[serde(default)]
+    pub dates: Option<String>,
+}
+
+/// A task kind as tables spell it (`change-detection`).
+fn kind_name(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Eurosat => "eurosat",
+        TaskKind::ChangeDetection => "change-detection",
+        TaskKind::Segmentation => "segmentation",
+        TaskKind::Bigearthnet => "bigearthnet",
+        TaskKind::ChangeAwareness => "change-awareness",
+    }
 }
 
 impl TaskSpec {
     pub fn runs_at(&self, scale: &str) -> bool {
         self.scales.is_empty() || self.scales.iter().any(|s| s == scale)
+    }
+
+    /// The change set's layout, split and OSCD date folders (`layout`, `a_dir`, `b_dir`, `label_dir`, `split`,
+    /// `dates`); an error names the bad value.
+    pub fn change_options(&self) -> Result<ChangeOptions> {
+        Ok(ChangeOptions {
+            layout: LayoutChoice {
+                layout: self.layout.clone(),
+                a_dir: self.a_dir.clone(),
+                b_dir: self.b_dir.clone(),
+                label_dir: self.label_dir.clone(),
+            },
+            split: self.split.as_deref().map_or(Ok(SplitChoice::Lists), SplitChoice::parse)?,
+            dates: self.dates.as_deref().map_or(Ok(OscdDates::Imgs), OscdDates::parse)?,
+        })
     }
 
     /// Whether the task fine-tunes the encoder (`config.finetune = true`).
@@ -155,6 +201,17 @@ impl ExperimentConfig for TableConfig {
         for task in &self.tasks {
             if let Some(unknown) = task.scales.iter().find(|s| !self.scales.contains_key(*s)) {
                 return bad(format!("task {:?}: unknown scale `{unknown}` in `scales`", task.kind));
+            }
+            let change_keys = [&task.layout, &task.a_dir, &task.b_dir, &task.label_dir, &task.split, &task.dates];
+            if task.kind != TaskKind::ChangeDetection && change_keys.iter().any(|k| k.is_some()) {
+                return bad(format!(
+                    "task {}: layout, a_dir, b_dir, label_dir, split and dates are for change-detection tasks",
+                    kind_name(task.kind)
+                ));
+            }
+            if task.kind == TaskKind::ChangeDetection {
+                task.change_options()
+                    .map_err(|e| Error::Config(format!("table `{}`, change-detection task: {e}", self.name)))?;
             }
             let needs_dataset = matches!(task.kind, TaskKind::ChangeDetection | TaskKind::Segmentation);
             if needs_dataset != task.dataset.is_some() {
@@ -314,6 +371,35 @@ pretrain_overrides = { optim = { epochs = 1 } }
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown scale `galaxy`"), "{err}");
+    }
+
+    #[test]
+    fn a_change_task_takes_the_layout_split_and_dates_of_the_command_line() {
+        let set = "dataset = \"levir-cd-samples\"\nlayout = \"time1-time2\"\na_dir = \"before\"\n\
+                   split = \"seeded:0.6,0.2,0.2@7\"\ndates = \"imgs_1_rect\"\n";
+        let t = parse(&TABLE.replace("dataset = \"levir-cd-samples\"\n", set)).unwrap();
+        let change = t.tasks[1].change_options().unwrap();
+        assert_eq!(change.layout.layout.as_deref(), Some("time1-time2"));
+        assert_eq!(change.layout.a_dir.as_deref(), Some("before"));
+        assert_eq!(
+            change.split,
+            SplitChoice::Seeded {
+                train: 0.6,
+                val: 0.2,
+                test: 0.2,
+                seed: 7
+            }
+        );
+        assert_eq!(change.dates, OscdDates::Rect);
+        assert_eq!(parse(TABLE).unwrap().tasks[1].change_options().unwrap(), ChangeOptions::default());
+        let err = parse(&TABLE.replace("dataset = \"levir-cd-samples\"\n", "dataset = \"x\"\nsplit = \"random\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("change-detection task") && err.contains("--split `random`"), "{err}");
+        let err = parse(&TABLE.replace("kind = \"eurosat\"\n", "kind = \"eurosat\"\nlayout = \"levir\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("task eurosat") && err.contains("are for change-detection tasks"), "{err}");
     }
 
     #[test]

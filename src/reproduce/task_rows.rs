@@ -196,15 +196,21 @@ fn dense_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow
     config.init_seed = run.seed;
     config.seed += run.seed;
     let mut data = data.clone();
+    if task.kind == TaskKind::ChangeDetection {
+        data.change = task.change_options()?;
+    }
     if let Some(root) = run.generated {
         data.split_dir = Some(root.join("splits").join(&dataset));
     }
-    let description = format!(
+    let mut description = format!(
         "{:?}|{dataset}|{config:?}|{}|{}",
         task.kind,
         run.backbone.identity,
         data.data_root.display()
     );
+    if data.change != tasks::ChangeOptions::default() {
+        description.push_str(&format!("|{:?}", data.change));
+    }
     run.cache
         .get_or(&key(&format!("{:?}", task.kind).to_lowercase(), &description), || {
             let options = BenchmarkOptions {

@@ -208,9 +208,14 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
     let n_batches = batches_of(0)?.len();
     if n_batches == 0 {
         return Err(Error::Config(format!(
-            "`optim.batch_size` {} is larger than the {} sampling units ({unit:?}) of {}",
+            "`optim.batch_size` {} is larger than the {} sampling units ({}) of {}",
             config.optim.batch_size,
             n_units,
+            match unit {
+                crate::data::views::SamplingUnit::EraItem => "era items",
+                crate::data::views::SamplingUnit::Location => "locations",
+                crate::data::views::SamplingUnit::Image => "images",
+            },
             series.root.display()
         )));
     }

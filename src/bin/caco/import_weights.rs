@@ -24,8 +24,10 @@ pub fn run(args: Args) -> Result<()> {
     let named = tch::Tensor::read_npz(&npz).with_context(|| format!("reading {}", npz.display()))?;
     let (tensors, report) = import_backbone(&named, &prefix)?;
     eprintln!(
-        "{:?} with {} input bands: {} tensors imported, {} keys outside `{prefix}` ignored",
-        report.arch.map(|a| format!("{a:?}")).unwrap_or_default(),
+        "{} with {} input bands: {} tensors imported, {} keys outside `{prefix}` ignored",
+        report
+            .arch
+            .map_or("a backbone of unknown depth".to_string(), |a| format!("{a:?}").to_lowercase()),
         report.in_channels,
         tensors.len(),
         report.n_ignored

@@ -81,7 +81,11 @@ impl DynamicEarthNet {
         if !label_root.is_dir() {
             return Err(Error::bad_input(
                 &label_root,
-                format!("label folder `{}/` missing (layout {layout:?})", layout.label_dir),
+                format!(
+                    "label folder `{}/` missing next to `{}/`: expected DynamicEarthNet as released \
+                     (labels/<aoi>_<zone>/...; see docs/downstream.md, dynamic-earthnet)",
+                    layout.label_dir, layout.planet_dir
+                ),
             ));
         }
         let mut samples = Vec::new();
@@ -191,8 +195,9 @@ impl DynamicEarthNet {
             return Err(Error::bad_input(
                 root.join(&layout.planet_dir),
                 format!(
-                    "image folder `{}/` missing (nor `{prefix}*/`; layout {layout:?})",
-                    layout.planet_dir
+                    "image folder `{}/` missing (nor `{prefix}*/`) next to `{}/`: expected DynamicEarthNet as \
+                     released (see docs/downstream.md, dynamic-earthnet)",
+                    layout.planet_dir, layout.label_dir
                 ),
             ));
         }
@@ -797,7 +802,12 @@ mod tests {
             );
             std::fs::remove_dir_all(dir.path().join("labels")).unwrap();
             let msg = err_text(open());
-            assert!(msg.contains("label folder `labels/` missing"), "{msg}");
+            assert!(
+                msg.contains("label folder `labels/` missing next to `planet/`")
+                    && msg.contains("docs/downstream.md")
+                    && !msg.contains("DenLayout"),
+                "{msg}"
+            );
         }
 
         #[test]

@@ -140,3 +140,39 @@ pub fn write_fake(root: &Path, spec: &FakeChange) -> Result<Vec<ChangePair>> {
     split::write(&root.join(&l.list_dir), &splits)?;
     Ok(pairs)
 }
+
+/// Writes [`write_fake`]'s pairs as a change set without split lists: file names without split prefixes
+/// (`pair_000.png`, ...), labels coded 0/1 instead of 0/255 (when `labels_01`), a root `list.txt` naming every pair,
+/// and one extra first-date image (`unlisted.png`, without its second date or label) that the list leaves out.
+/// Returns the pairs in list order, renamed.
+pub fn write_fake_listed(root: &Path, spec: &FakeChange, labels_01: bool) -> Result<Vec<ChangePair>> {
+    let mut pairs = write_fake(root, spec)?;
+    let l = &spec.layout;
+    let list_dir = root.join(&l.list_dir);
+    std::fs::remove_dir_all(&list_dir).map_err(|e| Error::io(&list_dir, e))?;
+    let mut names = Vec::new();
+    for (i, pair) in pairs.iter_mut().enumerate() {
+        let name = format!("pair_{i:03}.png");
+        for dir in [&l.a_dir, &l.b_dir, &l.label_dir] {
+            let (from, to) = (root.join(dir).join(&pair.name), root.join(dir).join(&name));
+            std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+        }
+        if labels_01 {
+            let path = root.join(&l.label_dir).join(&name);
+            image::GrayImage::from_raw(spec.width as u32, spec.height as u32, pair.label.data.clone())
+                .ok_or_else(|| Error::bad_input(&path, "mask buffer of the wrong size"))?
+                .save(&path)
+                .map_err(|e| Error::bad_input(&path, format!("cannot write PNG: {e}")))?;
+        }
+        pair.name = name.clone();
+        names.push(name);
+    }
+    let Some(first) = pairs.first() else {
+        return Err(Error::Config("fake listed change set: no pairs asked for".into()));
+    };
+    let extra = root.join(&l.a_dir).join("unlisted.png");
+    write_rgb_png(&extra, &first.a)?;
+    let list = root.join(crate::data::change::PAIR_LIST);
+    std::fs::write(&list, names.join("\n") + "\n").map_err(|e| Error::io(&list, e))?;
+    Ok(pairs)
+}

@@ -1,5 +1,6 @@
 //! Fake Onera Satellite Change Detection (Daudt et al. 2018) data, read by [`crate::data::oscd`]: per city two
-//! dates of 13 uint16 Sentinel-2 bands and a change mask, in the flat layout or the release's (with its quirks).
+//! dates of 13 uint16 Sentinel-2 bands and a change mask, in the flat layout, the release's (with its quirks) or
+//! torchgeo's (`imgs_1_rect/`).
 
 use std::path::Path;
 
@@ -202,6 +203,34 @@ pub fn write_fake_release(
         }
         let png = to.join("cm.png");
         rgb.save(&png).map_err(|e| Error::bad_input(&png, e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Writes a tiny fake OSCD as torchgeo holds it: [`write_fake_release`]'s folders with the dates in
+/// `imgs_1_rect/`, `imgs_2_rect/` (the co-registered copies; no `imgs_1/`) and each band file named by its band
+/// only (`B04.tif`).
+pub fn write_fake_torchgeo(
+    root: &Path,
+    cities: &[&str],
+    n_train: usize,
+    size: usize,
+    n_unlabelled: usize,
+) -> Result<()> {
+    write_fake_release(root, cities, n_train, size, n_unlabelled)?;
+    for city in cities {
+        let dir = root.join(RELEASE_IMAGES).join(city);
+        for date in [1, 2] {
+            let (from, to) = (dir.join(format!("imgs_{date}")), dir.join(format!("imgs_{date}_rect")));
+            std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+            for entry in std::fs::read_dir(&to).map_err(|e| Error::io(&to, e))? {
+                let path = entry.map_err(|e| Error::io(&to, e))?.path();
+                let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+                if let Some((_, band)) = name.rsplit_once('_') {
+                    std::fs::rename(&path, to.join(band)).map_err(|e| Error::io(&path, e))?;
+                }
+            }
+        }
     }
     Ok(())
 }

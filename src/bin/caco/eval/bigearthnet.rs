@@ -53,7 +53,12 @@ pub fn run(mut args: Args) -> Result<()> {
         rows: vec![],
     };
     if !c.options.quiet {
-        eprintln!("{}: {} on {:?}", template.title, config.weights, c.options.device);
+        eprintln!(
+            "{}: {} on {}",
+            template.title,
+            config.weights,
+            super::device_label(c.options.device)
+        );
     }
     let row = caco::eval::bigearthnet::benchmark(&root, &config, c.options.device, c.options.quiet)?;
     finish(template, row, &c)

@@ -160,14 +160,23 @@ impl CommonArgs {
     }
 }
 
+/// A device as `--device` spells it (`cpu`, `cuda:0`).
+fn device_label(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cpu => "cpu".into(),
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 fn announce(c: &Common, title: &str) {
     if !c.options.quiet {
         eprintln!(
-            "{title}: {} ({}), {} on {:?}",
+            "{title}: {} ({}), {} on {}",
             c.config.init_name(),
             c.config.encoder_mode(),
             c.config.recipe(),
-            c.options.device
+            device_label(c.options.device)
         );
     }
 }
