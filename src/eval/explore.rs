@@ -105,7 +105,9 @@ pub struct EraDistances {
 pub fn distance_matrix(features: &Tensor) -> Result<Vec<Vec<f64>>> {
     let size = features.size();
     if size.len() != 2 || size[0] < 1 {
-        return Err(Error::Config(format!("distance matrix: features must be [dates, dim], got {size:?}")));
+        return Err(Error::Config(format!(
+            "distance matrix: features must be [dates, dim], got {size:?}"
+        )));
     }
     let f = features.to_kind(Kind::Double);
     let f = &f / f.norm_scalaropt_dim(2.0, [-1i64].as_slice(), true).clamp_min(1e-12);
@@ -132,7 +134,9 @@ pub fn era_distances(matrix: &[Vec<f64>], dates_per_era: usize) -> Result<EraDis
         )));
     }
     let era = |i: usize| usize::from(i >= t - dates_per_era);
-    let used: Vec<usize> = (0..t).filter(|&i| i < dates_per_era || i >= t - dates_per_era).collect();
+    let used: Vec<usize> = (0..t)
+        .filter(|&i| i < dates_per_era || i >= t - dates_per_era)
+        .collect();
     let (mut short, mut n_short, mut long, mut n_long) = (0.0, 0.0, 0.0, 0.0);
     for (k, &i) in used.iter().enumerate() {
         for &j in &used[k + 1..] {
@@ -240,8 +244,17 @@ impl SeriesEmbeddings {
         let matrix = self.distance_matrix(location)?;
         let own = era_distances(&matrix, self.dates_per_era)?;
         let loc = &self.series.locations[location];
-        let truth = if self.changed[location] { "truly changed" } else { "truly unchanged" };
-        let population = self.population()?.iter().zip(&self.changed).map(|(d, &c)| (d.ratio, c)).collect();
+        let truth = if self.changed[location] {
+            "truly changed"
+        } else {
+            "truly unchanged"
+        };
+        let population = self
+            .population()?
+            .iter()
+            .zip(&self.changed)
+            .map(|(d, &c)| (d.ratio, c))
+            .collect();
         Ok(LocationDistances {
             title: format!("Location {} ({truth}): distances between its dates' embeddings", loc.id),
             dates: loc.products.iter().map(|p| p.date.to_string()).collect(),
@@ -272,7 +285,14 @@ pub fn gallery(backbone: &Backbone, eurosat: &Eurosat, indices: &[usize], quiet:
         n_workers: 2,
         quiet,
     };
-    let features = features::extract(&backbone.net, eurosat, indices, &Normalization::Imagenet, &options, "gallery")?;
+    let features = features::extract(
+        &backbone.net,
+        eurosat,
+        indices,
+        &Normalization::Imagenet,
+        &options,
+        "gallery",
+    )?;
     Ok(Gallery {
         indices: indices.to_vec(),
         features,
@@ -289,13 +309,17 @@ pub fn neighbours(
     query: &str,
     k: usize,
 ) -> Result<RetrievalExample> {
-    let query_idx = eurosat.samples.iter().position(|s| s.rel_path == query).ok_or_else(|| {
-        let examples: Vec<&str> = eurosat.samples.iter().take(2).map(|s| s.rel_path.as_str()).collect();
-        Error::Config(format!(
-            "query `{query}` is not an image of {} (expected a path under it such as {examples:?})",
-            eurosat.root.display()
-        ))
-    })?;
+    let query_idx = eurosat
+        .samples
+        .iter()
+        .position(|s| s.rel_path == query)
+        .ok_or_else(|| {
+            let examples: Vec<&str> = eurosat.samples.iter().take(2).map(|s| s.rel_path.as_str()).collect();
+            Error::Config(format!(
+                "query `{query}` is not an image of {} (expected a path under it such as {examples:?})",
+                eurosat.root.display()
+            ))
+        })?;
     let n = gallery.indices.len();
     if k == 0 || n == 0 {
         return Err(Error::Config(format!("neighbours: k = {k} of a gallery of {n} images")));
@@ -418,7 +442,9 @@ mod tests {
     #[test]
     fn a_small_series_is_embedded_and_read_per_location() {
         let dir = tempfile::tempdir().unwrap();
-        FakeEurosat::with_eurosat_classes(2, 0).write(&dir.path().join("eurosat")).unwrap();
+        FakeEurosat::with_eurosat_classes(2, 0)
+            .write(&dir.path().join("eurosat"))
+            .unwrap();
         let eurosat = Eurosat::open(dir.path().join("eurosat"), EurosatVariant::Rgb).unwrap();
         let root = small_series(&eurosat, &dir.path().join("series"), 10, 3, true).unwrap();
         let backbone = load_backbone(None).unwrap();
@@ -426,7 +452,11 @@ mod tests {
         let s = SeriesEmbeddings::embed(&backbone, &root, true).unwrap();
         assert_eq!(s.n_locations(), 10);
         assert_eq!(s.features.size(), [10, 10, 512]);
-        assert_eq!(s.changed.iter().filter(|&&c| c).count(), 3, "30 % of 10 locations changed");
+        assert_eq!(
+            s.changed.iter().filter(|&&c| c).count(),
+            3,
+            "30 % of 10 locations changed"
+        );
         let changed = s.first_location(true).unwrap();
         assert!(s.changed[changed] && !s.changed[s.first_location(false).unwrap()]);
         let (id, dates) = s.dates(changed).unwrap();
@@ -466,8 +496,13 @@ mod tests {
         for (k, (img, _)) in found.iter().enumerate() {
             assert_eq!(img.data, eurosat.load(order[k]).unwrap().data, "neighbour {k}");
         }
-        let err = neighbours(&backbone, &eurosat, &g, "Forest/nope.jpg", 3).unwrap_err().to_string();
-        assert!(err.contains("Forest/nope.jpg") && err.contains("expected a path"), "{err}");
+        let err = neighbours(&backbone, &eurosat, &g, "Forest/nope.jpg", 3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Forest/nope.jpg") && err.contains("expected a path"),
+            "{err}"
+        );
     }
 
     #[test]

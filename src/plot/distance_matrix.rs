@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::style::{plot_err, render_both, text, Figure, Key, PanelGrid, CHANGED, LIGHT_GRID, UNCHANGED, FONT_FAMILY};
+use super::style::{plot_err, render_both, text, Figure, Key, PanelGrid, CHANGED, FONT_FAMILY, LIGHT_GRID, UNCHANGED};
 use crate::{Error, Result};
 
 /// What [`location_distances`] draws.
@@ -40,14 +40,21 @@ pub fn location_distances(view: &LocationDistances, stem: &Path) -> Result<Vec<P
         )));
     }
     if view.population.iter().all(|(r, _)| !r.is_finite()) {
-        return Err(Error::Report("location distances: no finite ratio in the population".into()));
+        return Err(Error::Report(
+            "location distances: no finite ratio in the population".into(),
+        ));
     }
     render_both(stem, view)
 }
 
 /// A sequential colour map: 0 -> pale yellow, 1 -> dark blue-violet.
 fn heat(t: f64) -> RGBColor {
-    let stops = [(255.0, 255.0, 217.0), (65.0, 182.0, 196.0), (37.0, 52.0, 148.0), (20.0, 10.0, 60.0)];
+    let stops = [
+        (255.0, 255.0, 217.0),
+        (65.0, 182.0, 196.0),
+        (37.0, 52.0, 148.0),
+        (20.0, 10.0, 60.0),
+    ];
     let x = t.clamp(0.0, 1.0) * (stops.len() - 1) as f64;
     let i = (x.floor() as usize).min(stops.len() - 2);
     let f = x - i as f64;
@@ -80,19 +87,43 @@ impl LocationDistances {
         let max = self.matrix.iter().flatten().cloned().fold(0.0f64, f64::max).max(1e-12);
         let centre = Pos::new(HPos::Center, VPos::Center);
         let caption = "embedding distance between dates (0 = identical)";
-        text(area, caption, (left + t * cell / 2, 10), 15.0, &BLACK, Pos::new(HPos::Center, VPos::Top))?;
+        text(
+            area,
+            caption,
+            (left + t * cell / 2, 10),
+            15.0,
+            &BLACK,
+            Pos::new(HPos::Center, VPos::Top),
+        )?;
         for (r, row) in self.matrix.iter().enumerate() {
             for (c, &d) in row.iter().enumerate() {
                 let (x0, y0) = (left + c as i32 * cell, top + r as i32 * cell);
                 let share = d / max;
-                area.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], heat(share).filled()))
-                    .map_err(plot_err)?;
+                area.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + cell, y0 + cell)],
+                    heat(share).filled(),
+                ))
+                .map_err(plot_err)?;
                 let ink = if share > 0.45 { WHITE } else { BLACK };
                 let size = (cell as f64 / 4.0).clamp(7.0, 12.0);
-                text(area, &format!("{d:.2}"), (x0 + cell / 2, y0 + cell / 2), size, &ink, centre)?;
+                text(
+                    area,
+                    &format!("{d:.2}"),
+                    (x0 + cell / 2, y0 + cell / 2),
+                    size,
+                    &ink,
+                    centre,
+                )?;
             }
             let label_at = (left - 6, top + r as i32 * cell + cell / 2);
-            text(area, &self.dates[r], label_at, 11.0, &BLACK, Pos::new(HPos::Right, VPos::Center))?;
+            text(
+                area,
+                &self.dates[r],
+                label_at,
+                11.0,
+                &BLACK,
+                Pos::new(HPos::Right, VPos::Center),
+            )?;
         }
         for (c, date) in self.dates.iter().enumerate() {
             let at = (left + c as i32 * cell + cell / 2, top + t * cell + 6);
@@ -105,21 +136,38 @@ impl LocationDistances {
         if k > 0 && k < t {
             let (x, y) = (left + k * cell, top + k * cell);
             let line = BLACK.stroke_width(3);
-            area.draw(&PathElement::new(vec![(x, top), (x, top + t * cell)], line)).map_err(plot_err)?;
-            area.draw(&PathElement::new(vec![(left, y), (left + t * cell, y)], line)).map_err(plot_err)?;
+            area.draw(&PathElement::new(vec![(x, top), (x, top + t * cell)], line))
+                .map_err(plot_err)?;
+            area.draw(&PathElement::new(vec![(left, y), (left + t * cell, y)], line))
+                .map_err(plot_err)?;
         }
         let note = format!(
             "within the eras d_short = {:.3}, across d_long = {:.3}, ratio {:.2}",
             self.d_short, self.d_long, self.ratio
         );
-        text(area, &note, (left + t * cell / 2, top + t * cell + 30), 14.0, &BLACK, Pos::new(HPos::Center, VPos::Top))
+        text(
+            area,
+            &note,
+            (left + t * cell / 2, top + t * cell + 30),
+            14.0,
+            &BLACK,
+            Pos::new(HPos::Center, VPos::Top),
+        )
     }
 
     fn draw_histogram<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
         let finite: Vec<(f64, bool)> = self.population.iter().copied().filter(|(r, _)| r.is_finite()).collect();
         let lo = finite.iter().map(|v| v.0).fold(f64::INFINITY, f64::min).min(self.ratio);
-        let hi = finite.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max).max(self.ratio);
-        let (lo, hi) = if hi > lo { (lo, hi + (hi - lo) * 1e-6) } else { (lo - 0.5, hi + 0.5) };
+        let hi = finite
+            .iter()
+            .map(|v| v.0)
+            .fold(f64::NEG_INFINITY, f64::max)
+            .max(self.ratio);
+        let (lo, hi) = if hi > lo {
+            (lo, hi + (hi - lo) * 1e-6)
+        } else {
+            (lo - 0.5, hi + 0.5)
+        };
         let n_bins = ((finite.len() as f64).sqrt() * 2.0).round().clamp(8.0, 30.0) as usize;
         let width = (hi - lo) / n_bins as f64;
         let mut counts = vec![(0u32, 0u32); n_bins];
@@ -133,7 +181,10 @@ impl LocationDistances {
         }
         let y_top = counts.iter().map(|(a, b)| a + b).max().unwrap_or(1).max(1) as f64 * 1.1;
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("CACo's ratio over {} locations", finite.len()), (FONT_FAMILY, 15))
+            .caption(
+                format!("CACo's ratio over {} locations", finite.len()),
+                (FONT_FAMILY, 15),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
@@ -144,6 +195,7 @@ impl LocationDistances {
             .light_line_style(LIGHT_GRID)
             .x_desc("d_long / d_short")
             .y_desc("locations")
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .label_style((FONT_FAMILY, 12))
             .axis_desc_style((FONT_FAMILY, 13))
             .draw()
@@ -187,16 +239,34 @@ mod tests {
 
     fn view() -> LocationDistances {
         // Four dates, two per era: the eras differ (distance 1), dates within an era nearly agree (0.1).
-        let d = |i: usize, j: usize| if i == j { 0.0 } else if (i < 2) == (j < 2) { 0.1 } else { 1.0 };
+        let d = |i: usize, j: usize| {
+            if i == j {
+                0.0
+            } else if (i < 2) == (j < 2) {
+                0.1
+            } else {
+                1.0
+            }
+        };
         LocationDistances {
             title: "location 000007 (truly changed)".into(),
-            dates: ["2017-01-14", "2017-04-08", "2021-02-11", "2021-05-06"].map(String::from).to_vec(),
+            dates: ["2017-01-14", "2017-04-08", "2021-02-11", "2021-05-06"]
+                .map(String::from)
+                .to_vec(),
             matrix: (0..4).map(|i| (0..4).map(|j| d(i, j)).collect()).collect(),
             dates_per_era: 2,
             d_short: 0.1,
             d_long: 1.0,
             ratio: 9.99,
-            population: (0..60).map(|i| if i % 3 == 0 { (8.0 + (i % 5) as f64, true) } else { (1.0 + (i % 4) as f64 * 0.2, false) }).collect(),
+            population: (0..60)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        (8.0 + (i % 5) as f64, true)
+                    } else {
+                        (1.0 + (i % 4) as f64 * 0.2, false)
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -207,7 +277,10 @@ mod tests {
         let paths = location_distances(&v, &dir.path().join("fig/location")).unwrap();
         let size = v.size();
         let svg = check_outputs(&paths, size);
-        assert!(svg.contains("d_short = 0.100") && svg.contains("ratio 9.99") && svg.contains("2021-05"), "labels");
+        assert!(
+            svg.contains("d_short = 0.100") && svg.contains("ratio 9.99") && svg.contains("2021-05"),
+            "labels"
+        );
         let png = image::open(&paths[1]).unwrap().into_rgb8();
         // Panel 0 starts below the legend; find its cells from the layout's constants.
         let top = size.1 - 560;

@@ -537,28 +537,40 @@ pub fn find_run_backbone(runs: &Path, prefix: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::paper::GmmParams;
 
     #[test]
     fn a_run_backbone_is_found_by_prefix_reproduce_runs_first() {
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path();
         assert_eq!(find_run_backbone(runs, "caco-r18-cpu"), None);
-        for sub in ["caco-r18-cpu-faithful", "reproduce/caco-r18-cpu-s1-bb", "reproduce/caco-r18-cpu-s0-aa", "reproduce/seco-r18-cpu-s0-cc"] {
+        let subs = [
+            "caco-r18-cpu-faithful",
+            "reproduce/caco-r18-cpu-s1-bb",
+            "reproduce/caco-r18-cpu-s0-aa",
+            "reproduce/seco-r18-cpu-s0-cc",
+        ];
+        for sub in subs {
             std::fs::create_dir_all(runs.join(sub)).unwrap();
         }
         // A run without its backbone (unfinished) does not count.
         assert_eq!(find_run_backbone(runs, "caco-r18-cpu"), None);
-        for sub in ["caco-r18-cpu-faithful", "reproduce/caco-r18-cpu-s1-bb", "reproduce/caco-r18-cpu-s0-aa"] {
+        for sub in &subs[..3] {
             std::fs::write(runs.join(sub).join("backbone.safetensors"), b"x").unwrap();
         }
         let found = find_run_backbone(runs, "caco-r18-cpu").unwrap();
-        assert!(found.ends_with("reproduce/caco-r18-cpu-s0-aa/backbone.safetensors"), "{found:?}");
+        assert!(
+            found.ends_with("reproduce/caco-r18-cpu-s0-aa/backbone.safetensors"),
+            "{found:?}"
+        );
         std::fs::remove_dir_all(runs.join("reproduce")).unwrap();
         let found = find_run_backbone(runs, "caco").unwrap();
-        assert!(found.ends_with("caco-r18-cpu-faithful/backbone.safetensors"), "{found:?}");
+        assert!(
+            found.ends_with("caco-r18-cpu-faithful/backbone.safetensors"),
+            "{found:?}"
+        );
         assert_eq!(find_run_backbone(runs, "seco"), None);
     }
-    use crate::results::paper::GmmParams;
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
