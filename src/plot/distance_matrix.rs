@@ -86,10 +86,10 @@ impl LocationDistances {
         let cell = ((w as i32 - left - 20).min(h as i32 - top - 90) / t).max(1);
         let max = self.matrix.iter().flatten().cloned().fold(0.0f64, f64::max).max(1e-12);
         let centre = Pos::new(HPos::Center, VPos::Center);
-        let caption = "embedding distance between dates (0 = identical)";
+        let caption = format!("embedding distance between dates (colours: 0 to {max:.2})");
         text(
             area,
-            caption,
+            &caption,
             (left + t * cell / 2, 10),
             15.0,
             &BLACK,
@@ -278,7 +278,10 @@ mod tests {
         let size = v.size();
         let svg = check_outputs(&paths, size);
         assert!(
-            svg.contains("d_short = 0.100") && svg.contains("ratio 9.99") && svg.contains("2021-05"),
+            svg.contains("d_short = 0.100")
+                && svg.contains("ratio 9.99")
+                && svg.contains("2021-05")
+                && svg.contains("colours: 0 to 1.00"),
             "labels"
         );
         let png = image::open(&paths[1]).unwrap().into_rgb8();
