@@ -17,6 +17,8 @@ pub mod eurosat;
 #[cfg(feature = "torch")]
 pub mod eurosat_config;
 #[cfg(feature = "torch")]
+pub mod explore;
+#[cfg(feature = "torch")]
 pub mod features;
 #[cfg(feature = "torch")]
 pub mod knn;

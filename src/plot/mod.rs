@@ -7,10 +7,12 @@
 //! - [`ratio_histograms`]: CACo's running-ratio histograms with the fitted mixture, the change-awareness histograms.
 //! - [`task_bars`](mod@task_bars): per-task bars with published values; [`label_fractions`]: score vs fraction of labels.
 //! - [`sample_grid`](mod@sample_grid), [`retrieval_grid`](mod@retrieval_grid): image grids of [`thumb`]nails.
+//! - [`distance_matrix`]: one location's date-to-date embedding distances beside the population's change ratios.
 //! - [`confusion`]: a confusion-matrix heatmap; [`overlays`]: PNG overlays of predicted change and segmentation maps.
 
 pub mod confusion;
 pub mod dense_loss;
+pub mod distance_matrix;
 pub mod label_fractions;
 pub mod loss_curves;
 pub mod overlays;
@@ -26,6 +28,7 @@ mod test_support;
 
 pub use confusion::confusion_matrix;
 pub use dense_loss::dense_loss_curves;
+pub use distance_matrix::{location_distances, LocationDistances};
 pub use label_fractions::label_fraction_curves;
 pub use loss_curves::{pretrain_loss_curves, LOSS_SMOOTHING};
 pub use overlays::{change_overlay, segmentation_overlay, write_png};

@@ -507,10 +507,70 @@ pub fn eurosat_root(t: &PaperTable) -> PathBuf {
         .unwrap_or_else(|| data_root().join("eurosat-rgb"))
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Run folders.
+
+/// Environment variable naming the folder of pre-training runs the notebooks look in (default `<repository>/runs`).
+pub const RUNS_ENV: &str = "CACO_RUNS";
+
+/// `$CACO_RUNS`, else `<repository>/runs` (git-ignored: absent on a fresh clone and in CI).
+pub fn runs_dir() -> PathBuf {
+    env_path(RUNS_ENV).unwrap_or_else(|| repo_root().join("runs"))
+}
+
+/// The `backbone.safetensors` of the first finished run (sorted by name) whose folder name starts with `prefix`,
+/// among `runs/reproduce/*` (the runs of `reproduce-table`) and then `runs/*`; `None` when there is none.
+pub fn find_run_backbone(runs: &Path, prefix: &str) -> Option<PathBuf> {
+    [runs.join("reproduce"), runs.to_path_buf()].iter().find_map(|dir| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+            .map(|p| p.join("backbone.safetensors"))
+            .filter(|b| b.is_file())
+            .collect();
+        found.sort();
+        found.into_iter().next()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::results::paper::GmmParams;
+
+    #[test]
+    fn a_run_backbone_is_found_by_prefix_reproduce_runs_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path();
+        assert_eq!(find_run_backbone(runs, "caco-r18-cpu"), None);
+        let subs = [
+            "caco-r18-cpu-faithful",
+            "reproduce/caco-r18-cpu-s1-bb",
+            "reproduce/caco-r18-cpu-s0-aa",
+            "reproduce/seco-r18-cpu-s0-cc",
+        ];
+        for sub in subs {
+            std::fs::create_dir_all(runs.join(sub)).unwrap();
+        }
+        // A run without its backbone (unfinished) does not count.
+        assert_eq!(find_run_backbone(runs, "caco-r18-cpu"), None);
+        for sub in &subs[..3] {
+            std::fs::write(runs.join(sub).join("backbone.safetensors"), b"x").unwrap();
+        }
+        let found = find_run_backbone(runs, "caco-r18-cpu").unwrap();
+        assert!(
+            found.ends_with("reproduce/caco-r18-cpu-s0-aa/backbone.safetensors"),
+            "{found:?}"
+        );
+        std::fs::remove_dir_all(runs.join("reproduce")).unwrap();
+        let found = find_run_backbone(runs, "caco").unwrap();
+        assert!(
+            found.ends_with("caco-r18-cpu-faithful/backbone.safetensors"),
+            "{found:?}"
+        );
+        assert_eq!(find_run_backbone(runs, "seco"), None);
+    }
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
