@@ -13,7 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pool", &[]),
     ("results", &[]),
     ("fetch", &[]),
-    ("data", &["results"]),
+    ("data", &["results", "fetch"]),
     ("plot", &["results", "data"]),
     ("sampling", &["data", "fetch"]),
     ("models", &["data", "results"]),

@@ -227,14 +227,13 @@ impl TimeSeries {
         options.validate()?;
         let root = root.as_ref().to_path_buf();
         if !root.is_dir() {
-            return Err(Error::DatasetNotFound {
-                dataset: format!("{:?} time series", options.layout).to_lowercase(),
-                root,
-                hint: "the simulated set: `cargo xtask data simulate` (writes derived/eurosat-seasons); SeCo: \
-                       the SeCo-100k/1M archives of ServiceNow/seasonal-contrast; CACo: the CACo-10k/1M archives \
-                       (Zenodo record 10913174)"
-                    .into(),
-            });
+            return Err(super::not_found(
+                &format!("{:?} time series", options.layout).to_lowercase(),
+                &root,
+                "the simulated set: `cargo xtask data simulate` (writes derived/eurosat-seasons); SeCo: \
+                 the SeCo-100k/1M archives of ServiceNow/seasonal-contrast; CACo: the CACo-10k/1M archives \
+                 (Zenodo record 10913174)",
+            ));
         }
         let mut locations = Vec::new();
         let mut skipped = Vec::new();
