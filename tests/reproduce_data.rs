@@ -6,6 +6,7 @@
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
+use caco::config::ExperimentConfig;
 use caco::data::fake::change::FakeChange;
 use caco::data::fake::{self, FakeEurosat};
 use caco::fetch::loopback::Server;
@@ -193,9 +194,9 @@ fn download_fetches_what_it_can_and_skip_missing_marks_the_rest() {
     let table = caco::reproduce::reproduce(&config, "smoke", &ctx).unwrap();
     let markdown = caco::results::paper::markdown(&table);
     let row = markdown.lines().find(|l| l.starts_with("| Random init |")).unwrap();
-    let cells: Vec<&str> = row.split(" | ").collect();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     let header = markdown.lines().find(|l| l.starts_with("| initialisation |")).unwrap();
-    let columns: Vec<&str> = header.split(" | ").collect();
+    let columns: Vec<&str> = header.split('|').map(str::trim).collect();
     let cell = |label: &str| cells[columns.iter().position(|c| c.starts_with(label)).unwrap()];
     assert_eq!(cell("clcd-train-subset change F1"), "n/a (data absent)", "{markdown}");
     assert_eq!(cell("BigEarthNet mAP"), "n/a (data absent)", "{markdown}");

@@ -224,12 +224,14 @@ pub fn render(needs: &[Need], table: &str, scale: &str, data_root: &Path) -> Str
         };
         out += &line;
         if need.optional && need.is_missing() {
-            out += "\n                  optional: its task is skipped with a note";
+            out += "\n                  optional: its task is skipped with a note (--download leaves it out)";
         }
         out.push('\n');
     }
     if n_missing > 0 {
-        let downloadable = needs.iter().any(|n| matches!(n.status, Status::Downloadable { .. }));
+        let downloadable = needs
+            .iter()
+            .any(|n| !n.optional && matches!(n.status, Status::Downloadable { .. }));
         if downloadable {
             out += "--download fetches the downloadable ones (with a progress bar and checksums) before the run; ";
         }
@@ -243,8 +245,9 @@ pub fn render(needs: &[Need], table: &str, scale: &str, data_root: &Path) -> Str
     out
 }
 
-/// Downloads every downloadable need (`fetch::download`, so with progress, checksums and resume); returns the
-/// messages of each download. Pre-training data outside the data root go to their own parent folder.
+/// Downloads every downloadable need that is not optional (`fetch::download`, so with progress, checksums and
+/// resume; an optional set such as BigEarthNet, 66 GB, is fetched only by its own command); returns the messages of
+/// each download. Pre-training data outside the data root go to their own parent folder.
 pub fn download_missing(
     needs: &[Need],
     registry: &[Dataset],
@@ -255,6 +258,9 @@ pub fn download_missing(
         let Status::Downloadable { name, size, .. } = &need.status else {
             continue;
         };
+        if need.optional {
+            continue;
+        }
         let entry = registry
             .iter()
             .find(|d| &d.name == name)
