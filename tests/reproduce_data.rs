@@ -245,3 +245,90 @@ fn an_empty_data_root_stops_the_cpu_table_before_any_work_with_every_missing_dat
     }
     assert!(!runs.exists() && !data.exists(), "work started or data were fetched without --download");
 }
+
+#[test]
+fn the_command_line_downloads_the_real_levir_crops_through_a_mirror_and_skips_the_rest() {
+    // The real crops' bytes (a copy of the pinned BIT_CD commit), so the registry's own SHA-256s are checked.
+    let real = caco::data::data_root(None).join("levir-cd-samples");
+    if !real.join("A").is_dir() {
+        println!("SKIPPED: {} not found (set CACO_DATA to the folder holding levir-cd-samples/)", real.display());
+        return;
+    }
+    let server = Server::start().unwrap();
+    let Source::Files(files) = registry::find("levir-cd-samples").unwrap().source else {
+        panic!("levir-cd-samples: not a list of files");
+    };
+    for file in &files {
+        server.add_file(&url_path(&file.url), std::fs::read(real.join(&file.file)).unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("levir.toml");
+    std::fs::write(
+        &table,
+        r#"
+name = "levir"
+title = "LEVIR-CD crops, CLCD absent"
+[[rows]]
+name = "Random init"
+weights = "random"
+[[tasks]]
+kind = "change-detection"
+dataset = "levir-cd-samples"
+[[tasks]]
+kind = "change-detection"
+dataset = "clcd-train-subset"
+[scales.smoke]
+pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
+dense = { epochs = 1, batch_size = 4, tile_size = 32 }
+"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["reproduce-table", "--scale", "smoke", "--device", "cpu"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (flag, value) in [
+            ("--table", &table),
+            ("--data-dir", &data),
+            ("--out-dir", &dir.path().join("out")),
+            ("--cache-dir", &dir.path().join("cache")),
+            ("--runs-dir", &dir.path().join("runs")),
+        ] {
+            a.extend([flag.to_string(), path(value)]);
+        }
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        caco(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    // Without --skip-missing the absent CLCD stops the run, after the download and before any work.
+    let out = run(&["--download", "--mirror", &server.base_url()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("missing data, nothing was run"), "{stderr}");
+    assert!(stderr.contains("present       levir-cd-samples") && stderr.contains("sha256"), "{stderr}");
+    assert!(stderr.contains("manual        clcd-train-subset"), "{stderr}");
+    assert_eq!(files_under(&data.join("levir-cd-samples")).len(), 33);
+    for file in &files {
+        assert_eq!(
+            std::fs::read(data.join("levir-cd-samples").join(&file.file)).unwrap(),
+            std::fs::read(real.join(&file.file)).unwrap()
+        );
+    }
+    let n_requests = server.requests().len();
+    // --skip-missing: nothing more is fetched without --download, the table runs, CLCD's cell is marked.
+    let out = run(&["--skip-missing"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(server.requests().len(), n_requests);
+    let row = stdout.lines().find(|l| l.starts_with("| Random init |")).unwrap();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[3], "n/a (data absent)", "{stdout}");
+    let f1: f64 = cells[2].split(' ').next().unwrap().parse().unwrap();
+    assert!((0.0..=100.0).contains(&f1), "{stdout}");
+    assert!(stdout.contains("clcd-train-subset skipped, n/a (data absent)"), "{stdout}");
+}

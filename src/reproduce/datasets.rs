@@ -288,9 +288,9 @@ pub fn build_simulated_series(root: &Path, config: &TableConfig, data_root: &Pat
         return Ok(());
     }
     let es = EurosatTableConfig::load(&config.eurosat_config)?;
-    let eurosat = crate::data::eurosat::Eurosat::open(data_root.join(&es.dataset.dir), es.dataset.variant)?;
-    let list_path = es.dataset.split_dir.join("train.txt");
-    let train = eurosat.indices_of(&crate::data::split::read_list(&list_path)?, &list_path)?;
+    // The EuroSAT benchmark's own dataset and split (made on first use, as the benchmark does).
+    let (eurosat, splits) = crate::eval::eurosat::open_dataset(&es, None, data_root)?;
+    let train = splits.train;
     if !quiet {
         eprintln!(
             "building the simulated series {} from {} (as `cargo xtask data simulate`)",
@@ -400,6 +400,22 @@ pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
         ] {
             assert!(message.contains(expected), "missing `{expected}` in:\n{message}");
         }
+    }
+
+    #[test]
+    fn the_simulated_series_is_built_only_where_absent_and_from_eurosat() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = table(TABLE);
+        // Present, or not the simulated series: nothing to do, nothing read.
+        std::fs::create_dir_all(dir.path().join("built/eurosat-seasons")).unwrap();
+        build_simulated_series(&dir.path().join("built/eurosat-seasons"), &config, dir.path(), true).unwrap();
+        build_simulated_series(&dir.path().join("caco-10k"), &config, dir.path(), true).unwrap();
+        // Absent: built from EuroSAT, whose absence is the reader's error with its download command.
+        let err = build_simulated_series(&dir.path().join("new/eurosat-seasons"), &config, dir.path(), true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("eurosat-rgb") && err.contains("cargo xtask data download eurosat-rgb"), "{err}");
+        assert!(!dir.path().join("new").exists());
     }
 
     #[test]
