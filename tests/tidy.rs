@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("report", &["data", "results", "plot"]),
     (
         "reproduce",
-        &["data", "models", "ssl", "train", "config", "eval", "results", "plot", "report"],
+        &["data", "fetch", "models", "ssl", "train", "config", "eval", "results", "plot", "report"],
     ),
 ];
 
