@@ -115,14 +115,13 @@ pub fn check(config: &TableConfig, scale_name: &str, data_root: &Path, registry:
         }
         add(&dataset, data_root.join(&dataset), user, task.optional, false);
     }
-    let download_dir = (data_root != crate::data::data_root(None)).then(|| data_root.display().to_string());
     for need in &mut needs {
-        need.status = status(need, &eurosat_dir, download_dir.as_deref(), registry);
+        need.status = status(need, &eurosat_dir, registry);
     }
     Ok(needs)
 }
 
-fn status(need: &Need, eurosat_dir: &str, download_dir: Option<&str>, registry: &[Dataset]) -> Status {
+fn status(need: &Need, eurosat_dir: &str, registry: &[Dataset]) -> Status {
     if need.dataset == SEASONS_CHANGE || is_simulated_series(&need.path) {
         return if need.path.is_dir() {
             Status::Present
@@ -138,11 +137,12 @@ fn status(need: &Need, eurosat_dir: &str, download_dir: Option<&str>, registry: 
     let Some(entry) = registry.iter().find(|d| d.folder == need.dataset) else {
         return Status::Unknown;
     };
-    // Pre-training data outside the data root are downloaded into their own parent folder.
-    let parent = need.path.parent().map(|p| p.display().to_string());
-    let data_dir = match (need.pretraining, parent, download_dir) {
-        (true, Some(parent), _) if !parent.is_empty() && parent != "data" => format!(" --data-dir {parent}"),
-        (false, _, Some(dir)) => format!(" --data-dir {dir}"),
+    // Downloaded into the folder it is read from (pre-training data may lie outside the data root); `--data-dir` is
+    // named unless that is the default data root.
+    let data_dir = match need.path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() && parent != crate::data::data_root(None) => {
+            format!(" --data-dir {}", parent.display())
+        }
         _ => String::new(),
     };
     match &entry.source {
@@ -247,7 +247,7 @@ pub fn render(needs: &[Need], table: &str, scale: &str, data_root: &Path) -> Str
 
 /// Downloads every downloadable need that is not optional (`fetch::download`, so with progress, checksums and
 /// resume; an optional set such as BigEarthNet, 66 GB, is fetched only by its own command); returns the messages of
-/// each download. Pre-training data outside the data root go to their own parent folder.
+/// each download. Each goes to the folder it is read from (`need.path`).
 pub fn download_missing(
     needs: &[Need],
     registry: &[Dataset],
@@ -266,10 +266,8 @@ pub fn download_missing(
             .find(|d| &d.name == name)
             .ok_or_else(|| Error::Config(format!("dataset `{name}` is not in the download registry")))?;
         let mut options = options.clone();
-        if need.pretraining {
-            if let Some(parent) = need.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                options.data_root = parent.to_path_buf();
-            }
+        if let Some(parent) = need.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            options.data_root = parent.to_path_buf();
         }
         if !options.quiet {
             eprintln!("downloading {name} ({size}) into {}", options.data_root.join(&entry.folder).display());

@@ -35,10 +35,10 @@ pub struct Args {
     force: bool,
     /// Download the missing datasets that `caco data download` can fetch (progress, checksums, resume) before the
     /// run; without it nothing is downloaded, and missing data stop the run before any work
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     download: bool,
     /// Run without the tasks whose data are absent: their cells read "n/a (data absent)", with a note
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     skip_missing: bool,
     /// With --download: fetch the official paths from another host (a mirror)
     #[arg(long, value_name = "BASE-URL", requires = "download")]
