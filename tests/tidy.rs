@@ -13,7 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pool", &[]),
     ("results", &[]),
     ("fetch", &[]),
-    ("data", &["results"]),
+    ("data", &["results", "fetch"]),
     ("plot", &["results", "data"]),
     ("sampling", &["data", "fetch"]),
     ("models", &["data", "results"]),
@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("report", &["data", "results", "plot"]),
     (
         "reproduce",
-        &["data", "models", "ssl", "train", "config", "eval", "results", "plot", "report"],
+        &["data", "fetch", "models", "ssl", "train", "config", "eval", "results", "plot", "report"],
     ),
 ];
 

@@ -71,13 +71,12 @@ impl AerialSeg {
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if !root.is_dir() {
-            return Err(Error::DatasetNotFound {
-                dataset: DATASET_DIR.into(),
-                root,
-                hint: "Kaggle \"Semantic segmentation of aerial imagery\" (Humans in the Loop): unzip it so that \
-                       <folder>/Tile 1/images/image_part_001.jpg exists; point --data-dir or CACO_DATA at the parent"
-                    .into(),
-            });
+            return Err(super::not_found(
+                DATASET_DIR,
+                &root,
+                "Kaggle \"Semantic segmentation of aerial imagery\" (Humans in the Loop): unzip it so that \
+                 <folder>/Tile 1/images/image_part_001.jpg exists; point --data-dir or CACO_DATA at the parent",
+            ));
         }
         let mut big_tiles: Vec<String> = std::fs::read_dir(&root)
             .map_err(|e| Error::io(&root, e))?

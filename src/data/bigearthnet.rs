@@ -198,14 +198,13 @@ impl BigEarthNet {
     pub fn open(root: impl AsRef<Path>, split: &str) -> Result<Self> {
         let root = root.as_ref();
         if !root.is_dir() {
-            return Err(Error::DatasetNotFound {
-                dataset: "bigearthnet".into(),
-                root: root.to_path_buf(),
-                hint: "BigEarthNet-v1.0.tar.gz from https://bigearth.net, extracted into <folder>/BigEarthNet-v1.0/, \
-                       with the split lists bigearthnet-{train,val,test}.txt of Google's remote_sensing_representations \
-                       saved as <folder>/{train,val,test}.txt; point --data-dir or CACO_DATA at the parent"
-                    .into(),
-            });
+            return Err(super::not_found(
+                "bigearthnet",
+                root,
+                "BigEarthNet-v1.0.tar.gz from https://bigearth.net, extracted into <folder>/BigEarthNet-v1.0/, \
+                 with the split lists bigearthnet-{train,val,test}.txt of Google's remote_sensing_representations \
+                 saved as <folder>/{train,val,test}.txt; point --data-dir or CACO_DATA at the parent",
+            ));
         }
         let patch_root = if root.join("BigEarthNet-v1.0").is_dir() {
             root.join("BigEarthNet-v1.0")

@@ -177,13 +177,10 @@ impl ChangeDataset {
     pub fn open(root: impl AsRef<Path>, layout: ChangeLayout) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if !root.is_dir() {
-            return Err(Error::DatasetNotFound {
-                dataset: root
-                    .file_name()
-                    .map_or("change dataset".into(), |n| n.to_string_lossy().to_string()),
-                root,
-                hint: hint(),
-            });
+            let dataset: String = root
+                .file_name()
+                .map_or("change dataset".into(), |n| n.to_string_lossy().to_string());
+            return Err(super::not_found(&dataset, &root, hint()));
         }
         let a_dir = root.join(&layout.a_dir);
         for dir in [&layout.a_dir, &layout.b_dir, &layout.label_dir] {

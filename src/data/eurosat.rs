@@ -103,11 +103,7 @@ impl Eurosat {
     pub fn open(root: impl AsRef<Path>, variant: EurosatVariant) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if !root.is_dir() {
-            return Err(Error::DatasetNotFound {
-                dataset: variant.name().into(),
-                root,
-                hint: variant.hint(),
-            });
+            return Err(super::not_found(variant.name(), &root, variant.hint()));
         }
         let mut class_dirs: Vec<(String, PathBuf)> = read_dir_sorted(&root)?
             .into_iter()

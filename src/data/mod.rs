@@ -49,6 +49,42 @@ fn data_root_from(flag: Option<&Path>, env: Option<PathBuf>, fallback: impl FnOn
     }
 }
 
+/// The not-found error of every reader: `hint` (where the data come from), followed by the command that fetches them
+/// when the download registry knows the dataset (by name, else by the folder searched): `cargo xtask data download
+/// <name>` for an automatic download, with `--from <folder>` and the page for a manual one. `--data-dir` is named
+/// when the folder searched is not under the default data root.
+pub fn not_found(dataset: &str, root: &Path, hint: impl Into<String>) -> crate::Error {
+    let mut hint = hint.into();
+    let folder = root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let known = crate::fetch::registry::find(dataset)
+        .or_else(|| crate::fetch::registry::all().into_iter().find(|d| d.folder == folder));
+    if let Some(known) = known.filter(|d| !hint.contains(&format!("data download {}", d.name))) {
+        let data_dir = match root.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() && parent != data_root(None) && folder == known.folder => {
+                format!(" --data-dir {}", parent.display())
+            }
+            _ => String::new(),
+        };
+        if known.is_manual() {
+            hint += &format!(
+                "; or download it by hand from {} and import it: `cargo xtask data download {}{data_dir} --from \
+                 <archive or folder>` (`caco data list` says how)",
+                known.homepage, known.name
+            );
+        } else {
+            hint += &format!(
+                "; or run `cargo xtask data download {}{data_dir}` ({}, checksummed)",
+                known.name, known.size
+            );
+        }
+    }
+    crate::Error::DatasetNotFound {
+        dataset: dataset.to_string(),
+        root: root.to_path_buf(),
+        hint,
+    }
+}
+
 /// One image, band-major: `data[band * height * width + row * width + col]`, values in the file's own range
 /// (0-255 for 8-bit RGB, raw digital numbers for Sentinel-2 GeoTIFFs).
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +159,30 @@ impl Normalization {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn not_found_names_the_download_command_where_the_registry_knows_the_dataset() {
+        let root = Path::new("/nowhere/data");
+        let err = not_found("eurosat-rgb", &root.join("eurosat-rgb"), "unzip EuroSAT.zip").to_string();
+        assert!(err.contains("unzip EuroSAT.zip"), "{err}");
+        assert!(
+            err.contains("`cargo xtask data download eurosat-rgb --data-dir /nowhere/data`") && err.contains("90 MB"),
+            "{err}"
+        );
+        // Found by the folder searched; a manual entry names --from and its page.
+        let err = not_found("change dataset", &root.join("clcd-train-subset"), "CLCD").to_string();
+        assert!(
+            err.contains("data download clcd-train-subset --data-dir /nowhere/data --from")
+                && err.contains("github.com/liumency/CropLand-CD"),
+            "{err}"
+        );
+        // Unknown to the registry: the hint alone; a hint that already names the command is not repeated.
+        let err = not_found("mystery", &root.join("mystery"), "ask around").to_string();
+        assert!(err.ends_with("ask around"), "{err}");
+        let hint = "`cargo xtask data download levir-cd-samples`";
+        let err = not_found("levir-cd-samples", &root.join("levir-cd-samples"), hint).to_string();
+        assert_eq!(err.matches("data download").count(), 1, "{err}");
+    }
 
     #[test]
     fn data_root_precedence_is_flag_then_env_then_default() {

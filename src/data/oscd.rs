@@ -142,13 +142,10 @@ impl Oscd {
     pub fn open_with(root: impl AsRef<Path>, dates: OscdDates) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if !root.is_dir() {
-            return Err(Error::DatasetNotFound {
-                dataset: root
-                    .file_name()
-                    .map_or(DATASET_DIR.into(), |n| n.to_string_lossy().to_string()),
-                root,
-                hint: hint(),
-            });
+            let dataset: String = root
+                .file_name()
+                .map_or(DATASET_DIR.into(), |n| n.to_string_lossy().to_string());
+            return Err(super::not_found(&dataset, &root, hint()));
         }
         let (images_root, label_roots, layout) = if root.join(RELEASE_IMAGES).is_dir() {
             let labels: Vec<PathBuf> = RELEASE_LABELS

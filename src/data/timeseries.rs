@@ -251,14 +251,13 @@ impl TimeSeries {
             });
         }
         if !root.is_dir() {
-            return Err(Error::DatasetNotFound {
-                dataset: format!("{} time series", options.layout.name()),
-                root,
-                hint: "the simulated set: `cargo xtask data simulate` (writes derived/eurosat-seasons); SeCo: \
-                       the SeCo-100k/1M archives of ServiceNow/seasonal-contrast; CACo: the CACo-10k/1M archives \
-                       (Zenodo record 10913174)"
-                    .into(),
-            });
+            return Err(super::not_found(
+                &format!("{} time series", options.layout.name()),
+                &root,
+                "the simulated set: `cargo xtask data simulate` (writes derived/eurosat-seasons); SeCo: \
+                 the SeCo-100k/1M archives of ServiceNow/seasonal-contrast; CACo: the CACo-10k/1M archives \
+                 (Zenodo record 10913174)",
+            ));
         }
         let root = match options.layout {
             Layout::Ssl4eoS12 => super::ssl4eo::level_root(&root, &options.bands)?,

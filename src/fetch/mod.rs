@@ -322,6 +322,10 @@ fn fetch_all(
     let results = crate::pool::parallel_map(&indices, options.jobs, |&i| {
         let (path, url) = (&paths[i], &urls[i]);
         if !path.is_file() {
+            // A file named with a folder (`A/x.png`, a dataset of loose files) gets that folder.
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
             client.download(url, path, Some(&progress))?;
         }
         verify::verify_download(path, files[i].checksum.as_ref(), url)
@@ -475,8 +479,20 @@ fn extract_and_place(
     let merged = staging.join("merged");
     std::fs::create_dir_all(&merged).map_err(|e| Error::io(&merged, e))?;
     let keep = |dir: &Path| dataset.arrange.keeps(dir);
+    let work = work_dir(&options.data_root, dataset);
     let mut n = 0;
     for (i, archive) in archives.iter().enumerate() {
+        // A loose (non-archive) download named with a folder keeps it: `A/x.png` lands at `A/x.png`.
+        let rel = archive.strip_prefix(&work).ok().filter(|r| r.components().count() > 1);
+        if let Some(rel) = rel.filter(|_| !Kind::of(archive).is_archive()) {
+            let into = merged.join(rel);
+            if let Some(parent) = into.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            std::fs::copy(archive, &into).map_err(|e| Error::io(&into, e))?;
+            n += 1;
+            continue;
+        }
         let out = staging.join(format!("archive-{i}"));
         archive::extract(archive, &out, options.quiet)?;
         n += archive::merge_into(&archive::content_root(&out, keep)?, &merged)?;

@@ -332,6 +332,89 @@ pub fn all() -> Vec<Dataset> {
             ),
         },
         Dataset {
+            name: "levir-cd-samples".into(),
+            folder: "levir-cd-samples".into(),
+            title: "LEVIR-CD sample crops: 11 labelled 256x256 pairs (3 train, 1 val, 7 test) of the authors' BIT_CD \
+                    repository, a smoke check"
+                .into(),
+            size: "2.8 MB (33 PNG files)".into(),
+            license: "LEVIR-CD imagery: academic research use only (the authors' terms); the repository's license \
+                      covers its code"
+                .into(),
+            homepage: "https://github.com/justchenhao/BIT_CD".into(),
+            // The files of justchenhao/BIT_CD's `samples/{A,B,label}` (BIT_CD is by LEVIR-CD's authors), pinned to
+            // a commit so the bytes cannot change; `test_113_0256.png` (no label) is left out. SHA-256: computed from
+            // a byte-for-byte copy of that commit (../shared/data/levir-cd-samples/SOURCE.md). The split lists are
+            // experiments/splits/levir-cd-samples.
+            source: Source::Files(levir_cd_samples()),
+            arrange: Arrange::AsIs,
+            note: None,
+        },
+        Dataset {
+            name: "clcd-train-subset".into(),
+            folder: "clcd-train-subset".into(),
+            title: "CLCD cropland change (Liu et al. 2022): 512x512 Gaofen-2 pairs; the table reads its train and \
+                    val lists"
+                .into(),
+            size: "about 0.5 GB for all 600 pairs (not published); the committed table's subset: 54 MB".into(),
+            license: "research use (the authors' terms; no license is stated)".into(),
+            homepage: "https://github.com/liumency/CropLand-CD".into(),
+            source: Source::Manual {
+                reason: "the authors share it only through OneDrive and Baidu links on the project page, which have \
+                         no stable direct-download URL"
+                    .into(),
+                steps: "open https://github.com/liumency/CropLand-CD, download CLCD (train/, val/ and test/, each \
+                        with time1/, time2/ and label/); make a folder with time1/, time2/ and label/ holding the \
+                        train and val pairs, and list/train.txt and list/val.txt naming them (one file name a line; \
+                        the committed table used the first 48 train pairs, 00000.png-00047.png, and the first 12 val \
+                        pairs, 00360.png-00371.png, all of them work too), then run \
+                        `cargo xtask data download clcd-train-subset --from <that folder>`"
+                    .into(),
+            },
+            arrange: Arrange::AsIs,
+            note: None,
+        },
+        Dataset {
+            name: "dubai-aerial-seg".into(),
+            folder: "dubai-aerial-seg".into(),
+            title: "Semantic segmentation of aerial imagery (Humans in the Loop, Dubai): 72 RGB tiles, 6 classes"
+                .into(),
+            size: "about 30 MB".into(),
+            license: "CC0 1.0 as stated on its Kaggle page (not verified offline)".into(),
+            homepage: "https://www.kaggle.com/datasets/humansintheloop/semantic-segmentation-of-aerial-imagery".into(),
+            source: Source::Manual {
+                reason: "it is distributed through Kaggle, which requires a (free) account login".into(),
+                steps: "log in at Kaggle, download the dataset's archive from \
+                        https://www.kaggle.com/datasets/humansintheloop/semantic-segmentation-of-aerial-imagery, then \
+                        run `cargo xtask data download dubai-aerial-seg --from <the .zip>`: it is unpacked so that \
+                        dubai-aerial-seg/Tile 1/images/image_part_001.jpg exists (split lists: \
+                        experiments/splits/dubai-aerial-seg)"
+                    .into(),
+            },
+            arrange: Arrange::AsIs,
+            note: None,
+        },
+        Dataset {
+            name: "oscd-subset".into(),
+            folder: "oscd-subset".into(),
+            title: "OSCD as the table reads it: the release's cities, scored on the split of experiments/splits/\
+                    oscd-subset"
+                .into(),
+            size: "about 0.5 GB (the committed table's 5 cities: 26 MB)".into(),
+            license: "images: modified Copernicus Sentinel data; change maps: CC BY-NC-SA (the authors' terms)".into(),
+            homepage: "https://rcdaudt.github.io/oscd/".into(),
+            source: Source::Manual {
+                reason: "it is distributed through IEEE DataPort, which requires a (free) IEEE account login".into(),
+                steps: "log in at IEEE DataPort via https://rcdaudt.github.io/oscd/, download the images archive and \
+                        the train labels archive into one folder, then run \
+                        `cargo xtask data download oscd-subset --from <that folder>` (the table's split, \
+                        experiments/splits/oscd-subset, names the 5 cities it was run on)"
+                    .into(),
+            },
+            arrange: Arrange::CityFolders,
+            note: None,
+        },
+        Dataset {
             name: "world-cities".into(),
             folder: "world-cities".into(),
             title: "Natural Earth 1:10m populated places (7,300+ cities with population), for location sampling".into(),
@@ -511,6 +594,40 @@ const SSL4EO_S12_L2A_MD5S: [(&str, &str); 12] = [
     ("al", "1cc3641cd52afedaa1c50d14d84a6664"),
 ];
 
+/// LEVIR-CD sample crops in justchenhao/BIT_CD at this commit: name, SHA-256 of `A/`, `B/` and `label/`.
+const LEVIR_SAMPLES_COMMIT: &str = "adcd7aea6f234586ffffdd4e9959404f96271711";
+const LEVIR_SAMPLES: [(&str, [&str; 3]); 11] = [
+    ("test_102_0512_0000", ["8e3221cef502953e06538e1ebddfdb609780c0c1cb6366aa3eee9208012aeab3", "c9ec0d2f4f58e3537a1f4685ef16368c5546300d04aef9e8a84d9a6dd3a3cc48", "a4223b16cda4fda2bda583e4232603ad91a8700676d1a977401851fb746818ff"]),
+    ("test_121_0768_0256", ["f51526b822696395992565a70f0d2223f6af7c5a1bf1dfef47edc9cd7450e257", "867fdc2fdad0292cc6561e5aab71fc97c8d67bedd6ebd8d1012e094e3b6092b9", "ce1fec32f2d6792ea3eddcea7861899c5985ccdfde61a179098694f28d927a3a"]),
+    ("test_2_0000_0000", ["99572d7b22f39f2c3947f817ab857784ab85cdbd1307fa0892d41c564f1966bd", "c37302e1bde614f032291544d371bbe3631f773e3cf4d7130cee5dabfdbae961", "c2094d81c4dbd1739cf5b028dff2bdad9eb0c0c6a8c8150f863fa08de338e107"]),
+    ("test_2_0000_0512", ["2b53d8b252e3aa0d205c0d5af432163d4637cc4e6793480ff74d27de5959de10", "a3235f14acf81726e9036f0e4fe16b87e8d59d75975b3e688bf47ee7f532626a", "8d6ce41349c2b149edd5700acc0c42657c2ce553d2f52b39cc795e0924828509"]),
+    ("test_55_0256_0000", ["fab174503235b57c43a8cf8b8bf4d4a2fb952990b03ef23aa7b86f3d9eb69cab", "be7248f746cfdb1c592489be9fe23ae2b689961a668f8d047a7b0c398ec94018", "9a4506913ea0880e2deb487bbf59206ff62ad2a1db3935befb34352302b8037d"]),
+    ("test_77_0512_0256", ["fe56308b53815e8b8c81705741236a93d1f75948ce3ad66168a0aed56f51684a", "4f53af9029bce438330555c491bbf901b8252eb0062f27351954b5e898eccdaa", "32618a3acc9c976e30915c4689d93cde1d99cba623de625e17b2037b0cf56c9a"]),
+    ("test_7_0256_0512", ["b6c49095a63807ed29acaadef7153a4e66e7b22f9fa974c07a58f2831fcfe7f3", "034282f91bfe65709bb147a31f03b4cf713f0980f2da00a576ed30c535628eb0", "bcdb87fed6c57ac3cf5b57439c52824909f888e59322a106b45363b7aae45ef4"]),
+    ("train_36_0512_0512", ["faa96e07dc9c4c22be2f5200555712269d260c27977f68f660cc0f1b4cab50cd", "17bc7800c8dd2a467c6ca89b785dbf15dd1923fbd386fa7a4ddce4324ff6ed67", "d3c12f9ac94c0a5c797fd37303cfd04300757ace1bfbd6e1188ef7117f91cf92"]),
+    ("train_386_0512_0768", ["47e0a39a005e32b91a465564f7f244ddf3cf4b288909b492d041c83640fa19d5", "c95df4f0d903c88f3c35515b5577c69f9292f88ee953dd5444a8332680f8a11a", "39962cd5bc9f4f0446341d3e6e0c6c37336ddeb2e026a17a3d06bb6cb3266daf"]),
+    ("train_412_0512_0768", ["72f3dbbb090874de7c84f445c24d103b9b8a4254c2549d6aa55586ea662cbe25", "7b246772966f5fbd6200cd29656aaf62c9868a46afbd813ad5bbc4ea9a6f6669", "f3942ebb6427992354b09c0c5ed58d9e1b7e33691a5c8e51caacf7bc52a56027"]),
+    ("val_27_0000_0256", ["f8791b7acca8632d1684e5aabe9d01a5b30e06b4b8000a71074f038c76a8c5fa", "5b90bf93b8cc5a810dcf4447316a87c93173ffe633f670fb5c421d8d2ad39679", "5db1abaa74eff8c50d2f728f0af7b69165a8b74464f1ae4c6b2716b16687a2d1"]),
+];
+
+/// One file per crop and folder, named `A/<crop>.png` etc. so that they land in the reader's folders.
+fn levir_cd_samples() -> Vec<Remote> {
+    let mut files = Vec::new();
+    for (i, folder) in ["A", "B", "label"].iter().enumerate() {
+        for (crop, sha256) in LEVIR_SAMPLES {
+            files.push(Remote::new(
+                &format!(
+                    "https://raw.githubusercontent.com/justchenhao/BIT_CD/{LEVIR_SAMPLES_COMMIT}/samples/{folder}/\
+                     {crop}.png"
+                ),
+                &format!("{folder}/{crop}.png"),
+                Some(Checksum::Sha256(sha256[i].into())),
+            ));
+        }
+    }
+    files
+}
+
 /// The dataset of that command-line name.
 pub fn find(name: &str) -> Option<Dataset> {
     all().into_iter().find(|d| d.name == name)
@@ -538,16 +655,57 @@ mod tests {
             if let Source::Files(files) = &d.source {
                 for f in files {
                     assert!(f.url.starts_with("https://") && !f.url.contains(' '), "{}", f.url);
-                    if let Some(Checksum::Md5(h)) = &f.checksum {
-                        assert_eq!(h.len(), 32, "{}", d.name);
+                    match &f.checksum {
+                        Some(Checksum::Md5(h)) => assert_eq!(h.len(), 32, "{}", d.name),
+                        Some(Checksum::Sha256(h)) => assert_eq!(h.len(), 64, "{}", d.name),
+                        None => {}
                     }
                 }
             }
         }
         // The folder names the readers look for.
-        for folder in ["eurosat-rgb", "eurosat-ms", "oscd", "bigearthnet", "levir-cd"] {
+        for folder in [
+            "eurosat-rgb",
+            "eurosat-ms",
+            "oscd",
+            "bigearthnet",
+            "levir-cd",
+            "levir-cd-samples",
+            "clcd-train-subset",
+            "dubai-aerial-seg",
+            "oscd-subset",
+        ] {
             assert!(all.iter().any(|d| d.folder == folder), "{folder}");
         }
+    }
+
+    #[test]
+    fn levir_cd_samples_are_one_pinned_checksummed_file_per_crop_and_folder() {
+        let Source::Files(files) = find("levir-cd-samples").unwrap().source else {
+            panic!("levir-cd-samples: not a list of files");
+        };
+        assert_eq!(files.len(), 33);
+        let mut names: Vec<&str> = files.iter().map(|f| f.file.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 33);
+        for f in &files {
+            let (folder, crop) = f.file.split_once('/').unwrap();
+            assert!(["A", "B", "label"].contains(&folder), "{}", f.file);
+            assert!(f.url.contains(LEVIR_SAMPLES_COMMIT) && f.url.ends_with(&format!("samples/{folder}/{crop}")));
+            assert!(matches!(f.checksum, Some(Checksum::Sha256(_))), "{}", f.file);
+        }
+        // The crops named in the committed split lists, and no other.
+        let splits = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/splits/levir-cd-samples");
+        let mut listed: Vec<String> = Vec::new();
+        for split in ["train", "val", "test"] {
+            let text = std::fs::read_to_string(splits.join(format!("{split}.txt"))).unwrap();
+            listed.extend(text.lines().map(str::to_string));
+        }
+        listed.sort();
+        let mut crops: Vec<String> = LEVIR_SAMPLES.iter().map(|(c, _)| format!("{c}.png")).collect();
+        crops.sort();
+        assert_eq!(listed, crops);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::data::fake::{self, FakeEurosat, FakeTimeSeries};
 use crate::data::timeseries::{Layout, RGB_BANDS};
 use crate::data::{aerial_seg, bigearthnet, change};
 use crate::eval::tasks::TaskData;
+use crate::config::ExperimentConfig;
 use crate::models::Arch;
 use crate::results::paper::{
     MetricColumn, PaperTable, PublishedValue,
@@ -33,6 +34,9 @@ pub struct ReproduceContext {
     pub quiet: bool,
     /// Redo every unit of work.
     pub force: bool,
+    /// Leave out the tasks whose data are absent (cells "n/a (data absent)", with a note) instead of failing; an
+    /// `optional` task is always left out so.
+    pub skip_missing: bool,
 }
 
 
@@ -105,6 +109,19 @@ pub fn reproduce(config: &TableConfig, scale_name: &str, ctx: &ReproduceContext)
     if !scale.description.is_empty() {
         table.notes.push(format!("Scale `{scale_name}`: {}", scale.description));
     }
+    if generated.is_none() {
+        for row in &config.rows {
+            if let Some(method) = row.method {
+                let root = super::pretrain_rows::pretrain_config(method, scale, 0, None)?.data.root;
+                super::datasets::build_simulated_series(&root, config, &ctx.data_root, ctx.quiet)?;
+            }
+        }
+    }
+    let eurosat_dir = crate::eval::eurosat_config::EurosatTableConfig::load(&config.eurosat_config)?
+        .dataset
+        .dir
+        .display()
+        .to_string();
     let mut skipped = std::collections::BTreeSet::new();
     for &seed in &scale.seeds {
         for row in &config.rows {
@@ -115,12 +132,18 @@ pub fn reproduce(config: &TableConfig, scale_name: &str, ctx: &ReproduceContext)
                 row.name.clone()
             };
             for task in config.tasks.iter().filter(|t| t.runs_at(scale_name)) {
-                if task.optional && !task_data_present(task, &data) {
+                if (task.optional || ctx.skip_missing) && !task_data_present(task, &data, &eurosat_dir) {
+                    let dataset = super::datasets::task_dataset(task, &eurosat_dir);
                     skipped.insert(format!(
-                        "{:?} skipped: no data in {}",
+                        "{:?} on {dataset} skipped, n/a (data absent): no data in {}",
                         task.kind,
-                        data.data_root.join(task_default_dataset(task.kind)).display()
+                        data.data_root.join(&dataset).display()
                     ));
+                    for (id, _) in metric_columns(task) {
+                        if !table.absent.contains(&id) {
+                            table.absent.push(id);
+                        }
+                    }
                     continue;
                 }
                 let ctx_task = TaskRun {
@@ -167,8 +190,15 @@ fn task_default_dataset(kind: TaskKind) -> &'static str {
     }
 }
 
-fn task_data_present(task: &TaskSpec, data: &TaskData) -> bool {
-    let dataset = task.dataset.as_deref().unwrap_or(task_default_dataset(task.kind));
+/// Whether a task's data are there: its folder under the data root; for the simulated change pairs, their export,
+/// the simulated series or EuroSAT they are built from.
+fn task_data_present(task: &TaskSpec, data: &TaskData, eurosat_dir: &str) -> bool {
+    let dataset = super::datasets::task_dataset(task, eurosat_dir);
+    if dataset == crate::eval::tasks::SEASONS_CHANGE {
+        return data.derived_dir.join(&dataset).is_dir()
+            || data.seasons_dir.is_dir()
+            || data.data_root.join(eurosat_dir).is_dir();
+    }
     data.data_root.join(dataset).is_dir()
 }
 

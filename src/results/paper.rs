@@ -131,6 +131,10 @@ pub struct PaperTable {
     /// Per row and seed, the era distances on the held-out simulated series (the change-awareness figure).
     #[serde(default)]
     pub awareness: Vec<AwarenessDistribution>,
+    /// Metric ids of tasks left out because their data were absent (`reproduce-table --skip-missing`): their cells
+    /// read "n/a (data absent)".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
 }
 
 /// One backbone's d_long (mean distance between the eras' dates, `eval::awareness`) per held-out location, with
@@ -279,6 +283,7 @@ pub fn markdown(t: &PaperTable) -> String {
                 Some((mean, _)) if mean.is_nan() => "n/a".into(),
                 Some((mean, std)) if multi_seed => format!("{mean:.2} ± {std:.2}{ci}"),
                 Some((mean, _)) => format!("{mean:.2}{ci}"),
+                None if t.absent.contains(&m.id) => "n/a (data absent)".into(),
                 None => "–".into(),
             });
             if p {

@@ -7,6 +7,7 @@ use caco::config::ExperimentConfig;
 use caco::eval::eurosat_config::EurosatTableConfig;
 use caco::data::data_root;
 use caco::eval::eurosat::{self, RunContext};
+use caco::reproduce::{datasets, TableConfig};
 use tch::Device;
 
 use crate::shared::DeviceArg;
@@ -32,6 +33,16 @@ pub struct Args {
     /// Redo every pre-training and evaluation instead of reusing finished ones
     #[arg(long)]
     force: bool,
+    /// Download the missing datasets that `caco data download` can fetch (progress, checksums, resume) before the
+    /// run; without it nothing is downloaded, and missing data stop the run before any work
+    #[arg(long, conflicts_with = "config")]
+    download: bool,
+    /// Run without the tasks whose data are absent: their cells read "n/a (data absent)", with a note
+    #[arg(long, conflicts_with = "config")]
+    skip_missing: bool,
+    /// With --download: fetch the official paths from another host (a mirror)
+    #[arg(long, value_name = "BASE-URL", requires = "download")]
+    mirror: Option<String>,
     /// Data root (default: $CACO_DATA, else ./data)
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -56,6 +67,9 @@ pub fn run(args: Args) -> Result<()> {
         runs_dir,
         seeds,
         force,
+        download,
+        skip_missing,
+        mirror,
         data_dir,
         out_dir,
         cache_dir,
@@ -81,14 +95,20 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("unknown scale `{scale}` for table `{}`", table_path.display()))?;
         preset.seeds = (0..n).collect();
     }
+    let data_root = data_root(data_dir.as_deref());
+    let mut options = caco::fetch::Options::new(&data_root);
+    options.mirror = mirror;
+    options.quiet = quiet;
+    check_data(&config, &scale, &options, download, skip_missing)?;
     let ctx = caco::reproduce::ReproduceContext {
-        data_root: data_root(data_dir.as_deref()),
+        data_root,
         cache_dir,
         runs_dir,
         out_dir: out_dir.clone(),
         device,
         quiet,
         force,
+        skip_missing,
     };
     table_started(quiet, &config.name, &scale, device, &ctx.data_root);
     let provenance = caco::results::provenance::Provenance::capture(
@@ -113,6 +133,37 @@ pub fn run(args: Args) -> Result<()> {
         &out_dir,
         table.wall_seconds,
     );
+    Ok(())
+}
+
+/// The pre-check: every dataset the table needs at this scale, downloaded first with `--download`; missing ones stop
+/// the run here, in one message, unless `--skip-missing` leaves their tasks out.
+fn check_data(
+    config: &TableConfig,
+    scale: &str,
+    options: &caco::fetch::Options,
+    download: bool,
+    skip_missing: bool,
+) -> Result<()> {
+    let registry = caco::fetch::registry::all();
+    let data_root = &options.data_root;
+    let mut needs = datasets::check(config, scale, data_root, &registry)?;
+    if download {
+        for line in datasets::download_missing(&needs, &registry, options)? {
+            eprintln!("  {line}");
+        }
+        needs = datasets::check(config, scale, data_root, &registry)?;
+    }
+    let blocking = needs
+        .iter()
+        .any(|n| n.is_missing() && !n.optional && (!skip_missing || n.pretraining));
+    let message = datasets::render(&needs, &config.name, scale, data_root);
+    if blocking {
+        bail!("missing data, nothing was run.\n{message}");
+    }
+    if !options.quiet && needs.iter().any(|n| n.is_missing()) {
+        eprint!("{message}");
+    }
     Ok(())
 }
 

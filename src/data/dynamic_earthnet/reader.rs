@@ -70,11 +70,7 @@ impl DynamicEarthNet {
     pub fn open(root: impl AsRef<Path>, layout: DenLayout, skip_bad: bool) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if !root.is_dir() {
-            return Err(Error::DatasetNotFound {
-                dataset: DATASET_DIR.into(),
-                root,
-                hint: hint(),
-            });
+            return Err(crate::data::not_found(DATASET_DIR, &root, hint()));
         }
         let image_dirs = Self::scan_image_dirs(&root, &layout)?;
         let label_root = root.join(&layout.label_dir);
