@@ -56,7 +56,10 @@ pub fn autocast<T>(amp: Amp, device: Device, f: impl FnOnce() -> T) -> Result<T>
     let failed =
         unsafe { caco_autocast_set(cuda, 1, 1, &mut was_enabled, &mut was_bf16) != 0 || caco_autocast_enter() != 0 };
     if failed {
-        return Err(Error::Config(format!("libtorch refused bf16 autocast on {device:?}")));
+        return Err(Error::Config(format!(
+            "libtorch refused bf16 autocast on {}; run without it (`run.amp = \"off\"`)",
+            if device.is_cuda() { "the GPU" } else { "the CPU" }
+        )));
     }
     let _guard = Guard {
         cuda,

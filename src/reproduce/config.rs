@@ -76,14 +76,16 @@ pub struct TaskSpec {
     pub dates: Option<String>,
 }
 
-/// A task kind as tables spell it (`change-detection`).
-fn kind_name(kind: TaskKind) -> &'static str {
-    match kind {
-        TaskKind::Eurosat => "eurosat",
-        TaskKind::ChangeDetection => "change-detection",
-        TaskKind::Segmentation => "segmentation",
-        TaskKind::Bigearthnet => "bigearthnet",
-        TaskKind::ChangeAwareness => "change-awareness",
+impl TaskKind {
+    /// The kind as tables spell it (`change-detection`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Eurosat => "eurosat",
+            TaskKind::ChangeDetection => "change-detection",
+            TaskKind::Segmentation => "segmentation",
+            TaskKind::Bigearthnet => "bigearthnet",
+            TaskKind::ChangeAwareness => "change-awareness",
+        }
     }
 }
 
@@ -200,13 +202,13 @@ impl ExperimentConfig for TableConfig {
         }
         for task in &self.tasks {
             if let Some(unknown) = task.scales.iter().find(|s| !self.scales.contains_key(*s)) {
-                return bad(format!("task {:?}: unknown scale `{unknown}` in `scales`", task.kind));
+                return bad(format!("task {}: unknown scale `{unknown}` in `scales`", task.kind.name()));
             }
             let change_keys = [&task.layout, &task.a_dir, &task.b_dir, &task.label_dir, &task.split, &task.dates];
             if task.kind != TaskKind::ChangeDetection && change_keys.iter().any(|k| k.is_some()) {
                 return bad(format!(
                     "task {}: layout, a_dir, b_dir, label_dir, split and dates are for change-detection tasks",
-                    kind_name(task.kind)
+                    task.kind.name()
                 ));
             }
             if task.kind == TaskKind::ChangeDetection {
@@ -216,8 +218,8 @@ impl ExperimentConfig for TableConfig {
             let needs_dataset = matches!(task.kind, TaskKind::ChangeDetection | TaskKind::Segmentation);
             if needs_dataset != task.dataset.is_some() {
                 return bad(format!(
-                    "task {:?}: `dataset` is {} for this kind",
-                    task.kind,
+                    "task {}: `dataset` is {} for this kind",
+                    task.kind.name(),
                     if needs_dataset { "required" } else { "not used" }
                 ));
             }

@@ -135,8 +135,8 @@ pub fn reproduce(config: &TableConfig, scale_name: &str, ctx: &ReproduceContext)
                 if (task.optional || ctx.skip_missing) && !task_data_present(task, &data, &eurosat_dir) {
                     let dataset = super::datasets::task_dataset(task, &eurosat_dir);
                     skipped.insert(format!(
-                        "{:?} on {dataset} skipped, n/a (data absent): no data in {}",
-                        task.kind,
+                        "{} on {dataset} skipped, n/a (data absent): no data in {}",
+                        task.kind.name(),
                         data.data_root.join(&dataset).display()
                     ));
                     for (id, _) in metric_columns(task) {

@@ -190,7 +190,7 @@ fn dense_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow
     }
     let mut config: DenseConfig = toml::Value::Table(t)
         .try_into()
-        .map_err(|e| Error::Config(format!("task {:?} on {dataset}: {e}", task.kind)))?;
+        .map_err(|e| Error::Config(format!("task {} on {dataset}: {e}", task.kind.name())))?;
     config.weights = run.backbone.weights.clone();
     config.arch = run.backbone.arch;
     config.init_seed = run.seed;

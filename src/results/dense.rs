@@ -331,8 +331,10 @@ impl DenseTable {
             return Err(Error::bad_input(
                 &path,
                 format!(
-                    "holds a {:?} table with classes {:?}, not this task's",
-                    stored.task, stored.classes
+                    "holds a {} table with classes {:?}, not this task's ({}); remove it or use another --out-dir",
+                    task_words(stored.task),
+                    stored.classes,
+                    task_words(template.task)
                 ),
             ));
         }
@@ -343,6 +345,15 @@ impl DenseTable {
     }
 }
 
+/// A task in words, for messages.
+fn task_words(task: DenseTask) -> &'static str {
+    match task {
+        DenseTask::ChangeDetection => "change-detection",
+        DenseTask::Segmentation => "segmentation",
+        DenseTask::MultiLabel => "multi-label",
+        DenseTask::Classification => "classification",
+    }
+}
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -170,7 +170,8 @@ fn check_data(
 fn table_started(quiet: bool, name: &str, scale: &str, device: Device, data_root: &Path) {
     if !quiet {
         eprintln!(
-            "table `{name}` at scale `{scale}` on {device:?}, data root {}",
+            "table `{name}` at scale `{scale}` on {}, data root {}",
+            crate::shared::device_label(device),
             data_root.display()
         );
     }

@@ -76,3 +76,12 @@ impl From<ArchArg> for caco::models::Arch {
         }
     }
 }
+
+/// A device as `--device` spells it (`cpu`, `cuda:0`).
+pub fn device_label(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}

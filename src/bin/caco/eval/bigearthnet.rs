@@ -57,7 +57,7 @@ pub fn run(mut args: Args) -> Result<()> {
             "{}: {} on {}",
             template.title,
             config.weights,
-            super::device_label(c.options.device)
+            crate::shared::device_label(c.options.device)
         );
     }
     let row = caco::eval::bigearthnet::benchmark(&root, &config, c.options.device, c.options.quiet)?;

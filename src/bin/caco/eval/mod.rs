@@ -160,15 +160,6 @@ impl CommonArgs {
     }
 }
 
-/// A device as `--device` spells it (`cpu`, `cuda:0`).
-fn device_label(device: tch::Device) -> String {
-    match device {
-        tch::Device::Cpu => "cpu".into(),
-        tch::Device::Cuda(i) => format!("cuda:{i}"),
-        other => format!("{other:?}").to_lowercase(),
-    }
-}
-
 fn announce(c: &Common, title: &str) {
     if !c.options.quiet {
         eprintln!(
@@ -176,7 +167,7 @@ fn announce(c: &Common, title: &str) {
             c.config.init_name(),
             c.config.encoder_mode(),
             c.config.recipe(),
-            device_label(c.options.device)
+            crate::shared::device_label(c.options.device)
         );
     }
 }
