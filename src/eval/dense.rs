@@ -210,6 +210,9 @@ pub fn build_encoder(config: &DenseConfig, in_channels: i64, device: Device) -> 
         &config.init_name(),
         device,
     )?;
+    if let Some(note) = weights.and_then(|w| crate::models::weights::normalization_note(w, &config.normalization)) {
+        eprintln!("{note}");
+    }
     if config.finetune {
         vs.unfreeze();
     }
