@@ -132,7 +132,7 @@ impl BackboneContract {
             None => "normalisation not recorded".into(),
         };
         let method = self.method.as_deref().map(|m| format!(", method {m}")).unwrap_or_default();
-        format!("{:?}, {bands}, {norm}{method}", self.arch).to_lowercase()
+        format!("{}, {bands}, {norm}{method}", format!("{:?}", self.arch).to_lowercase())
     }
 }
 
@@ -434,5 +434,56 @@ mod tests {
         }
         let msg = import_backbone(&named, "model").unwrap_err().to_string();
         assert!(msg.contains("`model`") && msg.contains("prefix"), "{msg}");
+    }
+
+    #[test]
+    fn the_contract_round_trips_and_guards_the_band_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = ResNet::new(&vs.root(), Arch::Resnet18, 4);
+        let tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        let contract = BackboneContract {
+            arch: Arch::Resnet18,
+            in_channels: 4,
+            bands: ["B2", "B3", "B4", "B8"].map(String::from).to_vec(),
+            normalization: Some(Normalization::PerBand {
+                mean: vec![0.1, 0.2, 0.3, 0.4],
+                std: vec![1.0, 2.0, 3.0, 4.0],
+            }),
+            stretch: Some("\"seco-rgb\"".into()),
+            method: Some("caco".into()),
+        };
+        let path = dir.path().join("b.safetensors");
+        write_backbone(&path, &tensors, &contract).unwrap();
+        assert_eq!(read_contract(&path).unwrap().as_ref(), Some(&contract));
+        assert_eq!(contract.describe(), "resnet18, 4 bands (B2,B3,B4,B8), per-band normalisation, method caco");
+        let (vs2, _) = load_backbone(Arch::Resnet18, 4, 1, Some(&path), "row", Device::Cpu).unwrap();
+        let loaded = vs2.variables();
+        for (name, t) in &tensors {
+            assert!(t.equal(&loaded[name]), "{name}");
+        }
+        let msg = load_backbone(Arch::Resnet18, 3, 1, Some(&path), "rgb row", Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("b.safetensors")
+                && msg.contains("4 input bands (B2,B3,B4,B8)")
+                && msg.contains("`rgb row` feeds 3"),
+            "{msg}"
+        );
+        let note = normalization_note(&path, &Normalization::Scale { scale: 255.0 }).unwrap();
+        assert!(note.contains("per-band") && note.contains("scale 255"), "{note}");
+        assert_eq!(normalization_note(&path, contract.normalization.as_ref().unwrap()), None);
+
+        // Without a contract (tch's plain writer), the band count comes from conv1's shape.
+        let plain = dir.path().join("plain.safetensors");
+        Tensor::write_safetensors(&tensors, &plain).unwrap();
+        assert_eq!(read_contract(&plain).unwrap(), None);
+        let msg = load_backbone(Arch::Resnet18, 13, 1, Some(&plain), "s2", Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("take 4 input bands, but row `s2` feeds 13"), "{msg}");
     }
 }
