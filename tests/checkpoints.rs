@@ -116,10 +116,11 @@ fn the_import_report_names_missing_unexpected_and_mismatched_keys() {
     // encoder_k, heads and queue in the state dict, optimizer and callback tensors outside it.
     assert_eq!(report.n_ignored, 5);
 
-    // A bare timm/torchgeo state dict: no prefix, fc dropped, the SE layer unexpected.
+    // A bare timm/torchgeo state dict: no prefix, fc dropped, the SE layer unexpected, and so is layer1's downsample
+    // (ResNet-50 has one; without `layer1.0.conv3` this is read as a ResNet-18, whose layer1 keeps the width).
     let (_, report, prefix) = import_checkpoint(&fixture("torchgeo-legacy.pth"), None).unwrap();
-    assert_eq!((prefix.as_str(), report.in_channels), ("", 4));
-    assert_eq!(report.unexpected, ["layer1.0.se.fc1.weight"]);
+    assert_eq!((prefix.as_str(), report.arch, report.in_channels), ("", Some(Arch::Resnet18), 4));
+    assert_eq!(report.unexpected, ["layer1.0.downsample.0.weight", "layer1.0.se.fc1.weight"]);
     assert_eq!(report.n_ignored, 1);
 
     // A wrong prefix is refused naming it.
