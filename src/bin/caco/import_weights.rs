@@ -66,10 +66,10 @@ pub fn run(args: Args) -> Result<()> {
         method,
     } = args;
     let (tensors, report, prefix) = import_checkpoint(&checkpoint, prefix.as_deref())?;
-    let arch = report.arch.map(|a| format!("{a:?}")).unwrap_or_default();
+    let arch = report.arch.map(|a| format!("{a:?}").to_lowercase()).unwrap_or_default();
     let shown = if prefix.is_empty() { "(no prefix)".to_string() } else { format!("`{prefix}`") };
     eprintln!(
-        "{arch} with {} input bands under {shown}: {} tensors imported, {} keys outside it ignored",
+        "{arch} with {} input bands under {shown}: {} tensors imported, {} other keys ignored (outside it, or fc)",
         report.in_channels,
         tensors.len(),
         report.n_ignored
