@@ -222,8 +222,13 @@ const HELPS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "import-weights",
-        &["--npz", "--out", "--prefix", "[default: encoder_q]"],
-        &["--scale", "--epochs"],
+        &["<CHECKPOINT>", "--out", "--prefix", "--bands", "--normalization"],
+        &["--scale", "--epochs", "--format"],
+    ),
+    (
+        "export-weights",
+        &["<BACKBONE>", "--format", "pth", "safetensors", "--out"],
+        &["--scale", "--prefix", "--bands"],
     ),
     (
         "report",

@@ -241,7 +241,7 @@ pub fn benchmark(root: &Path, config: &BigEarthNetConfig, device: Device, quiet:
     let per_class_ap = per_class_average_precision(&scores, &test_y, LABELS_19.len());
     Ok(DenseRow {
         init: dense.init_name(),
-        arch: format!("{:?}", config.arch).to_lowercase(),
+        arch: config.arch.name().to_string(),
         weights: config.weights.clone(),
         encoder: "frozen".into(),
         recipe: format!(

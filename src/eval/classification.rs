@@ -176,7 +176,7 @@ pub fn benchmark(
     let metrics = Classification::from_predictions(&predicted, &truth, n_classes);
     Ok(DenseRow {
         init: config.init_name(),
-        arch: format!("{:?}", config.arch).to_lowercase(),
+        arch: config.arch.name().to_string(),
         weights: config.weights.clone(),
         encoder: config.encoder_mode().into(),
         recipe,

@@ -173,7 +173,7 @@ impl DenseConfig {
     pub fn row(&self, run: RunCounts, result: DenseResult) -> DenseRow {
         DenseRow {
             init: self.init_name(),
-            arch: format!("{:?}", self.arch).to_lowercase(),
+            arch: self.arch.name().to_string(),
             weights: self.weights.clone(),
             encoder: self.encoder_mode().into(),
             recipe: self.recipe(),
@@ -211,6 +211,9 @@ pub fn build_encoder(config: &DenseConfig, in_channels: i64, device: Device) -> 
         &config.init_name(),
         device,
     )?;
+    if let Some(note) = weights.and_then(|w| crate::models::weights::normalization_note(w, &config.normalization)) {
+        eprintln!("{note}");
+    }
     if config.finetune {
         vs.unfreeze();
     }

@@ -196,6 +196,10 @@ pub fn run(config: &EurosatTableConfig, scale: &str, ctx: &RunContext) -> Result
     for row in &config.rows {
         let feature_start = Instant::now();
         let (vs, net) = build_backbone(row, n_bands as i64, ctx.device)?;
+        let note = crate::models::weights::normalization_note(Path::new(&row.weights), &probe_norm);
+        if let (Some(note), false) = (note, ctx.quiet) {
+            eprintln!("{note}");
+        }
         let options = ExtractOptions {
             batch_size: config.features.batch_size,
             device: ctx.device,
@@ -309,7 +313,7 @@ pub fn run(config: &EurosatTableConfig, scale: &str, ctx: &RunContext) -> Result
         }
         rows.push(EurosatRow {
             name: row.name.clone(),
-            arch: format!("{:?}", row.arch).to_lowercase(),
+            arch: row.arch.name().to_string(),
             weights: row.weights.clone(),
             n_train: train.len(),
             n_val: val.len(),

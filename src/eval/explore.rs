@@ -61,8 +61,8 @@ pub fn load_backbone(weights: Option<&Path>) -> Result<Backbone> {
     let name = weights.map_or("random init".to_string(), |w| w.display().to_string());
     let (vs, net) = crate::models::weights::load_backbone(arch, 3, 0, weights, &name, Device::Cpu)?;
     let description = match weights {
-        Some(w) => format!("{arch:?} with the weights of {}", w.display()),
-        None => format!("{arch:?}, random init (seed 0): no pre-trained backbone is stored here"),
+        Some(w) => format!("{} with the weights of {}", arch.name(), w.display()),
+        None => format!("{}, random init (seed 0): no pre-trained backbone is stored here", arch.name()),
     };
     Ok(Backbone { vs, net, description })
 }

@@ -1,6 +1,7 @@
 //! Backbones and heads. Models know nothing of SSL methods or of which dataset feeds them.
 
 pub mod autocast;
+pub mod checkpoint;
 pub mod heads;
 pub mod init;
 pub mod resnet;

@@ -15,6 +15,14 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The name used in configs and messages (`resnet18`, `resnet50`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Resnet18 => "resnet18",
+            Arch::Resnet50 => "resnet50",
+        }
+    }
+
     /// Width of the pooled feature vector (512 for ResNet-18, 2048 for ResNet-50).
     pub fn out_dim(self) -> i64 {
         match self {

@@ -329,7 +329,16 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
     log.write_parquet(&metrics_path)?;
     progress.finish();
     let backbone = run_dir.join("backbone.safetensors");
-    Tensor::write_safetensors(&model.backbone_tensors(), &backbone)?;
+    // The backbone carries its contract: what evaluation must feed it (see models::weights::BackboneContract).
+    let contract = crate::models::weights::BackboneContract {
+        arch: config.model.arch,
+        in_channels: config.data.bands.len() as i64,
+        bands: config.data.bands.clone(),
+        normalization: Some(config.data.normalization.clone()),
+        stretch: config.data.stretch.as_ref().and_then(|s| serde_json::to_string(s).ok()),
+        method: serde_json::to_string(&config.method).ok().map(|m| m.trim_matches('"').to_string()),
+    };
+    crate::models::weights::write_backbone(&backbone, &model.backbone_tensors(), &contract)?;
     let mut rates: Vec<f64> = log.records.iter().skip(1).map(|r| r.images_per_s).collect();
     rates.sort_by(|a, b| a.total_cmp(b));
     Ok(PretrainSummary {

@@ -1,5 +1,5 @@
-//! `cargo xtask import-weights <checkpoint> --out <file.safetensors>`: the checkpoint is read by PyTorch (in
-//! .venv-bench, which holds the complete wheel) into an .npz, then mapped by `caco import-weights`.
+//! `cargo xtask import-weights <checkpoint> --out <file.safetensors>`: builds caco and runs `caco import-weights`,
+//! which reads the PyTorch checkpoint in Rust (no Python) and writes the backbone with its contract.
 
 use std::path::PathBuf;
 
@@ -10,15 +10,21 @@ use crate::setup::cargo_shell;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// SeCo or CACo checkpoint (.ckpt or .pth)
+    /// SeCo/CACo Lightning checkpoint (.ckpt) or a ResNet state dict (.pth)
     #[arg(value_name = "CHECKPOINT")]
     checkpoint: PathBuf,
     /// Backbone to write, torchvision names
     #[arg(long, value_name = "FILE.safetensors")]
     out: PathBuf,
-    /// Key prefix of the encoder to import
-    #[arg(long, default_value = "encoder_q")]
-    prefix: String,
+    /// Key prefix of the encoder to import [default: detected, encoder_q first]
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Input band names in order, recorded in the metadata (e.g. B4,B3,B2)
+    #[arg(long, value_name = "B,B,...")]
+    bands: Option<String>,
+    /// Normalisation the weights were trained with: imagenet, scale=<s>, per-band=<means>/<stds>
+    #[arg(long, value_name = "NORM")]
+    normalization: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -27,15 +33,20 @@ pub fn run(args: Args) -> Result<()> {
         checkpoint,
         out,
         prefix,
+        bands,
+        normalization,
     } = args;
-    let python = crate::bench::bench_python(&sh)?;
-    let npz = std::env::temp_dir().join(format!("caco-import-{}.npz", std::process::id()));
-    cmd!(sh, "{python} xtask/scripts/export_state_dict.py {checkpoint} {npz}").run()?;
-    let result = cmd!(
+    let mut extra = Vec::new();
+    for (flag, value) in [("--prefix", prefix), ("--bands", bands), ("--normalization", normalization)] {
+        if let Some(value) = value {
+            extra.push(flag.to_string());
+            extra.push(value);
+        }
+    }
+    cmd!(
         sh,
-        "cargo run --quiet --bin caco -- import-weights --npz {npz} --out {out} --prefix {prefix}"
+        "cargo run --quiet --bin caco -- import-weights {checkpoint} --out {out} {extra...}"
     )
-    .run();
-    let _ = std::fs::remove_file(&npz);
-    Ok(result?)
+    .run()?;
+    Ok(())
 }

@@ -1,33 +1,75 @@
-//! `caco import-weights --npz <file> --out <backbone.safetensors>`: a published checkpoint's query encoder
-//! (SeCo/CACo `encoder_q.*`) mapped to torchvision names. `cargo xtask import-weights` converts .ckpt/.pth to .npz.
+//! `caco import-weights <checkpoint> --out <backbone.safetensors>`: a PyTorch checkpoint's ResNet (SeCo/CACo
+//! Lightning `.ckpt` query encoder `encoder_q.*`, CACo's `.pth` export, torchgeo/timm ResNet state dicts) read
+//! without Python, mapped to torchvision names and written with its contract (arch, bands, normalisation) in the
+//! safetensors metadata.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use caco::models::weights::import_backbone;
+use anyhow::{bail, Result};
+use caco::data::Normalization;
+use caco::models::weights::{import_checkpoint, write_backbone, BackboneContract};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The checkpoint's state dict as .npz
-    #[arg(long, value_name = "FILE")]
-    npz: PathBuf,
+    /// PyTorch checkpoint: a state dict (.pth) or a Lightning checkpoint (.ckpt)
+    #[arg(value_name = "CHECKPOINT")]
+    checkpoint: PathBuf,
     /// Backbone to write, torchvision names
     #[arg(long, value_name = "FILE.safetensors")]
     out: PathBuf,
-    /// Key prefix of the encoder to import
-    #[arg(long, default_value = "encoder_q")]
-    prefix: String,
+    /// Key prefix of the encoder to import [default: the first of encoder_q, (none), model, backbone, encoder,
+    /// module holding a ResNet conv1]
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Input band names in order, recorded in the metadata (e.g. B4,B3,B2); their count must match the weights
+    #[arg(long, value_delimiter = ',', value_name = "B,B,...")]
+    bands: Vec<String>,
+    /// Normalisation the weights were trained with, recorded in the metadata: imagenet (SeCo/CACo RGB), scale=<s>
+    /// (x / s), per-band=<means>/<stds> (comma-separated)
+    #[arg(long, value_name = "NORM", value_parser = parse_normalization)]
+    normalization: Option<Normalization>,
+    /// Method recorded in the metadata [default: import:<checkpoint file name>]
+    #[arg(long)]
+    method: Option<String>,
+}
+
+/// `imagenet`, `scale=255`, `per-band=0.1,0.2/1,2`.
+fn parse_normalization(s: &str) -> Result<Normalization, String> {
+    let floats = |list: &str| -> Result<Vec<f32>, String> {
+        list.split(',')
+            .map(|v| v.trim().parse::<f32>().map_err(|_| format!("`{v}` is not a number")))
+            .collect()
+    };
+    match s.split_once('=') {
+        None if s == "imagenet" => Ok(Normalization::Imagenet),
+        Some(("scale", v)) => Ok(Normalization::Scale { scale: floats(v)?[0] }),
+        Some(("per-band", v)) => {
+            let (mean, std) = v.split_once('/').ok_or("per-band needs <means>/<stds>")?;
+            Ok(Normalization::PerBand {
+                mean: floats(mean)?,
+                std: floats(std)?,
+            })
+        }
+        _ => Err(format!(
+            "`{s}` is not a normalisation; use imagenet, scale=<s> or per-band=<means>/<stds>"
+        )),
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Args { npz, out, prefix } = args;
-    let named = tch::Tensor::read_npz(&npz).with_context(|| format!("reading {}", npz.display()))?;
-    let (tensors, report) = import_backbone(&named, &prefix)?;
+    let Args {
+        checkpoint,
+        out,
+        prefix,
+        bands,
+        normalization,
+        method,
+    } = args;
+    let (tensors, report, prefix) = import_checkpoint(&checkpoint, prefix.as_deref())?;
+    let arch = report.arch.map_or("a backbone of unknown depth", |a| a.name());
+    let shown = if prefix.is_empty() { "(no prefix)".to_string() } else { format!("`{prefix}`") };
     eprintln!(
-        "{} with {} input bands: {} tensors imported, {} keys outside `{prefix}` ignored",
-        report
-            .arch
-            .map_or("a backbone of unknown depth".to_string(), |a| format!("{a:?}").to_lowercase()),
+        "{arch} with {} input bands under {shown}: {} tensors imported, {} other keys ignored (outside it, or fc)",
         report.in_channels,
         tensors.len(),
         report.n_ignored
@@ -44,7 +86,33 @@ pub fn run(args: Args) -> Result<()> {
     if !report.missing.is_empty() || !report.shape_mismatch.is_empty() {
         bail!("the checkpoint does not cover the backbone (see above); nothing written");
     }
-    tch::Tensor::write_safetensors(&tensors, &out)?;
-    eprintln!("wrote {} (use it as `weights` of a table row)", out.display());
+    if !bands.is_empty() && bands.len() as i64 != report.in_channels {
+        bail!(
+            "--bands names {} bands ({}), but the checkpoint's conv1 takes {}",
+            bands.len(),
+            bands.join(","),
+            report.in_channels
+        );
+    }
+    if let Some(n) = &normalization {
+        n.validate(report.in_channels as usize)?;
+    }
+    let Some(arch) = report.arch else {
+        bail!("the checkpoint's architecture could not be told from its tensors");
+    };
+    let file_name = checkpoint.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+    let contract = BackboneContract {
+        arch,
+        in_channels: report.in_channels,
+        bands,
+        normalization,
+        stretch: None,
+        method: Some(method.unwrap_or(format!("import:{file_name}"))),
+    };
+    write_backbone(&out, &tensors, &contract)?;
+    eprintln!("wrote {} ({}); use it as `weights` of a table row", out.display(), contract.describe());
+    if contract.normalization.is_none() {
+        eprintln!("  no --normalization given: evaluations use their config's normalisation for these weights");
+    }
     Ok(())
 }

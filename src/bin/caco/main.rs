@@ -6,6 +6,7 @@ mod bench;
 mod change_check;
 mod data;
 mod eval;
+mod export_weights;
 mod import_weights;
 mod info;
 mod pretrain;
@@ -39,9 +40,10 @@ enum Command {
     Pretrain(pretrain::Args),
     /// CACo's change estimate against eurosat-seasons' truth, per epoch
     ChangeCheck(change_check::Args),
-    /// Map a published checkpoint's query encoder (.npz) to torchvision names (cargo xtask import-weights reads
-    /// .ckpt/.pth)
+    /// Import a PyTorch checkpoint's ResNet (.ckpt/.pth: SeCo, CACo, torchgeo, timm) as a backbone .safetensors
     ImportWeights(import_weights::Args),
+    /// Export a backbone for PyTorch (.pth, torchvision names) or as .safetensors with its contract
+    ExportWeights(export_weights::Args),
     /// Regenerate tables and figures from stored metrics, without training
     Report(report::Args),
     /// Datasets: download, list, simulate, fake
@@ -102,6 +104,7 @@ fn run(command: Command) -> Result<()> {
         Command::Pretrain(args) => pretrain::run(args),
         Command::ChangeCheck(args) => change_check::run(args),
         Command::ImportWeights(args) => import_weights::run(args),
+        Command::ExportWeights(args) => export_weights::run(args),
         Command::Report(args) => report::run(args),
         Command::Data(command) => data::run(command),
         Command::Bench(command) => bench::run(command),
