@@ -1,10 +1,15 @@
 //! Embeds libtorch's library folder as an rpath so that binaries and tests run without LD_LIBRARY_PATH, links
 //! libtorch_cuda explicitly under the `cuda` feature (Rust links with --as-needed, which drops it), and compiles
-//! `csrc/autocast.cpp` (bf16 autocast, which tch does not expose).
+//! `csrc/autocast.cpp` (bf16 autocast, which tch does not expose) and `csrc/dist.cpp` (c10d collectives for
+//! data-parallel training; it needs gloo's headers, from Debian's libgloo-dev, which the wheel lacks: without them
+//! the build goes on and `caco_dist` stays unset, so a multi-process run says how to get them).
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    println!("cargo:rerun-if-changed=csrc/dist.cpp");
+    println!("cargo:rerun-if-env-changed=GLOO_INCLUDE");
+    println!("cargo::rustc-check-cfg=cfg(caco_dist)");
     // Set by torch-sys (`links = "tch"`) from the LIBTORCH it built against; absent without the `torch` feature.
     let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
@@ -27,6 +32,31 @@ fn main() {
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .warnings(false)
         .compile("caco_autocast");
+    let gloo = std::env::var("GLOO_INCLUDE").unwrap_or_else(|_| "/usr/include".into());
+    if std::path::Path::new(&gloo).join("gloo/config.h").is_file() {
+        let mut build = cc::Build::new();
+        build
+            .cpp(true)
+            .file("csrc/dist.cpp")
+            .include(&include)
+            .include(include.join("torch/csrc/api/include"))
+            .include(&gloo)
+            .flag("-std=c++17")
+            .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+            .flag("-DGLOG_USE_GLOG_EXPORT")
+            .flag("-DUSE_C10D_GLOO")
+            .warnings(false);
+        if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+            build.flag("-DUSE_C10D_NCCL").flag("-DCACO_NCCL");
+        }
+        build.compile("caco_dist");
+        println!("cargo:rustc-cfg=caco_dist");
+    } else {
+        println!(
+            "cargo:warning=gloo headers not found under {gloo} (install libgloo-dev, or set GLOO_INCLUDE): \
+             multi-process training is disabled in this build"
+        );
+    }
     println!("cargo:rustc-link-search=native={lib_dir}");
     println!("cargo:rustc-link-lib=dylib=c10");
     println!("cargo:rustc-link-lib=dylib=torch_cpu");

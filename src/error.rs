@@ -54,6 +54,10 @@ pub enum Error {
     /// A run stopped early on purpose (Ctrl-C or a step limit); its state was saved.
     #[error("stopped: {0}")]
     Stopped(String),
+
+    /// A collective or the rendezvous of a multi-process run failed (a rank died, a timeout, no gloo in this build).
+    #[error("data-parallel run, rank {rank}: {reason}")]
+    Dist { rank: usize, reason: String },
 }
 
 /// What a [`Error::Checksum`] reports (boxed, so that `Error` stays small).

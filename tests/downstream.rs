@@ -697,3 +697,68 @@ fn real_oscd_release_imports_merged_and_trains_with_a_seeded_city_split() {
     let csv = std::fs::read_to_string(out.join("tables/change_oscd.csv")).unwrap();
     assert_eq!(csv.lines().count(), 2, "{csv}");
 }
+
+#[test]
+fn dense_evaluation_feeds_the_normalisation_recorded_in_the_weights_unless_told_otherwise() {
+    use caco::data::Normalization;
+    use caco::models::weights::{write_backbone, BackboneContract};
+    use caco::models::{Arch, ResNet};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spec = FakeChange {
+        layout: ChangeLayout::default(),
+        n_pairs: [2, 1, 1],
+        height: 32,
+        width: 32,
+        seed: 4,
+    };
+    caco::data::fake::change::write_fake(&data.join("fake-cd"), &spec).unwrap();
+    // A backbone trained on x/255 input (no ImageNet statistics), as its contract says.
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _ = ResNet::new(&vs.root(), Arch::Resnet18, 3);
+    let tensors: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    let weights = dir.path().join("scaled.safetensors");
+    let contract = BackboneContract {
+        arch: Arch::Resnet18,
+        in_channels: 3,
+        bands: vec!["R".into(), "G".into(), "B".into()],
+        normalization: Some(Normalization::Scale { scale: 255.0 }),
+        stretch: None,
+        method: Some("test".into()),
+    };
+    write_backbone(&weights, &tensors, &contract).unwrap();
+    let w = weights.to_str().unwrap();
+
+    let adopted = change_run(&data, &dir.path().join("a"), "fake-cd", &["--weights", w]);
+    let stderr = stderr_of(&adopted);
+    assert!(adopted.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("normalisation: scale 255 as recorded in") && stderr.contains("instead of imagenet"),
+        "{stderr}"
+    );
+
+    // --normalization overrides the contract; the note then says what the weights were trained with.
+    let overridden = change_run(
+        &data,
+        &dir.path().join("b"),
+        "fake-cd",
+        &["--weights", w, "--normalization", "imagenet"],
+    );
+    let stderr = stderr_of(&overridden);
+    assert!(overridden.status.success(), "{stderr}");
+    assert!(!stderr.contains("as recorded in"), "{stderr}");
+    assert!(stderr.contains("was trained with scale 255 normalisation, this evaluation feeds imagenet"), "{stderr}");
+
+    // A protocol that fixes its input refuses the flag, saying what decides it.
+    let refused = caco(&[
+        "eval",
+        "bigearthnet",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--normalization",
+        "scale=255",
+    ]);
+    let stderr = stderr_of(&refused);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("--normalization does not apply here") && stderr.contains("BigEarthNet's protocol"), "{stderr}");
+}

@@ -63,6 +63,8 @@ impl BigEarthNetConfig {
             weights: self.weights.clone(),
             init_seed: self.init_seed,
             label_fraction: self.label_fraction,
+            // What the features are extracted with, so that the weights' contract note compares the right input.
+            normalization: TO_TENSOR,
             ..Default::default()
         }
     }

@@ -125,6 +125,35 @@ impl DenseConfig {
         self.lr * self.lr_gamma.powi(epoch as i32)
     }
 
+    /// Feeds the backbone what it was trained on: when `weights` is a file whose contract records a normalisation
+    /// (see [`crate::models::weights::BackboneContract`]), that normalisation replaces the config's. Call it only where
+    /// the user did not set `normalization` (the command line's `--normalization`, a table task's `normalization`
+    /// key): an explicit setting overrides the contract. Returns a line saying what was adopted, None when nothing
+    /// changed (random init, no contract, or the same normalisation).
+    pub fn adopt_contract_normalization(&mut self) -> Result<Option<String>> {
+        if self.weights == "random" {
+            return Ok(None);
+        }
+        let path = Path::new(&self.weights);
+        if !path.is_file() {
+            return Ok(None); // load_backbone names the missing file with its fix
+        }
+        let Some(trained) = crate::models::weights::read_contract(path)?.and_then(|c| c.normalization) else {
+            return Ok(None);
+        };
+        if trained == self.normalization {
+            return Ok(None);
+        }
+        let line = format!(
+            "normalisation: {} as recorded in {} (instead of {}; set `normalization` to override)",
+            crate::models::weights::normalization_name(&trained),
+            path.display(),
+            crate::models::weights::normalization_name(&self.normalization)
+        );
+        self.normalization = trained;
+        Ok(Some(line))
+    }
+
     /// Row label: `random init`, or the weights file as `<folder>/<stem>` (`caco-r18-cpu/backbone` for
     /// `runs/caco-r18-cpu/backbone.safetensors`).
     pub fn init_name(&self) -> String {
@@ -455,6 +484,52 @@ pub fn predict_tiled(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_weights_contract_sets_the_normalisation_unless_the_config_does() {
+        use crate::models::weights::{write_backbone, BackboneContract};
+        use crate::models::ResNet;
+        let dir = tempfile::tempdir().unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = ResNet::new(&vs.root(), Arch::Resnet18, 3);
+        let tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        let trained = Normalization::PerBand {
+            mean: vec![10.0, 20.0, 30.0],
+            std: vec![2.0, 4.0, 8.0],
+        };
+        let contract = BackboneContract {
+            arch: Arch::Resnet18,
+            in_channels: 3,
+            bands: vec![],
+            normalization: Some(trained.clone()),
+            stretch: None,
+            method: Some("test".into()),
+        };
+        let path = dir.path().join("with-contract.safetensors");
+        write_backbone(&path, &tensors, &contract).unwrap();
+
+        let mut config = DenseConfig {
+            weights: path.display().to_string(),
+            ..Default::default()
+        };
+        let line = config.adopt_contract_normalization().unwrap().expect("a different normalisation is adopted");
+        assert_eq!(config.normalization, trained);
+        assert!(line.contains("per-band") && line.contains("instead of imagenet"), "{line}");
+        // Adopted once, the second call changes nothing.
+        assert_eq!(config.adopt_contract_normalization().unwrap(), None);
+
+        // No contract (tch's plain writer) or random init: the config's normalisation stays.
+        let plain = dir.path().join("plain.safetensors");
+        Tensor::write_safetensors(&tensors, &plain).unwrap();
+        for weights in [plain.display().to_string(), "random".to_string()] {
+            let mut config = DenseConfig {
+                weights,
+                ..Default::default()
+            };
+            assert_eq!(config.adopt_contract_normalization().unwrap(), None);
+            assert_eq!(config.normalization, Normalization::Imagenet);
+        }
+    }
 
     #[test]
     fn exponential_lr_and_validation() {

@@ -2,6 +2,7 @@
 
 pub mod autocast;
 pub mod checkpoint;
+pub mod dist;
 pub mod heads;
 pub mod init;
 pub mod resnet;

@@ -195,6 +195,16 @@ fn dense_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow
     config.arch = run.backbone.arch;
     config.init_seed = run.seed;
     config.seed += run.seed;
+    // The backbone's recorded normalisation (its contract) unless the task, the scale or the dataset sets one.
+    let set_here = |t: &toml::Table| t.contains_key("normalization");
+    let explicit = set_here(&task.config)
+        || set_here(&run.scale.dense)
+        || run.scale.datasets.get(&dataset).is_some_and(set_here);
+    if !explicit {
+        if let (Some(line), false) = (config.adopt_contract_normalization()?, run.ctx.quiet) {
+            eprintln!("{} on {dataset}, row {}: {line}", task.kind.name(), run.label);
+        }
+    }
     let mut data = data.clone();
     if task.kind == TaskKind::ChangeDetection {
         data.change = task.change_options()?;

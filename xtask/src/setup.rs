@@ -1,6 +1,7 @@
 //! `cargo xtask setup`: idempotent bootstrap of a fresh machine. Installs libtorch from the PyPI wheel
 //! `torch==2.11.0` (the version tch 0.24 requires) into `.venv`, links it at `.venv/libtorch` (the path
-//! `.cargo/config.toml` gives to torch-sys), and checks GDAL, installing Debian's libgdal-dev when root.
+//! `.cargo/config.toml` gives to torch-sys), and checks GDAL and gloo's headers, installing Debian's libgdal-dev and
+//! libgloo-dev when root (gloo is optional: without it, multi-process training is off in the build).
 
 use std::path::{Path, PathBuf};
 
@@ -52,7 +53,7 @@ pub fn cargo_shell() -> Result<Shell> {
 pub fn ensure(full_torch: bool) -> Result<Setup> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
-    ensure_gdal(&sh)?;
+    ensure_system_packages(&sh)?;
     let libtorch = ensure_libtorch(&sh, full_torch)?;
     Ok(Setup { libtorch })
 }
@@ -149,7 +150,9 @@ fn which_python(sh: &Shell) -> Result<String> {
     bail!("no python3 found: install Python 3.10+ (the torch wheel needs it), e.g. `apt-get install python3-venv`")
 }
 
-fn ensure_gdal(sh: &Shell) -> Result<()> {
+/// GDAL's development files (required) and gloo's headers (for multi-process training; the torch wheel lacks
+/// them), from Debian's packages when root.
+fn ensure_system_packages(sh: &Shell) -> Result<()> {
     let have = |tool: &str| {
         cmd!(sh, "{tool} --version")
             .quiet()
@@ -158,21 +161,39 @@ fn ensure_gdal(sh: &Shell) -> Result<()> {
             .run()
             .is_ok()
     };
-    if have("gdal-config") && have("pkg-config") {
+    let gdal = have("gdal-config") && have("pkg-config");
+    let gloo_dir = std::env::var("GLOO_INCLUDE").unwrap_or_else(|_| "/usr/include".into());
+    let gloo = Path::new(&gloo_dir).join("gloo/config.h").is_file();
+    if gdal && gloo {
         return Ok(());
     }
-    let install = "apt-get update && apt-get install -y libgdal-dev pkg-config";
+    let mut packages = vec![];
+    if !gdal {
+        packages.extend(["libgdal-dev", "pkg-config"]);
+    }
+    if !gloo {
+        packages.push("libgloo-dev");
+    }
+    let list = packages.join(" ");
+    let install = format!("apt-get update && apt-get install -y {list}");
     let is_root = cmd!(sh, "id -u")
         .quiet()
         .read()
         .map(|uid| uid.trim() == "0")
         .unwrap_or(false);
     if !is_root {
-        bail!("GDAL development files not found (no gdal-config or pkg-config). Install them with:\n  sudo sh -c '{install}'");
+        if !gdal {
+            bail!("GDAL development files not found (no gdal-config or pkg-config). Install them with:\n  sudo sh -c '{install}'");
+        }
+        eprintln!(
+            "setup: gloo's headers not found under {gloo_dir}: multi-process training stays off in this build; \
+             install them with `sudo apt-get install libgloo-dev` (or set GLOO_INCLUDE) and rebuild"
+        );
+        return Ok(());
     }
-    eprintln!("setup: installing GDAL with `{install}`");
+    eprintln!("setup: installing {list} with `{install}`");
     cmd!(sh, "apt-get update -qq").run()?;
-    cmd!(sh, "apt-get install -y -qq libgdal-dev pkg-config")
+    cmd!(sh, "apt-get install -y -qq {packages...}")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .run()?;
     Ok(())

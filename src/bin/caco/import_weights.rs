@@ -26,34 +26,11 @@ pub struct Args {
     bands: Vec<String>,
     /// Normalisation the weights were trained with, recorded in the metadata: imagenet (SeCo/CACo RGB), scale=<s>
     /// (x / s), per-band=<means>/<stds> (comma-separated)
-    #[arg(long, value_name = "NORM", value_parser = parse_normalization)]
+    #[arg(long, value_name = "NORM", value_parser = crate::shared::parse_normalization)]
     normalization: Option<Normalization>,
     /// Method recorded in the metadata [default: import:<checkpoint file name>]
     #[arg(long)]
     method: Option<String>,
-}
-
-/// `imagenet`, `scale=255`, `per-band=0.1,0.2/1,2`.
-fn parse_normalization(s: &str) -> Result<Normalization, String> {
-    let floats = |list: &str| -> Result<Vec<f32>, String> {
-        list.split(',')
-            .map(|v| v.trim().parse::<f32>().map_err(|_| format!("`{v}` is not a number")))
-            .collect()
-    };
-    match s.split_once('=') {
-        None if s == "imagenet" => Ok(Normalization::Imagenet),
-        Some(("scale", v)) => Ok(Normalization::Scale { scale: floats(v)?[0] }),
-        Some(("per-band", v)) => {
-            let (mean, std) = v.split_once('/').ok_or("per-band needs <means>/<stds>")?;
-            Ok(Normalization::PerBand {
-                mean: floats(mean)?,
-                std: floats(std)?,
-            })
-        }
-        _ => Err(format!(
-            "`{s}` is not a normalisation; use imagenet, scale=<s> or per-band=<means>/<stds>"
-        )),
-    }
 }
 
 pub fn run(args: Args) -> Result<()> {

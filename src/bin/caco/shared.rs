@@ -85,3 +85,26 @@ pub fn device_label(device: Device) -> String {
         other => format!("{other:?}").to_lowercase(),
     }
 }
+
+/// `imagenet`, `scale=255`, `per-band=0.1,0.2/1,2`.
+pub fn parse_normalization(s: &str) -> Result<caco::data::Normalization, String> {
+    let floats = |list: &str| -> Result<Vec<f32>, String> {
+        list.split(',')
+            .map(|v| v.trim().parse::<f32>().map_err(|_| format!("`{v}` is not a number")))
+            .collect()
+    };
+    match s.split_once('=') {
+        None if s == "imagenet" => Ok(caco::data::Normalization::Imagenet),
+        Some(("scale", v)) => Ok(caco::data::Normalization::Scale { scale: floats(v)?[0] }),
+        Some(("per-band", v)) => {
+            let (mean, std) = v.split_once('/').ok_or("per-band needs <means>/<stds>")?;
+            Ok(caco::data::Normalization::PerBand {
+                mean: floats(mean)?,
+                std: floats(std)?,
+            })
+        }
+        _ => Err(format!(
+            "`{s}` is not a normalisation; use imagenet, scale=<s> or per-band=<means>/<stds>"
+        )),
+    }
+}

@@ -10,7 +10,7 @@ mod segmentation;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use caco::data::data_root;
+use caco::data::{data_root, Normalization};
 use caco::eval::dense::{BenchmarkOptions, DenseConfig};
 use caco::results::dense::{DenseRow, DenseTable};
 use clap::Subcommand;
@@ -88,6 +88,10 @@ pub struct CommonArgs {
     /// Seed of a random backbone's initialisation
     #[arg(long, value_name = "S", default_value_t = DenseConfig::default().init_seed)]
     init_seed: u64,
+    /// Input normalisation: imagenet, scale=<s> (x / s) or per-band=<means>/<stds> [default: the one recorded in
+    /// the weights' metadata (their contract), else imagenet]
+    #[arg(long, value_name = "NORM", value_parser = crate::shared::parse_normalization)]
+    normalization: Option<Normalization>,
     /// Train the encoder too (default: frozen)
     #[arg(long)]
     finetune: bool,
@@ -121,7 +125,9 @@ struct Common {
 
 impl CommonArgs {
     /// `default_tile` gives the tile size when `--tile-size` is not given (or 0), from the data root.
-    fn resolve(self, default_tile: impl Fn(&Path) -> usize) -> Result<Common> {
+    /// `fixed_input`: None where the input normalisation follows `--normalization`, else the weights' contract;
+    /// Some(what decides it) for tasks whose protocol fixes it (then `--normalization` is refused, naming that).
+    fn resolve(self, default_tile: impl Fn(&Path) -> usize, fixed_input: Option<&str>) -> Result<Common> {
         let mut config = DenseConfig {
             weights: self.weights,
             arch: self.arch.into(),
@@ -138,12 +144,30 @@ impl CommonArgs {
             augment: !self.no_augment,
             ..Default::default()
         };
+        match (self.normalization, fixed_input) {
+            (Some(_), Some(decided_by)) => {
+                anyhow::bail!("--normalization does not apply here: the input is fixed by {decided_by}")
+            }
+            (Some(n), None) => config.normalization = n,
+            (None, Some(_)) => {}
+            (None, None) => {
+                if let (Some(line), false) = (config.adopt_contract_normalization()?, self.quiet) {
+                    eprintln!("{line}");
+                }
+            }
+        }
         let device = self.device.resolve()?;
         let data_root = data_root(self.data_dir.as_deref());
         if config.tile_size == 0 {
             config.tile_size = default_tile(&data_root);
         }
-        config.validate(3)?;
+        // The dataset's band count is checked against the weights when they load (with the bands named); here only
+        // the normalisation's own consistency.
+        let n_bands = match &config.normalization {
+            Normalization::PerBand { mean, .. } => mean.len(),
+            _ => 3,
+        };
+        config.validate(n_bands)?;
         Ok(Common {
             data_root,
             out_dir: self.out_dir,

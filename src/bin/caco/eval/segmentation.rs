@@ -45,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.bands.is_some() || args.months.is_some() || args.skip_bad || args.snow_as_class {
         bail!("--bands, --months, --skip-bad and --snow-as-class are flags of --dataset dynamic-earthnet");
     }
-    let mut c = args.common.resolve(|_| 256)?;
+    let mut c = args.common.resolve(|_| 256, None)?;
     let data = TaskData {
         data_root: c.data_root.clone(),
         split_dir: c.split_dir.take(),
@@ -70,7 +70,7 @@ fn run_dynamic_earthnet(args: Args) -> Result<()> {
         den.snow_ice = SnowIce::Class;
     }
     den.validate()?;
-    let mut c = args.common.resolve(|_| 256)?;
+    let mut c = args.common.resolve(|_| 256, Some("DynamicEarthNet's per-band scaling (--bands)"))?;
     c.config.normalization = den.normalization();
     c.config.validate(den.bands.len())?;
     let data = TaskData {
