@@ -4,7 +4,6 @@
 //! trust-on-first-use), CACo-1M's parts joined before extraction with bounded parallelism, `--from` archives and
 //! folders (LEVIR-CD and OSCD arranged as their readers expect), the manual-download errors and the command line.
 
-use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +22,9 @@ use caco::fetch::registry::{self, Checksum, Dataset, Source};
 use caco::fetch::{self, verify, Options};
 use caco::Error;
 use md5::{Digest, Md5};
+
+mod common;
+use common::{files_under, zip_dir};
 
 fn options(root: &Path, server: &Server) -> Options {
     let mut options = Options::new(root);
@@ -63,32 +65,6 @@ fn url_path(dataset: &Dataset) -> String {
     let url = &files[0].url;
     let host_end = url.find("://").unwrap() + 3;
     url[host_end + url[host_end..].find('/').unwrap()..].to_string()
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
-
-/// A zip of every file under `dir`, each named `<prefix>/<relative path>`.
-fn zip_dir(dir: &Path, prefix: &str) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for file in files_under(dir) {
-        let relative = file.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
-        zip.start_file(format!("{prefix}/{relative}"), options).unwrap();
-        zip.write_all(&std::fs::read(&file).unwrap()).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
 }
 
 /// A .tar.gz of `dir` under the folder name `prefix`.

@@ -3,8 +3,7 @@
 //! registry's real paths on 127.0.0.1, as `data download --mirror`), and the table runs with the rest skipped and
 //! marked "n/a (data absent)".
 
-use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use caco::config::ExperimentConfig;
 use caco::data::fake::change::FakeChange;
@@ -16,35 +15,9 @@ use caco::reproduce::{ReproduceContext, TableConfig};
 use md5::{Digest, Md5};
 
 mod common;
-use common::caco;
+use common::{caco, files_under, zip_dir};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
-
-/// EuroSAT.zip's layout: the class folders inside `2750/`.
-fn zip_dir(dir: &Path, prefix: &str) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for file in files_under(dir) {
-        let relative = file.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
-        zip.start_file(format!("{prefix}/{relative}"), options).unwrap();
-        zip.write_all(&std::fs::read(&file).unwrap()).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
-}
 
 fn url_path(url: &str) -> String {
     let host_end = url.find("://").unwrap() + 3;
