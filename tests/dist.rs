@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use caco::config::{ExperimentConfig, PretrainConfig};
@@ -37,6 +37,18 @@ struct Rank {
 
 impl Rank {
     fn spawn(test: &str, role: &str, rank: usize, world: usize, port: u16, dir: &Path) -> Rank {
+        Self::spawn_with(test, role, rank, world, port, dir, &[])
+    }
+
+    fn spawn_with(
+        test: &str,
+        role: &str,
+        rank: usize,
+        world: usize,
+        port: u16,
+        dir: &Path,
+        envs: &[(&str, String)],
+    ) -> Rank {
         let out = dir.join(format!("rank{rank}.out"));
         let err = dir.join(format!("rank{rank}.err"));
         let child = Command::new(std::env::current_exe().unwrap())
@@ -48,6 +60,7 @@ impl Rank {
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string())
             .env("CACO_DIST_TIMEOUT_S", "30")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
@@ -78,8 +91,13 @@ impl Rank {
 
 /// Runs `world` ranks of `test` with `role` and returns each one's (success, output).
 fn run_ranks(test: &str, role: &str, world: usize, dir: &Path) -> Vec<(bool, String)> {
+    run_ranks_with(test, role, world, dir, &[])
+}
+
+fn run_ranks_with(test: &str, role: &str, world: usize, dir: &Path, envs: &[(&str, String)]) -> Vec<(bool, String)> {
     let port = free_port();
-    let mut ranks: Vec<Rank> = (0..world).map(|r| Rank::spawn(test, role, r, world, port, dir)).collect();
+    let mut ranks: Vec<Rank> =
+        (0..world).map(|r| Rank::spawn_with(test, role, r, world, port, dir, envs)).collect();
     ranks.iter_mut().map(Rank::wait).collect()
 }
 
@@ -192,3 +210,196 @@ fn a_rank_that_never_arrives_times_out_the_rendezvous_naming_the_address() {
         "{message}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Proof: 2 ranks x B/2 train like 1 process with B and BatchNorm in 2 groups.
+
+fn fake_series(dir: &Path) {
+    let spec = FakeTimeSeries {
+        layout: Layout::Caco,
+        n_locations: 8,
+        dates_per_era: 5,
+        bands: RGB_BANDS.iter().map(|b| b.to_string()).collect(),
+        size: 64,
+        seed: 3,
+    };
+    write_timeseries(dir, &spec).unwrap();
+}
+
+/// A small run: ResNet-18 at 64 px, global batch 8, `bn_groups` BatchNorm groups per process. (At 32 px with 2 rows
+/// per group, layer4's BatchNorm normalises 2 values per channel: its gradients reach 1e4 and a step amplifies
+/// float rounding chaotically, which would hide what this test checks.)
+fn config(method: &str, root: &Path, epochs: usize, bn_groups: usize) -> String {
+    format!(
+        r#"
+name = "dist-{method}"
+method = "{method}"
+[model]
+arch = "resnet18"
+embedding_dim = 16
+[data]
+root = {root:?}
+layout = "caco"
+bands = ["B4", "B3", "B2"]
+normalization = {{ kind = "imagenet" }}
+[augment]
+out_size = 64
+[ssl]
+queue_size = 24
+temperature = 0.2
+encoder_momentum = 0.99
+geo_clusters = 2
+bn_groups = {bn_groups}
+[optim]
+lr = 0.01
+epochs = {epochs}
+batch_size = 8
+schedule = {{ kind = "cosine" }}
+[run]
+seed = 1
+n_workers = 1
+checkpoint_every = 2
+device = "cpu"
+"#,
+        root = root.display().to_string()
+    )
+}
+
+fn options(max_steps: Option<u64>, resume: bool) -> PretrainOptions {
+    PretrainOptions {
+        quiet: true,
+        max_steps,
+        resume,
+    }
+}
+
+/// A rank's program in the proof tests: the run its environment describes.
+fn pretrain_role() {
+    let var = |name: &str| std::env::var(name).unwrap();
+    let config = PretrainConfig::load(Path::new(&var("CACO_DIST_TEST_CONFIG"))).unwrap();
+    let max_steps = std::env::var("CACO_DIST_TEST_MAX_STEPS").ok().map(|s| s.parse().unwrap());
+    let resume = std::env::var("CACO_DIST_TEST_RESUME").is_ok();
+    match pretrain(&config, Path::new(&var("CACO_DIST_TEST_RUN")), &options(max_steps, resume)) {
+        Ok(summary) => println!("rank {} done: {} steps", var("RANK"), summary.steps),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(3);
+        }
+    }
+}
+
+/// Runs `config` on 2 ranks in `run`; every rank must succeed.
+fn run_two_ranks(test: &str, config: &str, dir: &Path, run: &Path, max_steps: Option<u64>, resume: bool) {
+    let path = dir.join(format!("{}.toml", run.file_name().unwrap().to_string_lossy()));
+    std::fs::write(&path, config).unwrap();
+    let mut envs = vec![
+        ("CACO_DIST_TEST_CONFIG", path.display().to_string()),
+        ("CACO_DIST_TEST_RUN", run.display().to_string()),
+    ];
+    if let Some(m) = max_steps {
+        envs.push(("CACO_DIST_TEST_MAX_STEPS", m.to_string()));
+    }
+    if resume {
+        envs.push(("CACO_DIST_TEST_RESUME", "1".into()));
+    }
+    for (rank, (ok, output)) in run_ranks_with(test, "pretrain", 2, dir, &envs).into_iter().enumerate() {
+        assert!(ok && output.contains(&format!("rank {rank} done")), "rank {rank}: {output}");
+    }
+}
+
+/// Every tensor of a run's checkpoint (query and key sides, optimiser buffers, queues, CACo state) but the
+/// BatchNorm running statistics, which no training step reads (train-mode BatchNorm) and which each rank updates
+/// from its own rows, as DDP does: one process with 2 groups chains the two groups' updates instead.
+fn checkpoint_tensors(run: &Path) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    for file in ["query", "key", "state"] {
+        let path = run.join("checkpoint").join(format!("{file}.safetensors"));
+        for (name, t) in Tensor::read_safetensors(&path).unwrap() {
+            if !name.contains("running_") && !name.contains("num_batches_tracked") {
+                out.push((format!("{file}/{name}"), t));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn position(run: &Path) -> String {
+    let text = std::fs::read_to_string(run.join("checkpoint/state.toml")).unwrap();
+    let state: toml::Value = toml::from_str(&text).unwrap();
+    state["position"].to_string()
+}
+
+fn assert_same_state(a: &Path, b: &Path, what: &str) {
+    assert_eq!(position(a), position(b), "{what}: positions");
+    let (ta, tb) = (checkpoint_tensors(a), checkpoint_tensors(b));
+    let names = |v: &[(String, Tensor)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ta), names(&tb), "{what}: tensor names");
+    assert!(ta.iter().any(|(n, _)| n.starts_with("state/queue0.keys")), "{what}: no queue in the checkpoint");
+    let mut worst: Vec<(f64, &str)> = ta
+        .iter()
+        .zip(&tb)
+        .map(|((name, x), (_, y))| {
+            // Relative to the tensor's largest value where that exceeds 1 (float32 rounding of the sums).
+            // NaN (CACo's never-seen items) must sit at the same places; it compares as 0.
+            let (x, y) = (x.to_kind(Kind::Double), y.to_kind(Kind::Double));
+            assert!(x.isnan().equal(&y.isnan()), "{what}: {name}: NaN at other places");
+            let (x, y) = (x.nan_to_num(0.0, None, None), y.nan_to_num(0.0, None, None));
+            let scale = x.abs().max().double_value(&[]).max(1.0);
+            ((x - y).abs().max().double_value(&[]) / scale, name.as_str())
+        })
+        .filter(|(diff, _)| !(*diff <= 1e-5))
+        .collect();
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    assert!(worst.is_empty(), "{what}: {} of {} tensors differ: {:?}", worst.len(), ta.len(), &worst[..worst.len().min(12)]);
+}
+
+/// One process with B and `bn_groups = 2`, and 2 ranks with B/2 each, from the same config otherwise.
+fn two_ranks_match_one_process(test: &str, method: &str, epochs: usize, max_steps: Option<u64>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    fake_series(&series);
+    let one = dir.path().join("one");
+    let config_one = PretrainConfig::from_toml(&config(method, &series, epochs, 2), Path::new("one.toml")).unwrap();
+    let summary = pretrain(&config_one, &one, &options(max_steps, false)).unwrap();
+    assert!(summary.steps >= 2, "{method}: only {} steps", summary.steps);
+    let two = dir.path().join("two");
+    run_two_ranks(test, &config(method, &series, epochs, 1), dir.path(), &two, max_steps, false);
+    assert_same_state(&one, &two, method);
+    dir
+}
+
+#[test]
+fn caco_on_two_ranks_trains_like_one_process_with_two_bn_groups_and_resumes() {
+    let test = "caco_on_two_ranks_trains_like_one_process_with_two_bn_groups_and_resumes";
+    if role().is_some() {
+        return pretrain_role();
+    }
+    // 16 era items, global batch 8: 2 steps per epoch, then the GMM fit on the gathered ratios. (Not further: from
+    // the third step on, this tiny model amplifies float rounding by orders of magnitude; two one-process runs that
+    // differ only in their thread count already differ by 7 % in the momentum buffers at step 3.)
+    let dir = two_ranks_match_one_process(test, "caco", 1, None);
+    let labels = checkpoint_tensors(&dir.path().join("two"))
+        .into_iter()
+        .find(|(n, _)| n == "state/caco.label")
+        .unwrap()
+        .1;
+    assert!(values(&labels).iter().all(|&l| l >= 0.0), "every era item seen: {labels}");
+    // Stopped after 1 step and resumed on 2 ranks: the same state as the uninterrupted run.
+    let series = dir.path().join("series");
+    let resumed = dir.path().join("resumed");
+    let text = config("caco", &series, 1, 1);
+    run_two_ranks(test, &text, dir.path(), &resumed, Some(1), false);
+    run_two_ranks(test, &text, dir.path(), &resumed, None, true);
+    assert_same_state(&dir.path().join("two"), &resumed, "caco resumed");
+}
+
+#[test]
+fn gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups() {
+    if role().is_some() {
+        return pretrain_role();
+    }
+    // 8 locations, global batch 8: one step per epoch.
+    two_ranks_match_one_process("gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups", "gassl", 3, None);
+}
+
