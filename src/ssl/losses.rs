@@ -351,6 +351,47 @@ mod tests {
         }
     }
 
+    /// Data-parallel: 3 ranks of 2 rows each, with the whole batch's keys and eras, average to the one-process loss.
+    #[test]
+    fn rank_slices_with_the_global_keys_average_to_the_whole_batch_loss() {
+        tch::manual_seed(4);
+        let (n, d, k) = (6, 5, 8);
+        let norm = |x: Tensor| &x / x.norm_scalaropt_dim(2.0, [1], true);
+        let randn = |rows: i64| norm(Tensor::randn([rows, d], (Kind::Float, Device::Cpu)));
+        let q: Vec<Tensor> = (0..3).map(|_| randn(n)).collect();
+        let keys: Vec<Vec<Tensor>> = (0..3).map(|_| (0..3).map(|_| randn(n)).collect()).collect();
+        let queues: Vec<Tensor> = (0..3).map(|_| randn(k)).collect();
+        let queue_era: Vec<Tensor> = (0..3).map(|_| Tensor::arange(k, (Kind::Int64, Device::Cpu)).remainder(2)).collect();
+        let era = Tensor::from_slice(&[0i64, 1, 0, 1, 0, 1]);
+        let label = Tensor::from_slice(&[1i64, 1, 0, 0, -1, -1]);
+        let rows = |x: &Tensor, r: i64| x.narrow(0, 2 * r, 2);
+        for long_term in [LongTerm::Caco, LongTerm::Teco] {
+            let whole = caco_loss(&q, &keys, &queues, &queue_era, &era, &label, 0.2, long_term);
+            let mut mean = vec![0.0; 3];
+            for r in 0..3 {
+                let q_r: Vec<Tensor> = q.iter().map(|x| rows(x, r)).collect();
+                let parts = caco_loss_rows(&q_r, &keys, &queues, &queue_era, &era, &rows(&label, r), 0.2, long_term, 2 * r);
+                for (m, p) in mean.iter_mut().zip(parts) {
+                    *m += p.double_value(&[]) / 3.0;
+                }
+            }
+            for (w, m) in whole.iter().zip(mean) {
+                close(w, m);
+            }
+        }
+        let whole = seco_loss(&q, &keys, &queues, 0.2);
+        let mut mean = vec![0.0; 3];
+        for r in 0..3 {
+            let q_r: Vec<Tensor> = q.iter().map(|x| rows(x, r)).collect();
+            for (m, p) in mean.iter_mut().zip(seco_loss_rows(&q_r, &keys, &queues, 0.2, 2 * r)) {
+                *m += p.double_value(&[]) / 3.0;
+            }
+        }
+        for (w, m) in whole.iter().zip(mean) {
+            close(w, m);
+        }
+    }
+
     #[test]
     fn gassl_adds_the_geo_cross_entropy() {
         let (q, keys, queues) = seco_fixture();

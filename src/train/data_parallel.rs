@@ -10,7 +10,7 @@ use super::sgd::Sgd;
 use crate::config::PretrainConfig;
 use crate::models::dist::{Dist, Rendezvous};
 use crate::ssl::caco::ChangeState;
-use crate::ssl::SslModel;
+use crate::ssl::{Method, SslModel};
 use crate::{Error, Result};
 
 /// The process group from torchrun's variables (one process without them) and the device of this rank: with
@@ -26,38 +26,39 @@ pub fn join(device: Device) -> Result<(Dist, Device)> {
     Ok((Dist::init(&rv, device)?, device))
 }
 
-/// Rows of a global batch each rank takes: `optim.batch_size / world`, checked: the global batch splits evenly and,
-/// for TeCo/CACo, every rank's slice holds whole (older, recent) pairs; each rank's slice splits into its
-/// `ssl.bn_groups` BatchNorm groups.
+/// Rows of a global batch each rank takes: `optim.batch_size / world`, checked (see [`split_batch`]).
 pub fn rows_per_rank(config: &PretrainConfig, dist: &Dist) -> Result<usize> {
-    let (batch, world) = (config.optim.batch_size, dist.world());
-    let refuse = |why: String| {
-        Err(Error::Dist {
+    split_batch(config.optim.batch_size, dist.world(), config.method, config.ssl.bn_groups).map_err(|reason| {
+        Error::Dist {
             rank: dist.rank(),
-            reason: why,
-        })
-    };
+            reason,
+        }
+    })
+}
+
+/// `batch / world` when the global batch splits evenly, every rank's slice of a TeCo/CACo batch holds whole (older,
+/// recent) pairs, and each slice splits into its `bn_groups` BatchNorm groups; otherwise what to change.
+pub fn split_batch(batch: usize, world: usize, method: Method, bn_groups: usize) -> std::result::Result<usize, String> {
     if batch % world != 0 {
-        return refuse(format!(
+        return Err(format!(
             "optim.batch_size {batch} does not split over {world} ranks: choose a multiple of {world} (each rank takes \
              an equal contiguous slice of every global batch)"
         ));
     }
     let rows = batch / world;
-    if config.method.paired() && rows % 2 != 0 {
-        return refuse(format!(
+    if method.paired() && rows % 2 != 0 {
+        return Err(format!(
             "optim.batch_size {batch} over {world} ranks gives {rows} rows per rank: {} needs an even number per \
              rank so that no (older, recent) pair is split; choose a multiple of {}",
-            config.method.name(),
+            method.name(),
             2 * world
         ));
     }
-    if rows % config.ssl.bn_groups != 0 {
-        return refuse(format!(
-            "ssl.bn_groups {} does not divide the {rows} rows per rank (optim.batch_size {batch} over {world} \
-             ranks); across ranks the groups multiply, so with {world} ranks set bn_groups to the original's \
-             number of GPUs divided by {world}",
-            config.ssl.bn_groups
+    if rows % bn_groups != 0 {
+        return Err(format!(
+            "ssl.bn_groups {bn_groups} does not divide the {rows} rows per rank (optim.batch_size {batch} over \
+             {world} ranks); across ranks the groups multiply, so with {world} ranks set bn_groups to the \
+             original's number of GPUs divided by {world}"
         ));
     }
     Ok(rows)
@@ -162,4 +163,31 @@ pub fn sync_from_main(model: &mut SslModel, sgd: &mut Sgd, position: &mut Positi
 
 fn sgd_names(sgd: &Sgd) -> Vec<String> {
     sgd.variable_names().map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_global_batch_splits_into_whole_pairs_and_groups_or_is_refused() {
+        assert_eq!(split_batch(256, 4, Method::Caco, 1), Ok(64));
+        assert_eq!(split_batch(256, 1, Method::Gassl, 4), Ok(256));
+        assert_eq!(split_batch(6, 3, Method::Moco, 1), Ok(2));
+        let refused = |b, w, m, g| split_batch(b, w, m, g).unwrap_err();
+        assert!(refused(10, 4, Method::Moco, 1).contains("choose a multiple of 4"));
+        // 3 rows per rank would split a pair of CACo's (and TeCo's) but not SeCo's locations.
+        assert!(refused(6, 2, Method::Caco, 1).contains("choose a multiple of 4"));
+        assert!(refused(6, 2, Method::Teco, 1).contains("no (older, recent) pair is split"));
+        assert_eq!(split_batch(6, 2, Method::Seco, 1), Ok(3));
+        assert!(refused(8, 2, Method::Gassl, 3).contains("ssl.bn_groups 3 does not divide the 4 rows"));
+    }
+
+    #[test]
+    fn one_process_keeps_every_batch_whole() {
+        let batches = vec![vec![3, 1, 2, 0], vec![5, 4, 7, 6]];
+        assert_eq!(rank_slices(batches.clone(), 4, &Dist::single()), batches);
+        let (parts, stop) = global_parts(vec![1.5, 2.0], true, &Dist::single(), Device::Cpu).unwrap();
+        assert_eq!((parts, stop), (vec![1.5, 2.0], true));
+    }
 }
