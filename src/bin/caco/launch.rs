@@ -1,5 +1,6 @@
 //! `caco pretrain --nproc N`: N local ranks of this very executable, with the variables torchrun would set
-//! (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT a free port). Rank 0 keeps
+//! (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT a free port, and
+//! OMP_NUM_THREADS = cores / N unless set). Rank 0 keeps
 //! the terminal (its progress bar); the others' lines are forwarded with a `[rank r]` prefix. When a rank fails the
 //! others are stopped and the launch fails naming it.
 
@@ -12,10 +13,18 @@ use anyhow::{bail, Context, Result};
 /// Runs `args` (this executable's arguments without `--nproc`) as `nproc` ranks and waits for all of them.
 pub fn launch(nproc: usize, args: &[String]) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this executable to start its ranks")?;
+    // Ctrl-C reaches every rank from the terminal; they checkpoint and stop together, and the launcher waits for
+    // them instead of dying first (which would break the pipes of ranks 1..).
+    caco::train::pretrain::install_interrupt_handler();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .context("no free port on 127.0.0.1 for the rendezvous")?
         .port();
+    // As torchrun does: the ranks share the machine's cores instead of each taking all of them (unless set).
+    let threads = std::env::var("OMP_NUM_THREADS").unwrap_or_else(|_| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (cores / nproc).max(1).to_string()
+    });
     let mut children: Vec<Child> = Vec::with_capacity(nproc);
     let mut forwarders = Vec::new();
     for rank in 0..nproc {
@@ -26,7 +35,8 @@ pub fn launch(nproc: usize, args: &[String]) -> Result<()> {
             .env("WORLD_SIZE", nproc.to_string())
             .env("LOCAL_WORLD_SIZE", nproc.to_string())
             .env("MASTER_ADDR", "127.0.0.1")
-            .env("MASTER_PORT", port.to_string());
+            .env("MASTER_PORT", port.to_string())
+            .env("OMP_NUM_THREADS", &threads);
         if rank > 0 {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
@@ -58,7 +68,7 @@ pub fn launch(nproc: usize, args: &[String]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    if let Some(rank) = failed {
+    if failed.is_some() {
         // Give the others a moment to report their side (they fail at their next collective), then stop them.
         std::thread::sleep(Duration::from_secs(2));
         stop(&mut children);
