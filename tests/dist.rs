@@ -1,5 +1,5 @@
 //! Data-parallel training over Gloo on 127.0.0.1 with 2 processes (docs/distributed.md): the collectives, the
-//! faults (a rank killed mid-run, a rank that never arrives), and the proof that 2 ranks x B/2 train exactly like one
+//! faults (a rank killed mid-run, a rank that never arrives), `--nproc`, and the proof that 2 ranks x B/2 train like one
 //! process with B and BatchNorm in 2 groups.
 //!
 //! A multi-process test runs its ranks as copies of this test binary that run the same test with
@@ -108,8 +108,9 @@ fn run_ranks(test: &str, role: &str, world: usize, dir: &Path) -> Vec<(bool, Str
 
 fn run_ranks_with(test: &str, role: &str, world: usize, dir: &Path, envs: &[(&str, String)]) -> Vec<(bool, String)> {
     let port = free_port();
-    let mut ranks: Vec<Rank> =
-        (0..world).map(|r| Rank::spawn_with(test, role, r, world, port, dir, envs)).collect();
+    let mut ranks: Vec<Rank> = (0..world)
+        .map(|r| Rank::spawn_with(test, role, r, world, port, dir, envs))
+        .collect();
     ranks.iter_mut().map(Rank::wait).collect()
 }
 
@@ -160,7 +161,10 @@ fn collectives_give_the_right_numbers() {
         .into_iter()
         .enumerate()
     {
-        assert!(ok && output.contains(&format!("rank {rank} ok")), "rank {rank}: {output}");
+        assert!(
+            ok && output.contains(&format!("rank {rank} ok")),
+            "rank {rank}: {output}"
+        );
     }
 }
 
@@ -185,7 +189,9 @@ fn a_killed_rank_makes_the_other_fail_naming_itself() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let test = "a_killed_rank_makes_the_other_fail_naming_itself";
-    let mut ranks: Vec<Rank> = (0..2).map(|r| Rank::spawn(test, "loop", r, 2, port, dir.path())).collect();
+    let mut ranks: Vec<Rank> = (0..2)
+        .map(|r| Rank::spawn(test, "loop", r, 2, port, dir.path()))
+        .collect();
     let start = Instant::now();
     while !ranks[1].output().contains("ready") {
         assert!(start.elapsed() < GUARD, "rank 1 never got going: {}", ranks[1].output());
@@ -289,9 +295,15 @@ fn options(max_steps: Option<u64>, resume: bool) -> PretrainOptions {
 fn pretrain_role() {
     let var = |name: &str| std::env::var(name).unwrap();
     let config = PretrainConfig::load(Path::new(&var("CACO_DIST_TEST_CONFIG"))).unwrap();
-    let max_steps = std::env::var("CACO_DIST_TEST_MAX_STEPS").ok().map(|s| s.parse().unwrap());
+    let max_steps = std::env::var("CACO_DIST_TEST_MAX_STEPS")
+        .ok()
+        .map(|s| s.parse().unwrap());
     let resume = std::env::var("CACO_DIST_TEST_RESUME").is_ok();
-    match pretrain(&config, Path::new(&var("CACO_DIST_TEST_RUN")), &options(max_steps, resume)) {
+    match pretrain(
+        &config,
+        Path::new(&var("CACO_DIST_TEST_RUN")),
+        &options(max_steps, resume),
+    ) {
         Ok(summary) => println!("rank {} done: {} steps", var("RANK"), summary.steps),
         Err(e) => {
             eprintln!("{e}");
@@ -315,7 +327,10 @@ fn run_two_ranks(test: &str, config: &str, dir: &Path, run: &Path, max_steps: Op
         envs.push(("CACO_DIST_TEST_RESUME", "1".into()));
     }
     for (rank, (ok, output)) in run_ranks_with(test, "pretrain", 2, dir, &envs).into_iter().enumerate() {
-        assert!(ok && output.contains(&format!("rank {rank} done")), "rank {rank}: {output}");
+        assert!(
+            ok && output.contains(&format!("rank {rank} done")),
+            "rank {rank}: {output}"
+        );
     }
 }
 
@@ -347,7 +362,10 @@ fn assert_same_state(a: &Path, b: &Path, what: &str) {
     let (ta, tb) = (checkpoint_tensors(a), checkpoint_tensors(b));
     let names = |v: &[(String, Tensor)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(names(&ta), names(&tb), "{what}: tensor names");
-    assert!(ta.iter().any(|(n, _)| n.starts_with("state/queue0.keys")), "{what}: no queue in the checkpoint");
+    assert!(
+        ta.iter().any(|(n, _)| n.starts_with("state/queue0.keys")),
+        "{what}: no queue in the checkpoint"
+    );
     let mut worst: Vec<(f64, &str)> = ta
         .iter()
         .zip(&tb)
@@ -363,7 +381,13 @@ fn assert_same_state(a: &Path, b: &Path, what: &str) {
         .filter(|(diff, _)| !(*diff <= 1e-5))
         .collect();
     worst.sort_by(|a, b| b.0.total_cmp(&a.0));
-    assert!(worst.is_empty(), "{what}: {} of {} tensors differ: {:?}", worst.len(), ta.len(), &worst[..worst.len().min(12)]);
+    assert!(
+        worst.is_empty(),
+        "{what}: {} of {} tensors differ: {:?}",
+        worst.len(),
+        ta.len(),
+        &worst[..worst.len().min(12)]
+    );
 }
 
 /// One process with B and `bn_groups = 2`, and 2 ranks with B/2 each, from the same config otherwise.
@@ -379,7 +403,14 @@ fn two_ranks_match_one_process(test: &str, method: &str, epochs: usize, max_step
     let summary = pretrain(&config_one, &one, &options(max_steps, false)).unwrap();
     assert!(summary.steps >= 2, "{method}: only {} steps", summary.steps);
     let two = dir.path().join("two");
-    run_two_ranks(test, &config(method, &series, epochs, 1), dir.path(), &two, max_steps, false);
+    run_two_ranks(
+        test,
+        &config(method, &series, epochs, 1),
+        dir.path(),
+        &two,
+        max_steps,
+        false,
+    );
     assert_same_state(&one, &two, method);
     dir
 }
@@ -401,7 +432,10 @@ fn caco_on_two_ranks_trains_like_one_process_with_two_bn_groups_and_resumes() {
         .find(|(n, _)| n == "state/caco.label")
         .unwrap()
         .1;
-    assert!(values(&labels).iter().all(|&l| l >= 0.0), "every era item seen: {labels}");
+    assert!(
+        values(&labels).iter().all(|&l| l >= 0.0),
+        "every era item seen: {labels}"
+    );
     // Stopped after 1 step and resumed on 2 ranks: the same state as the uninterrupted run.
     let series = dir.path().join("series");
     let resumed = dir.path().join("resumed");
@@ -417,9 +451,13 @@ fn gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups() {
         return pretrain_role();
     }
     // 8 locations, global batch 8: one step per epoch; 2 steps (see the CACo test for why not more).
-    two_ranks_match_one_process("gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups", "gassl", 2, None);
+    two_ranks_match_one_process(
+        "gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups",
+        "gassl",
+        2,
+        None,
+    );
 }
-
 
 /// `caco pretrain --nproc 2` end to end (the command line, its launcher and the rank processes), and a launch whose
 /// batch does not split: every rank refuses it and the launch fails naming a rank.
@@ -432,18 +470,37 @@ fn nproc_2_runs_a_caco_pretraining_and_a_batch_that_does_not_split_is_refused() 
     std::fs::write(&config_path, config("caco", &series, 1, 1)).unwrap();
     let caco = |nproc: &str, run: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_caco"))
-            .args(["pretrain", config_path.to_str().unwrap(), "--quiet", "--nproc", nproc, "--run-dir"])
+            .args([
+                "pretrain",
+                config_path.to_str().unwrap(),
+                "--quiet",
+                "--nproc",
+                nproc,
+                "--run-dir",
+            ])
             .arg(dir.path().join(run))
             .env("CACO_DIST_TIMEOUT_S", "30")
             .output()
             .unwrap();
-        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
     };
     let (ok, output) = caco("2", "two");
     assert!(ok, "{output}");
     assert!(output.contains("dist-caco: 2 steps, 1 epochs"), "{output}");
     let run = dir.path().join("two");
-    for file in ["checkpoint/state.toml", "metrics.parquet", "backbone.safetensors", "caco/caco_epoch_0000.csv"] {
+    for file in [
+        "checkpoint/state.toml",
+        "metrics.parquet",
+        "backbone.safetensors",
+        "caco/caco_epoch_0000.csv",
+    ] {
         assert!(run.join(file).is_file(), "{file} missing: {output}");
     }
     let (ok, output) = caco("3", "three");
@@ -454,3 +511,30 @@ fn nproc_2_runs_a_caco_pretraining_and_a_batch_that_does_not_split_is_refused() 
     );
 }
 
+#[test]
+fn moco_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups() {
+    if role().is_some() {
+        return pretrain_role();
+    }
+    // 80 images, global batch 8: 10 steps per epoch, stopped after 2.
+    two_ranks_match_one_process(
+        "moco_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups",
+        "moco",
+        1,
+        Some(2),
+    );
+}
+
+#[test]
+fn seco_on_two_ranks_trains_like_one_process_with_two_bn_groups() {
+    if role().is_some() {
+        return pretrain_role();
+    }
+    // 8 locations, global batch 8: one step per epoch. SeCo's in-batch negatives are the whole batch's keys.
+    two_ranks_match_one_process(
+        "seco_on_two_ranks_trains_like_one_process_with_two_bn_groups",
+        "seco",
+        2,
+        None,
+    );
+}

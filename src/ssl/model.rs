@@ -260,7 +260,12 @@ impl SslModel {
         let (parts, step_keys) = match method {
             Method::Moco | Method::Gassl => {
                 let k = self.keys(&input.views[1])?.remove(0);
-                let mut parts = vec![losses::info_nce(&q[0], &k.narrow(0, offset, n), &self.queues[0].keys, t)];
+                let mut parts = vec![losses::info_nce(
+                    &q[0],
+                    &k.narrow(0, offset, n),
+                    &self.queues[0].keys,
+                    t,
+                )];
                 if let Some(geo) = &self.geo_head {
                     let clusters = input
                         .clusters

@@ -28,11 +28,15 @@ pub fn join(device: Device) -> Result<(Dist, Device)> {
 
 /// Rows of a global batch each rank takes: `optim.batch_size / world`, checked (see [`split_batch`]).
 pub fn rows_per_rank(config: &PretrainConfig, dist: &Dist) -> Result<usize> {
-    split_batch(config.optim.batch_size, dist.world(), config.method, config.ssl.bn_groups).map_err(|reason| {
-        Error::Dist {
-            rank: dist.rank(),
-            reason,
-        }
+    split_batch(
+        config.optim.batch_size,
+        dist.world(),
+        config.method,
+        config.ssl.bn_groups,
+    )
+    .map_err(|reason| Error::Dist {
+        rank: dist.rank(),
+        reason,
     })
 }
 
@@ -79,7 +83,9 @@ pub fn clusters_from_main(clusters: Option<Vec<i64>>, dist: &Dist, device: Devic
         Some(c) if dist.world() > 1 => {
             let t = Tensor::from_slice(&c).to_device(device);
             dist.broadcast(&[t.shallow_clone()], 0)?;
-            Ok(Some(Vec::<i64>::try_from(t.to_device(Device::Cpu)).map_err(Error::from)?))
+            Ok(Some(
+                Vec::<i64>::try_from(t.to_device(Device::Cpu)).map_err(Error::from)?,
+            ))
         }
         other => Ok(other),
     }
@@ -108,8 +114,12 @@ pub fn sync_from_main(model: &mut SslModel, sgd: &mut Sgd, position: &mut Positi
         return Ok(());
     }
     let device = model.device();
-    let pos = Tensor::from_slice(&[position.step as i64, position.epoch as i64, position.batch_in_epoch as i64])
-        .to_device(device);
+    let pos = Tensor::from_slice(&[
+        position.step as i64,
+        position.epoch as i64,
+        position.batch_in_epoch as i64,
+    ])
+    .to_device(device);
     dist.broadcast(&[pos.shallow_clone()], 0)?;
     let pos = Vec::<i64>::try_from(pos.to_device(Device::Cpu)).map_err(Error::from)?;
     *position = Position {
@@ -144,10 +154,12 @@ pub fn sync_from_main(model: &mut SslModel, sgd: &mut Sgd, position: &mut Positi
         tensors.push(q.keys.shallow_clone());
         tensors.push(q.era.shallow_clone());
     }
-    let change = model
-        .change
-        .as_ref()
-        .map(|c| c.to_tensors().into_iter().map(|(_, t)| t.to_device(device)).collect::<Vec<_>>());
+    let change = model.change.as_ref().map(|c| {
+        c.to_tensors()
+            .into_iter()
+            .map(|(_, t)| t.to_device(device))
+            .collect::<Vec<_>>()
+    });
     tensors.extend(change.iter().flatten().map(Tensor::shallow_clone));
     tch::no_grad(|| dist.broadcast(&tensors, 0))?;
     let ptrs = Vec::<i64>::try_from(ptrs.to_device(Device::Cpu)).map_err(Error::from)?;

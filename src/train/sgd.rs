@@ -46,7 +46,12 @@ impl Sgd {
         }
         loss.backward();
         if dist.world() > 1 {
-            let grads: Vec<Tensor> = self.vars.iter().map(|(_, p)| p.grad()).filter(|g| g.defined()).collect();
+            let grads: Vec<Tensor> = self
+                .vars
+                .iter()
+                .map(|(_, p)| p.grad())
+                .filter(|g| g.defined())
+                .collect();
             dist.all_reduce_mean(&grads)?;
         }
         tch::no_grad(|| {

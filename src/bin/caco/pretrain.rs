@@ -32,7 +32,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     if args.nproc > 1 {
         if std::env::var_os("WORLD_SIZE").is_some() {
-            anyhow::bail!("--nproc {}: this process is already a rank (WORLD_SIZE is set, e.g. by torchrun)", args.nproc);
+            anyhow::bail!(
+                "--nproc {}: this process is already a rank (WORLD_SIZE is set, e.g. by torchrun)",
+                args.nproc
+            );
         }
         // Each rank gets this command line without --nproc.
         let mut rank_args: Vec<String> = Vec::new();
