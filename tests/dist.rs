@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use caco::config::{ExperimentConfig, PretrainConfig};
 use caco::data::fake::{write_timeseries, FakeTimeSeries};
 use caco::data::timeseries::{Layout, RGB_BANDS};
-use caco::models::dist::{Dist, Rendezvous};
+use caco::models::dist::{Dist, Rendezvous, StoreHost};
 use caco::train::{pretrain, PretrainOptions};
 use tch::{Device, Kind, Tensor};
 
@@ -107,7 +107,17 @@ fn run_ranks(test: &str, role: &str, world: usize, dir: &Path) -> Vec<(bool, Str
 }
 
 fn run_ranks_with(test: &str, role: &str, world: usize, dir: &Path, envs: &[(&str, String)]) -> Vec<(bool, String)> {
-    let port = free_port();
+    run_ranks_at(free_port(), test, role, world, dir, envs)
+}
+
+fn run_ranks_at(
+    port: u16,
+    test: &str,
+    role: &str,
+    world: usize,
+    dir: &Path,
+    envs: &[(&str, String)],
+) -> Vec<(bool, String)> {
     let mut ranks: Vec<Rank> = (0..world)
         .map(|r| Rank::spawn_with(test, role, r, world, port, dir, envs))
         .collect();
@@ -161,6 +171,33 @@ fn collectives_give_the_right_numbers() {
         .into_iter()
         .enumerate()
     {
+        assert!(
+            ok && output.contains(&format!("rank {rank} ok")),
+            "rank {rank}: {output}"
+        );
+    }
+}
+
+/// torchrun's default rendezvous: its agent hosts the store and every rank, rank 0 too, is a client under the
+/// prefix of the agent's restart attempt (TORCHELASTIC_USE_AGENT_STORE=True); the ranks run the collectives above.
+#[test]
+fn ranks_join_through_a_store_hosted_by_torchruns_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _agent = StoreHost::start("127.0.0.1", port, 2, Duration::from_secs(30)).unwrap();
+    let envs = [
+        ("TORCHELASTIC_USE_AGENT_STORE", "True".to_string()),
+        ("TORCHELASTIC_RESTART_COUNT", "0".to_string()),
+    ];
+    let results = run_ranks_at(
+        port,
+        "collectives_give_the_right_numbers",
+        "collectives",
+        2,
+        dir.path(),
+        &envs,
+    );
+    for (rank, (ok, output)) in results.into_iter().enumerate() {
         assert!(
             ok && output.contains(&format!("rank {rank} ok")),
             "rank {rank}: {output}"
