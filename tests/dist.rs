@@ -21,8 +21,9 @@ use caco::train::{pretrain, PretrainOptions};
 use tch::{Device, Kind, Tensor};
 
 const ROLE: &str = "CACO_DIST_TEST_ROLE";
-/// Upper bound on any wait of a test (the processes' own timeout is much shorter): a hang fails instead of blocking.
-const GUARD: Duration = Duration::from_secs(240);
+/// Upper bound on any wait of a test (above the ranks' own timeout, CACO_DIST_TIMEOUT_S=120 s, which is generous
+/// for a CI machine busy with other tests): a hang fails instead of blocking.
+const GUARD: Duration = Duration::from_secs(300);
 
 /// A free port of this test process's own: two tests that ask the kernel for a free port at the same moment may be
 /// given the same one (seen here: one test's rank then joined the other's group), so each process draws from its own
@@ -69,7 +70,7 @@ impl Rank {
             .env("LOCAL_RANK", rank.to_string())
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string())
-            .env("CACO_DIST_TIMEOUT_S", "30")
+            .env("CACO_DIST_TIMEOUT_S", "120")
             // As torchrun and `--nproc` do: the ranks share the cores.
             .env("OMP_NUM_THREADS", "1")
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
@@ -184,7 +185,7 @@ fn collectives_give_the_right_numbers() {
 fn ranks_join_through_a_store_hosted_by_torchruns_agent() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _agent = StoreHost::start("127.0.0.1", port, 2, Duration::from_secs(30)).unwrap();
+    let _agent = StoreHost::start("127.0.0.1", port, 2, Duration::from_secs(120)).unwrap();
     let envs = [
         ("TORCHELASTIC_USE_AGENT_STORE", "True".to_string()),
         ("TORCHELASTIC_RESTART_COUNT", "0".to_string()),
@@ -516,7 +517,7 @@ fn nproc_2_runs_a_caco_pretraining_and_a_batch_that_does_not_split_is_refused() 
                 "--run-dir",
             ])
             .arg(dir.path().join(run))
-            .env("CACO_DIST_TIMEOUT_S", "30")
+            .env("CACO_DIST_TIMEOUT_S", "120")
             .output()
             .unwrap();
         (
