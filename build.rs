@@ -47,7 +47,57 @@ fn main() {
             .flag("-DUSE_C10D_GLOO")
             .warnings(false);
         if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
-            build.flag("-DUSE_C10D_NCCL").flag("-DCACO_NCCL");
+            // ProcessGroupNCCL needs nccl.h and CUDA's runtime headers, which the torch wheel does not ship: the
+            // nvidia-* wheels beside it (site-packages/nvidia/...) or a CUDA toolkit do. Without them NCCL is left
+            // out and a multi-GPU run says so; CPU ranks (Gloo) still work.
+            let site = std::path::Path::new(&lib_dir).join("../..");
+            let find = |header: &str, env: &str, dirs: &[&str]| {
+                std::env::var(env)
+                    .ok()
+                    .map(std::path::PathBuf::from)
+                    .into_iter()
+                    .chain(dirs.iter().map(|d| match d.strip_prefix("site:") {
+                        Some(rel) => site.join(rel),
+                        None => std::path::PathBuf::from(d),
+                    }))
+                    .find(|d| d.join(header).is_file())
+            };
+            println!("cargo:rerun-if-env-changed=NCCL_INCLUDE");
+            println!("cargo:rerun-if-env-changed=CUDA_INCLUDE");
+            let nccl = find(
+                "nccl.h",
+                "NCCL_INCLUDE",
+                &[
+                    "site:nvidia/nccl/include",
+                    "site:nvidia/cu13/include",
+                    "site:nvidia/cu12/include",
+                    "/usr/include",
+                    "/usr/local/cuda/include",
+                ],
+            );
+            let cuda = find(
+                "cuda_runtime_api.h",
+                "CUDA_INCLUDE",
+                &[
+                    "site:nvidia/cu13/include",
+                    "site:nvidia/cuda_runtime/include",
+                    "/usr/local/cuda/include",
+                    "/usr/include",
+                ],
+            );
+            match (nccl, cuda) {
+                (Some(nccl), Some(cuda)) => {
+                    build
+                        .include(nccl)
+                        .include(cuda)
+                        .flag("-DUSE_C10D_NCCL")
+                        .flag("-DCACO_NCCL");
+                }
+                _ => println!(
+                    "cargo:warning=nccl.h or cuda_runtime_api.h not found (install the nvidia-nccl wheel matching \
+                     torch, or set NCCL_INCLUDE / CUDA_INCLUDE): multi-GPU training (NCCL) is disabled in this build"
+                ),
+            }
         }
         build.compile("caco_dist");
         println!("cargo:rustc-cfg=caco_dist");

@@ -102,7 +102,9 @@ void* caco_dist_init(int backend, const char* host, int port, int rank, int worl
       options->timeout = timeout;
       pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
 #else
-      throw std::runtime_error("NCCL needs a build with the `cuda` feature");
+      throw std::runtime_error(
+          "CUDA ranks need NCCL, which this build lacks (build with the `cuda` feature and NCCL's headers: see the "
+          "build's warnings)");
 #endif
     }
     out = new Dist{store, pg, rank, world, timeout};
