@@ -47,7 +47,61 @@ fn main() {
             .flag("-DUSE_C10D_GLOO")
             .warnings(false);
         if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
-            build.flag("-DUSE_C10D_NCCL").flag("-DCACO_NCCL");
+            // ProcessGroupNCCL needs nccl.h and CUDA's headers (runtime, crt, CCCL's nv/target, cuSPARSE, cuBLAS),
+            // which the torch wheel does not ship: the nvidia-* wheels beside it (site-packages/nvidia/..., the full
+            // torch install plus nvidia-cuda-crt and nvidia-cuda-cccl) or a CUDA toolkit do. Without any of them NCCL
+            // is left out and a multi-GPU run says so; CPU ranks (Gloo) still work.
+            println!("cargo:rerun-if-env-changed=NCCL_INCLUDE");
+            println!("cargo:rerun-if-env-changed=CUDA_INCLUDE");
+            let site = std::path::Path::new(&lib_dir).join("../..");
+            let candidates: Vec<std::path::PathBuf> = ["NCCL_INCLUDE", "CUDA_INCLUDE"]
+                .iter()
+                .filter_map(|v| std::env::var(v).ok().map(std::path::PathBuf::from))
+                .chain(
+                    [
+                        "nvidia/nccl/include",
+                        "nvidia/cu13/include",
+                        "nvidia/cu12/include",
+                        "nvidia/cuda_runtime/include",
+                    ]
+                    .iter()
+                    .map(|rel| site.join(rel)),
+                )
+                .chain(
+                    ["/usr/local/cuda/include", "/usr/include"]
+                        .iter()
+                        .map(std::path::PathBuf::from),
+                )
+                .collect();
+            let headers = [
+                "nccl.h",
+                "cuda_runtime_api.h",
+                "crt/host_config.h",
+                "nv/target",
+                "cusparse.h",
+                "cublas_v2.h",
+            ];
+            let mut dirs: Vec<&std::path::PathBuf> = Vec::new();
+            let mut missing = Vec::new();
+            for header in headers {
+                match candidates.iter().find(|d| d.join(header).is_file()) {
+                    Some(d) if !dirs.contains(&d) => dirs.push(d),
+                    Some(_) => {}
+                    None => missing.push(header),
+                }
+            }
+            if missing.is_empty() {
+                for d in dirs {
+                    build.include(d);
+                }
+                build.flag("-DUSE_C10D_NCCL").flag("-DCACO_NCCL");
+            } else {
+                println!(
+                    "cargo:warning=no {} under the nvidia wheels beside torch, /usr/local/cuda/include or \
+                     NCCL_INCLUDE/CUDA_INCLUDE: multi-GPU training (NCCL) is disabled in this build",
+                    missing.join(", ")
+                );
+            }
         }
         build.compile("caco_dist");
         println!("cargo:rustc-cfg=caco_dist");

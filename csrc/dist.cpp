@@ -102,7 +102,9 @@ void* caco_dist_init(int backend, const char* host, int port, int rank, int worl
       options->timeout = timeout;
       pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
 #else
-      throw std::runtime_error("NCCL needs a build with the `cuda` feature");
+      throw std::runtime_error(
+          "CUDA ranks need NCCL, which this build lacks (build with the `cuda` feature and NCCL's headers: see the "
+          "build's warnings)");
 #endif
     }
     out = new Dist{store, pg, rank, world, timeout};
@@ -168,6 +170,30 @@ int caco_dist_broadcast(void* handle, at::Tensor** ts, int n, int root, char* er
 int caco_dist_barrier(void* handle, char* err, size_t err_len) {
   auto* d = static_cast<Dist*>(handle);
   return guarded(err, err_len, "barrier", [&] { wait(d, d->backend->barrier()); });
+}
+
+// Hosts a TCPStore at host:port for `world` ranks that are all clients, as torchrun's agent does under
+// TORCHELASTIC_USE_AGENT_STORE. Returns a handle (free with caco_dist_store_free), or null with `err`.
+void* caco_dist_store_host(const char* host, int port, int world, int64_t timeout_ms, char* err, size_t err_len) {
+  c10::intrusive_ptr<c10d::Store>* out = nullptr;
+  std::string where = std::string(host) + ":" + std::to_string(port);
+  guarded(err, err_len, ("store at " + where).c_str(), [&] {
+    c10d::TCPStoreOptions opts;
+    opts.port = static_cast<std::uint16_t>(port);
+    opts.isServer = true;
+    opts.numWorkers = world;
+    opts.waitWorkers = false;
+    opts.timeout = std::chrono::milliseconds(timeout_ms);
+    out = new c10::intrusive_ptr<c10d::Store>(c10::make_intrusive<c10d::TCPStore>(host, opts));
+  });
+  return out;
+}
+
+void caco_dist_store_free(void* handle) {
+  try {
+    delete static_cast<c10::intrusive_ptr<c10d::Store>*>(handle);
+  } catch (...) {
+  }
 }
 
 void caco_dist_free(void* handle) {

@@ -142,6 +142,15 @@ mod ffi {
         ) -> c_int;
         pub fn caco_dist_barrier(h: *mut c_void, err: *mut c_char, err_len: usize) -> c_int;
         pub fn caco_dist_free(h: *mut c_void);
+        pub fn caco_dist_store_host(
+            host: *const c_char,
+            port: c_int,
+            world: c_int,
+            timeout_ms: i64,
+            err: *mut c_char,
+            err_len: usize,
+        ) -> *mut c_void;
+        pub fn caco_dist_store_free(h: *mut c_void);
     }
 }
 
@@ -354,6 +363,50 @@ impl Drop for Group {
         // SAFETY: the handle came from caco_dist_init and is freed once.
         unsafe {
             ffi::caco_dist_free(self.handle)
+        };
+    }
+}
+
+/// A TCPStore hosted by this process for ranks that are all its clients: what torchrun's agent does
+/// (`TORCHELASTIC_USE_AGENT_STORE=True`, [`Rendezvous::agent_store`]). The tests use it to stand in for torchrun.
+pub struct StoreHost {
+    #[cfg_attr(not(caco_dist), allow(dead_code))]
+    handle: *mut std::ffi::c_void,
+}
+
+impl StoreHost {
+    /// Listens at `addr:port` for `world` ranks.
+    #[cfg(caco_dist)]
+    pub fn start(addr: &str, port: u16, world: usize, timeout: Duration) -> Result<Self> {
+        let fail = |reason: String| Error::Dist { rank: 0, reason };
+        let host = std::ffi::CString::new(addr).map_err(|_| fail("the address holds a NUL byte".into()))?;
+        let mut err = ErrBuf::new();
+        let (e, n) = err.ptr();
+        // SAFETY: valid C string and buffer for the call's duration; the C++ side catches every exception.
+        let handle = unsafe {
+            ffi::caco_dist_store_host(host.as_ptr(), i32::from(port), world as i32, timeout.as_millis() as i64, e, n)
+        };
+        if handle.is_null() {
+            return Err(fail(err.message()));
+        }
+        Ok(StoreHost { handle })
+    }
+
+    #[cfg(not(caco_dist))]
+    pub fn start(_addr: &str, _port: u16, _world: usize, _timeout: Duration) -> Result<Self> {
+        Err(Error::Dist {
+            rank: 0,
+            reason: "this build has no multi-process support (no gloo headers when it was compiled)".into(),
+        })
+    }
+}
+
+impl Drop for StoreHost {
+    fn drop(&mut self) {
+        #[cfg(caco_dist)]
+        // SAFETY: the handle came from caco_dist_store_host and is freed once.
+        unsafe {
+            ffi::caco_dist_store_free(self.handle)
         };
     }
 }

@@ -47,6 +47,19 @@ pub fn info_nce(q: &Tensor, k: &Tensor, queue: &Tensor, temperature: f64) -> Ten
 /// k1 = season, k2 = aug) embedded by head i `[n, d]`; `queues[i]`: `[K, d]`. Subspace i's positive is `keys[i][i]`;
 /// its negatives are queue i and, for i > 0, the other key views of the whole batch in subspace i.
 pub fn seco_loss(q: &[Tensor], keys: &[Vec<Tensor>], queues: &[Tensor], temperature: f64) -> Vec<Tensor> {
+    seco_loss_rows(q, keys, queues, temperature, 0)
+}
+
+/// [`seco_loss`] of one rank's queries: `q[i]` `[n, d]` are rows `offset..offset + n` of the global batch whose
+/// keys `keys[i][j]` `[N, d]` are given whole (data-parallel training; `offset` 0 and `n = N` in one process).
+pub fn seco_loss_rows(
+    q: &[Tensor],
+    keys: &[Vec<Tensor>],
+    queues: &[Tensor],
+    temperature: f64,
+    offset: i64,
+) -> Vec<Tensor> {
+    let n = q[0].size()[0];
     (0..q.len())
         .map(|i| {
             let mut negatives = vec![Negatives::all(&queues[i])];
@@ -57,7 +70,7 @@ pub fn seco_loss(q: &[Tensor], keys: &[Vec<Tensor>], queues: &[Tensor], temperat
                         .map(|j| Negatives::all(&keys[i][j])),
                 );
             }
-            contrastive(&q[i], &keys[i][i], &negatives, temperature)
+            contrastive(&q[i], &keys[i][i].narrow(0, offset, n), &negatives, temperature)
         })
         .collect()
 }
@@ -96,16 +109,39 @@ pub fn caco_loss(
     temperature: f64,
     long_term: LongTerm,
 ) -> Vec<Tensor> {
-    let n = era.size()[0];
+    caco_loss_rows(q, keys, queues, queue_era, era, change_label, temperature, long_term, 0)
+}
+
+/// [`caco_loss`] of one rank's queries (data-parallel training): `q[i]` `[n, d]` and `change_label` `[n]` are rows
+/// `offset..offset + n` of the global batch, whose keys `keys[i][j]` `[N, d]` and eras `era` `[N]` are given whole,
+/// so the in-batch negatives are the whole batch's as in one process. `offset` is even (pairs are never split);
+/// `offset` 0 and `n = N` in one process.
+#[allow(clippy::too_many_arguments)]
+pub fn caco_loss_rows(
+    q: &[Tensor],
+    keys: &[Vec<Tensor>],
+    queues: &[Tensor],
+    queue_era: &[Tensor],
+    era: &Tensor,
+    change_label: &Tensor,
+    temperature: f64,
+    long_term: LongTerm,
+    offset: i64,
+) -> Vec<Tensor> {
+    let total = era.size()[0];
+    let n = q[0].size()[0];
     assert!(
-        n % 2 == 0,
-        "caco_loss: the batch must hold (older, recent) pairs, got {n} rows"
+        total % 2 == 0 && n % 2 == 0 && offset % 2 == 0,
+        "caco_loss: the batch must hold (older, recent) pairs, got rows {offset}..{} of {total}",
+        offset + n
     );
     let device = era.device();
-    let rows = Tensor::arange(n, (Kind::Int64, device));
-    // is_partner[r, c] = (c == r ^ 1); other_era[r, c] = (era[c] != era[r]).
-    let is_partner = rows.bitwise_xor(1).unsqueeze(1).eq_tensor(&rows.unsqueeze(0));
-    let other_era = era.unsqueeze(1).ne_tensor(&era.unsqueeze(0));
+    let rows = Tensor::arange(n, (Kind::Int64, device)) + offset;
+    let columns = Tensor::arange(total, (Kind::Int64, device));
+    let q_era = era.narrow(0, offset, n);
+    // is_partner[r, c] = (c == r ^ 1); other_era[r, c] = (era[c] != era[r]), r a global row index.
+    let is_partner = rows.bitwise_xor(1).unsqueeze(1).eq_tensor(&columns.unsqueeze(0));
+    let other_era = q_era.unsqueeze(1).ne_tensor(&era.unsqueeze(0));
     let opposite_block = match long_term {
         LongTerm::Teco => other_era,
         LongTerm::Caco => {
@@ -118,7 +154,7 @@ pub fn caco_loss(
             // `contrastive` casts every block to float32.
             let mut blocks = vec![Negatives {
                 keys: &queues[i],
-                mask: Some(era.unsqueeze(1).eq_tensor(&queue_era[i].unsqueeze(0))),
+                mask: Some(q_era.unsqueeze(1).eq_tensor(&queue_era[i].unsqueeze(0))),
             }];
             if i > 0 {
                 blocks.extend((0..keys[i].len()).filter(|&j| j != i).map(|j| Negatives::all(&keys[i][j])));
@@ -127,7 +163,7 @@ pub fn caco_loss(
                 keys: &keys[i][i],
                 mask: Some(opposite_block.shallow_clone()),
             });
-            contrastive(&q[i], &keys[i][i], &blocks, temperature)
+            contrastive(&q[i], &keys[i][i].narrow(0, offset, n), &blocks, temperature)
         })
         .collect()
 }
@@ -312,6 +348,47 @@ mod tests {
         for ((c, t), u) in changed.iter().zip(&teco).zip(&unchanged) {
             close(c, t.double_value(&[]));
             assert!(c.double_value(&[]) > u.double_value(&[]));
+        }
+    }
+
+    /// Data-parallel: 3 ranks of 2 rows each, with the whole batch's keys and eras, average to the one-process loss.
+    #[test]
+    fn rank_slices_with_the_global_keys_average_to_the_whole_batch_loss() {
+        tch::manual_seed(4);
+        let (n, d, k) = (6, 5, 8);
+        let norm = |x: Tensor| &x / x.norm_scalaropt_dim(2.0, [1], true);
+        let randn = |rows: i64| norm(Tensor::randn([rows, d], (Kind::Float, Device::Cpu)));
+        let q: Vec<Tensor> = (0..3).map(|_| randn(n)).collect();
+        let keys: Vec<Vec<Tensor>> = (0..3).map(|_| (0..3).map(|_| randn(n)).collect()).collect();
+        let queues: Vec<Tensor> = (0..3).map(|_| randn(k)).collect();
+        let queue_era: Vec<Tensor> = (0..3).map(|_| Tensor::arange(k, (Kind::Int64, Device::Cpu)).remainder(2)).collect();
+        let era = Tensor::from_slice(&[0i64, 1, 0, 1, 0, 1]);
+        let label = Tensor::from_slice(&[1i64, 1, 0, 0, -1, -1]);
+        let rows = |x: &Tensor, r: i64| x.narrow(0, 2 * r, 2);
+        for long_term in [LongTerm::Caco, LongTerm::Teco] {
+            let whole = caco_loss(&q, &keys, &queues, &queue_era, &era, &label, 0.2, long_term);
+            let mut mean = vec![0.0; 3];
+            for r in 0..3 {
+                let q_r: Vec<Tensor> = q.iter().map(|x| rows(x, r)).collect();
+                let parts = caco_loss_rows(&q_r, &keys, &queues, &queue_era, &era, &rows(&label, r), 0.2, long_term, 2 * r);
+                for (m, p) in mean.iter_mut().zip(parts) {
+                    *m += p.double_value(&[]) / 3.0;
+                }
+            }
+            for (w, m) in whole.iter().zip(mean) {
+                close(w, m);
+            }
+        }
+        let whole = seco_loss(&q, &keys, &queues, 0.2);
+        let mut mean = vec![0.0; 3];
+        for r in 0..3 {
+            let q_r: Vec<Tensor> = q.iter().map(|x| rows(x, r)).collect();
+            for (m, p) in mean.iter_mut().zip(seco_loss_rows(&q_r, &keys, &queues, 0.2, 2 * r)) {
+                *m += p.double_value(&[]) / 3.0;
+            }
+        }
+        for (w, m) in whole.iter().zip(mean) {
+            close(w, m);
         }
     }
 

@@ -10,6 +10,7 @@ use super::caco::{batch_ratios, ChangeState};
 use super::losses;
 use super::momentum::momentum_update;
 use super::queue::KeyQueue;
+use crate::models::dist::Dist;
 use crate::models::heads::{l2_normalize, ProjectionHead};
 use crate::models::{Arch, ResNet};
 use crate::{Error, Result};
@@ -67,6 +68,13 @@ impl Method {
         matches!(self, Method::Teco | Method::Caco)
     }
 
+    /// Whether the key encoder uses shuffle-BN when BatchNorm runs in several groups (ranks or `bn_groups`): the
+    /// methods whose originals ran on several GPUs with it (MoCo-v2's code, GASSL). SeCo/TeCo/CACo ran on one GPU:
+    /// plain BatchNorm per group.
+    pub fn shuffle_bn(self) -> bool {
+        matches!(self, Method::Moco | Method::Gassl)
+    }
+
     /// Names of the loss parts logged per step.
     pub fn loss_names(self) -> Vec<String> {
         match self {
@@ -92,8 +100,10 @@ pub struct ModelConfig {
     /// Mixed precision of the encoders only (METHODS.md: heads, embeddings, queues, logits, losses and CACo's
     /// distances stay float32).
     pub amp: crate::models::autocast::Amp,
-    /// BatchNorm groups per forward: GASSL's shuffle-BN of 4 GPUs emulated on one device (the query batch in 4
-    /// groups, the key batch permuted, in 4 groups, un-permuted); 1 everywhere else.
+    /// BatchNorm groups per forward of this process: GASSL's shuffle-BN of 4 GPUs emulated on one device (the query
+    /// batch in 4 groups, the key batch permuted, in 4 groups, un-permuted; MoCo/GASSL only, see
+    /// [`Method::shuffle_bn`]); 1 everywhere else. Across ranks the groups multiply: W ranks with g groups each
+    /// normalise like one process with W·g groups.
     pub bn_groups: i64,
 }
 
@@ -109,6 +119,9 @@ pub struct SslModel {
     heads_k: Vec<ProjectionHead>,
     pub queues: Vec<KeyQueue>,
     pub change: Option<ChangeState>,
+    /// The process group ([`Dist::single`] unless [`Self::set_dist`]): keys, ratios and shuffle permutations are
+    /// exchanged through it so that every rank sees the global batch's.
+    dist: Dist,
 }
 
 /// What a step needs besides the views: item indices, and GASSL's cluster of each item.
@@ -158,7 +171,18 @@ impl SslModel {
             heads_k,
             queues,
             change,
+            dist: Dist::single(),
         })
+    }
+
+    /// Joins the model to a process group (data-parallel training): each step's input is then this rank's contiguous
+    /// slice of the global batch.
+    pub fn set_dist(&mut self, dist: Dist) {
+        self.dist = dist;
+    }
+
+    pub fn dist(&self) -> &Dist {
+        &self.dist
     }
 
     pub fn device(&self) -> Device {
@@ -190,19 +214,27 @@ impl SslModel {
         self.encode(&self.backbone_q, xs)
     }
 
-    /// Key-side embeddings (normalised) of one key view `xs` by every head: `[head][n, d]`. One forward of its own
-    /// (train-mode BatchNorm statistics of this view only, as the originals); no gradient. With `bn_groups` > 1 the
-    /// batch is shuffled before the grouped forward and un-shuffled after (shuffle-BN).
+    /// Key-side embeddings (normalised) of one key view by every head, for the GLOBAL batch: `[head][N, d]`, where
+    /// `xs` `[n, ...]` is this rank's slice (N = n in one process). One forward of its own (train-mode BatchNorm
+    /// statistics of this view only, as the originals); no gradient. Shuffle-BN ([`Method::shuffle_bn`], more than
+    /// one BatchNorm group in all): the global key batch is gathered, permuted with one permutation (rank 0's), each
+    /// rank encodes its slice of the permuted batch in its groups, and the features are gathered and un-permuted,
+    /// as the originals' DDP code does; otherwise every rank encodes its own rows and the keys are gathered.
     fn keys(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
+        let dist = &self.dist;
         tch::no_grad(|| {
-            let feats = if self.config.bn_groups > 1 {
-                let n = xs.size()[0];
-                let perm = Tensor::randperm(n, (Kind::Int64, xs.device()));
+            let groups = self.config.bn_groups.max(1) * dist.world() as i64;
+            let feats = if self.config.method.shuffle_bn() && groups > 1 {
+                let all = dist.all_gather(xs)?;
+                let (n, total) = (xs.size()[0], all.size()[0]);
+                let perm = Tensor::randperm(total, (Kind::Int64, xs.device()));
+                dist.broadcast(&[perm.shallow_clone()], 0)?;
                 let inverse = perm.argsort(0, false);
-                self.encode(&self.backbone_k, &xs.index_select(0, &perm))?
-                    .index_select(0, &inverse)
+                let mine = perm.narrow(0, dist.rank() as i64 * n, n);
+                let feats = self.encode(&self.backbone_k, &all.index_select(0, &mine))?;
+                dist.all_gather(&feats)?.index_select(0, &inverse)
             } else {
-                self.encode(&self.backbone_k, xs)?
+                dist.all_gather(&self.encode(&self.backbone_k, xs)?)?
             };
             Ok(self.heads_k.iter().map(|h| l2_normalize(&h.forward(&feats))).collect())
         })
@@ -211,18 +243,29 @@ impl SslModel {
     /// The loss of one step, its parts (detached, for logging) and the keys to enqueue once the optimiser has
     /// stepped ([`Self::after_step`]). CACo's change state is updated here, with the key encoder, under no_grad.
     /// Only the encoders run under autocast; everything after them is float32.
+    ///
+    /// Data-parallel: `input` is this rank's contiguous slice of the global batch; the loss and its parts are the
+    /// mean over this rank's queries (the loop averages gradients and parts over ranks), while the in-batch
+    /// negatives, the keys to enqueue and CACo's ratios are the global batch's, so every rank holds the same queues
+    /// and change state.
     pub fn loss(&mut self, input: &StepInput) -> Result<(Tensor, Vec<f64>, StepKeys)> {
         let t = self.config.temperature;
         let method = self.config.method;
         let device = self.device();
         let n = input.items.len() as i64;
+        let offset = self.dist.rank() as i64 * n;
         let q_feats = self.encode(&self.backbone_q, &input.views[0])?;
         let q_proj: Vec<Tensor> = self.heads_q.iter().map(|h| h.forward(&q_feats)).collect();
         let q: Vec<Tensor> = q_proj.iter().map(l2_normalize).collect();
         let (parts, step_keys) = match method {
             Method::Moco | Method::Gassl => {
                 let k = self.keys(&input.views[1])?.remove(0);
-                let mut parts = vec![losses::info_nce(&q[0], &k, &self.queues[0].keys, t)];
+                let mut parts = vec![losses::info_nce(
+                    &q[0],
+                    &k.narrow(0, offset, n),
+                    &self.queues[0].keys,
+                    t,
+                )];
                 if let Some(geo) = &self.geo_head {
                     let clusters = input
                         .clusters
@@ -235,8 +278,8 @@ impl SslModel {
                 (
                     parts,
                     StepKeys {
+                        era: Tensor::zeros([k.size()[0]], (Kind::Int64, device)),
                         keys: vec![k],
-                        era: Tensor::zeros([n], (Kind::Int64, device)),
                     },
                 )
             }
@@ -248,10 +291,10 @@ impl SslModel {
                 let keys: Vec<Vec<Tensor>> = (0..3)
                     .map(|i| by_view.iter().map(|v| v[i].shallow_clone()).collect())
                     .collect();
-                let era = Tensor::from_slice(&input.era).to_device(device);
+                let era = self.dist.all_gather(&Tensor::from_slice(input.era).to_device(device))?;
                 let queue_keys: Vec<Tensor> = self.queues.iter().map(|q| q.keys.shallow_clone()).collect();
                 let parts = if method == Method::Seco {
-                    losses::seco_loss(&q, &keys, &queue_keys, t)
+                    losses::seco_loss_rows(&q, &keys, &queue_keys, t, offset)
                 } else {
                     let labels: Vec<i64> = match &self.change {
                         Some(state) => state.labels(input.items),
@@ -264,7 +307,7 @@ impl SslModel {
                     } else {
                         losses::LongTerm::Caco
                     };
-                    losses::caco_loss(&q, &keys, &queue_keys, &queue_era, &era, &labels, t, long_term)
+                    losses::caco_loss_rows(&q, &keys, &queue_keys, &queue_era, &era, &labels, t, long_term, offset)
                 };
                 if self.change.is_some() {
                     // l_q: the query image by the key encoder and head 1 (a forward of its own); l_s: the
@@ -275,9 +318,10 @@ impl SslModel {
                             &self.heads_k[1].forward(&self.encode(&self.backbone_k, &input.views[0])?),
                         ))
                     })?;
-                    let ratios = batch_ratios(&l_q, &keys[1][1]);
+                    let ratios = batch_ratios(&l_q, &keys[1][1].narrow(0, offset, n));
+                    let (items, ratios) = self.gather_ratios(input.items, ratios)?;
                     if let Some(state) = self.change.as_mut() {
-                        state.update(input.items, &ratios);
+                        state.update(&items, &ratios);
                     }
                 }
                 let positives = (0..3).map(|i| keys[i][i].shallow_clone()).collect();
@@ -287,6 +331,20 @@ impl SslModel {
         let values = parts.iter().map(|p| p.double_value(&[])).collect();
         let total = parts.into_iter().reduce(|a, b| a + b).expect("at least one loss part");
         Ok((total, values, step_keys))
+    }
+
+    /// Every rank's (item, ratio) pairs in rank order, so that every rank updates the same change state.
+    fn gather_ratios(&self, items: &[usize], ratios: Vec<f64>) -> Result<(Vec<usize>, Vec<f64>)> {
+        if self.dist.world() == 1 {
+            return Ok((items.to_vec(), ratios));
+        }
+        let device = self.device();
+        let items: Vec<i64> = items.iter().map(|&i| i as i64).collect();
+        let items = self.dist.all_gather(&Tensor::from_slice(&items).to_device(device))?;
+        let ratios = self.dist.all_gather(&Tensor::from_slice(&ratios).to_device(device))?;
+        let items = Vec::<i64>::try_from(items.to_device(Device::Cpu)).map_err(Error::from)?;
+        let ratios = Vec::<f64>::try_from(ratios.to_device(Device::Cpu)).map_err(Error::from)?;
+        Ok((items.into_iter().map(|i| i as usize).collect(), ratios))
     }
 
     /// Momentum update of the key side, then the step's positive keys enter their queues.

@@ -2,6 +2,7 @@
 
 pub mod allocator;
 pub mod checkpoint;
+pub mod data_parallel;
 pub mod log;
 pub mod pretrain;
 pub mod sgd;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use tch::{Device, Tensor};
 
 use super::checkpoint::{self, Position};
+use super::data_parallel;
 use super::log::{MetricLog, StepRecord};
 use super::sgd::Sgd;
 use crate::config::{ExperimentConfig, PretrainConfig};
@@ -101,9 +102,15 @@ fn geo_clusters(units: &Units, k: usize, seed: u64) -> Result<Vec<i64>> {
 }
 
 /// Runs (or resumes) a pre-training run in `run_dir`.
+///
+/// Data-parallel when torchrun's variables are set (`torchrun`, `caco pretrain --nproc`; see docs/distributed.md):
+/// every rank takes its contiguous slice of every global batch, gradients are averaged, keys and CACo's ratios are
+/// gathered, and only rank 0 writes the run folder (every rank returns the same summary).
 pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptions) -> Result<PretrainSummary> {
     config.validate()?;
-    let device = parse_device(&config.run.device)?;
+    let (dist, device) = data_parallel::join(parse_device(&config.run.device)?)?;
+    let rows = data_parallel::rows_per_rank(config, &dist)?;
+    let main = dist.is_main();
     let config_toml = config.to_toml();
     let series = TimeSeries::open(&config.data.root, config.data.series_options()?)?;
     if let Some(summary) = series.skipped_summary() {
@@ -117,6 +124,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         Method::Gassl => Some(geo_clusters(&units, config.ssl.geo_clusters, config.run.seed)?),
         _ => None,
     };
+    let clusters = data_parallel::clusters_from_main(clusters, &dist, device)?;
     let model_config = ModelConfig {
         method,
         arch: config.model.arch,
@@ -130,10 +138,14 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         bn_groups: config.ssl.bn_groups as i64,
     };
     let mut model = crate::models::seeded(config.run.seed, || SslModel::new(model_config, n_units, device))?;
+    model.set_dist(dist);
     let mut sgd = Sgd::new(&model.vs_q, config.optim.momentum, config.optim.weight_decay);
-    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    if main {
+        std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    }
     let metrics_path = run_dir.join("metrics.parquet");
-    let has_checkpoint = checkpoint::checkpoint_dir(run_dir).join("state.toml").is_file();
+    // Only rank 0 reads the run folder; the others take its state in `sync_from_main` below.
+    let has_checkpoint = main && checkpoint::checkpoint_dir(run_dir).join("state.toml").is_file();
     let (mut position, mut log) = match (options.resume, has_checkpoint) {
         (true, true) => {
             let position = checkpoint::load(run_dir, &mut model, &mut sgd, &config_toml)?;
@@ -144,7 +156,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
             };
             (position, log)
         }
-        (true, false) => {
+        (true, false) if main => {
             return Err(Error::bad_input(
                 run_dir,
                 "--resume: no checkpoint in this run directory",
@@ -156,10 +168,13 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                 "this run directory already has a checkpoint: pass --resume to continue it, or choose another run directory",
             ));
         }
-        (false, false) => (Position::default(), MetricLog::new(method.loss_names())),
+        (_, false) => (Position::default(), MetricLog::new(method.loss_names())),
     };
+    data_parallel::sync_from_main(&mut model, &mut sgd, &mut position)?;
     let config_path = run_dir.join("config.toml");
-    std::fs::write(&config_path, &config_toml).map_err(|e| Error::io(&config_path, e))?;
+    if main {
+        std::fs::write(&config_path, &config_toml).map_err(|e| Error::io(&config_path, e))?;
+    }
 
     let seasonal;
     let temporal;
@@ -224,7 +239,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         total_steps,
         &format!("pretrain {}", config.name),
         "steps",
-        options.quiet,
+        options.quiet || !main,
     );
     progress.set(position.step);
     install_interrupt_handler();
@@ -234,12 +249,21 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         seed: config.run.seed,
     };
     let caco_dir = run_dir.join("caco");
+    // Rank 0 writes the checkpoint (atomically: a temporary folder renamed) and the metric log; the others wait
+    // for it, so that a rank that fails later never leaves the run folder ahead of or behind the others.
+    let save = |model: &SslModel, sgd: &Sgd, position: &Position, log: &MetricLog| -> Result<()> {
+        if model.dist().is_main() {
+            checkpoint::save(run_dir, model, sgd, position, &config_toml)?;
+            log.write_parquet(&metrics_path)?;
+        }
+        model.dist().barrier()
+    };
     let mut stopped_early = false;
     let mut step_times = Vec::new();
 
     while position.epoch < config.optim.epochs {
         let epoch = position.epoch;
-        let batches = batches_of(epoch)?;
+        let batches = data_parallel::rank_slices(batches_of(epoch)?, rows, model.dist());
         let mut last = Instant::now();
         let result = for_each_batch(
             views,
@@ -268,14 +292,17 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                 };
                 // Autocast covers the encoders only (inside the model): heads and losses stay float32.
                 let (loss, parts, keys) = model.loss(&input)?;
-                sgd.backward_step(&loss, lr);
+                sgd.backward_step_synced(&loss, lr, model.dist())?;
                 model.after_step(keys)?;
+                let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+                let (parts, interrupted) = data_parallel::global_parts(parts, interrupted, model.dist(), device)?;
+                let n_items = batch.items.len() * model.dist().world();
                 position.step += 1;
                 position.batch_in_epoch += 1;
                 let now = Instant::now();
-                let images_per_s = batch.items.len() as f64 / now.duration_since(last).as_secs_f64().max(1e-9);
+                let images_per_s = n_items as f64 / now.duration_since(last).as_secs_f64().max(1e-9);
                 step_times.push(StepTime {
-                    n_items: batch.items.len(),
+                    n_items,
                     data_wait_s: got_batch.duration_since(last).as_secs_f64(),
                     step_s: now.duration_since(got_batch).as_secs_f64(),
                 });
@@ -292,10 +319,9 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                 progress.set(position.step);
                 progress.set_status(&format!("epoch {epoch} loss {loss_value:.3} lr {lr:.4}"));
                 if position.step % config.run.checkpoint_every as u64 == 0 {
-                    checkpoint::save(run_dir, &model, &sgd, &position, &config_toml)?;
-                    log.write_parquet(&metrics_path)?;
+                    save(&model, &sgd, &position, &log)?;
                 }
-                if INTERRUPTED.load(Ordering::SeqCst) {
+                if interrupted {
                     return Err(Error::Stopped("interrupted (Ctrl-C)".into()));
                 }
                 if options.max_steps.is_some_and(|m| position.step >= m) {
@@ -307,7 +333,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         match result {
             Ok(()) => {}
             Err(Error::Stopped(reason)) => {
-                if !options.quiet {
+                if !options.quiet && main {
                     eprintln!("stopping: {reason}; checkpoint at step {}", position.step);
                 }
                 stopped_early = true;
@@ -319,14 +345,15 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         position.epoch += 1;
         position.batch_in_epoch = 0;
         if let Some(change) = model.change.as_mut() {
+            // Every rank fits the same mixture to the same (gathered) ratios; rank 0 writes it.
             let export = change.end_epoch(epoch);
-            change.export(&export, &caco_dir)?;
+            if main {
+                change.export(&export, &caco_dir)?;
+            }
         }
-        checkpoint::save(run_dir, &model, &sgd, &position, &config_toml)?;
-        log.write_parquet(&metrics_path)?;
+        save(&model, &sgd, &position, &log)?;
     }
-    checkpoint::save(run_dir, &model, &sgd, &position, &config_toml)?;
-    log.write_parquet(&metrics_path)?;
+    save(&model, &sgd, &position, &log)?;
     progress.finish();
     let backbone = run_dir.join("backbone.safetensors");
     // The backbone carries its contract: what evaluation must feed it (see models::weights::BackboneContract).
@@ -338,7 +365,10 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         stretch: config.data.stretch.as_ref().and_then(|s| serde_json::to_string(s).ok()),
         method: serde_json::to_string(&config.method).ok().map(|m| m.trim_matches('"').to_string()),
     };
-    crate::models::weights::write_backbone(&backbone, &model.backbone_tensors(), &contract)?;
+    if main {
+        crate::models::weights::write_backbone(&backbone, &model.backbone_tensors(), &contract)?;
+    }
+    model.dist().barrier()?;
     let mut rates: Vec<f64> = log.records.iter().skip(1).map(|r| r.images_per_s).collect();
     rates.sort_by(|a, b| a.total_cmp(b));
     Ok(PretrainSummary {

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use tch::nn::VarStore;
 use tch::Tensor;
 
+use crate::models::dist::Dist;
+use crate::Result;
+
 pub struct Sgd {
     vars: Vec<(String, Tensor)>,
     /// Momentum buffer per variable name (absent before the variable's first step).
@@ -30,10 +33,27 @@ impl Sgd {
 
     /// Zeroes the gradients, back-propagates `loss` and updates the variables with learning rate `lr`.
     pub fn backward_step(&mut self, loss: &Tensor, lr: f64) {
+        self.backward_step_synced(loss, lr, &Dist::single())
+            .expect("one process: no collective can fail");
+    }
+
+    /// [`Self::backward_step`] in data-parallel training: the gradients are averaged over the ranks of `dist` (one
+    /// flattened all-reduce) before the update, so every rank takes the same step, the one of the mean loss over
+    /// the global batch. With [`Dist::single`] this is exactly `backward_step`.
+    pub fn backward_step_synced(&mut self, loss: &Tensor, lr: f64, dist: &Dist) -> Result<()> {
         for (_, p) in self.vars.iter_mut() {
             p.zero_grad();
         }
         loss.backward();
+        if dist.world() > 1 {
+            let grads: Vec<Tensor> = self
+                .vars
+                .iter()
+                .map(|(_, p)| p.grad())
+                .filter(|g| g.defined())
+                .collect();
+            dist.all_reduce_mean(&grads)?;
+        }
         tch::no_grad(|| {
             for (name, p) in self.vars.iter_mut() {
                 let g = p.grad();
@@ -59,6 +79,17 @@ impl Sgd {
                 let _ = p.g_sub_(&(update * lr));
             }
         });
+        Ok(())
+    }
+
+    /// Names of the optimised variables, sorted.
+    pub fn variable_names(&self) -> impl Iterator<Item = &str> {
+        self.vars.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// The optimised variable called `name`.
+    pub fn variable(&self, name: &str) -> Option<&Tensor> {
+        self.vars.iter().find(|(n, _)| n == name).map(|(_, t)| t)
     }
 
     /// Buffers as named tensors for a checkpoint (`sgd.<variable>`).

@@ -172,7 +172,7 @@ fn runs_row(case: &str, device: &str, side: &str, run: usize, fields: &BTreeMap<
 }
 
 /// `key=value` words of a benchmark's output.
-fn parse_fields(output: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_fields(output: &str) -> BTreeMap<String, String> {
     output
         .split_whitespace()
         .filter_map(|w| w.split_once('='))

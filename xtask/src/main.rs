@@ -5,6 +5,7 @@
 mod bench;
 mod caco;
 mod data;
+mod gpu_check;
 mod import_weights;
 mod notebooks;
 mod readme;
@@ -54,6 +55,9 @@ enum Task {
     Eval(Forward),
     /// caco against equivalent PyTorch scripts (bench/*.py); medians and ratios in results/bench/
     Bench(bench::Args),
+    /// Build with CUDA and check every method on the GPU (bf16, 224 px, ResNet-18/50), NCCL on 2 GPUs, the PyTorch
+    /// comparison; writes results/bench/gpu.md (`--dry-run`: the same script on the CPU)
+    GpuCheck(gpu_check::Args),
     /// Install evcxr_jupyter, Jupyter and the caco-rust kernel, then execute notebooks/*.ipynb headless
     Notebooks(notebooks::Args),
     /// Run the `caco` binary with any arguments (`cargo xtask caco --help` lists its commands)
@@ -81,6 +85,7 @@ fn run(task: Task) -> Result<()> {
         Task::Sample(f) => caco::run(&["sample"], &f),
         Task::Eval(f) => caco::run(&["eval"], &f),
         Task::Bench(args) => bench::run(args),
+        Task::GpuCheck(args) => gpu_check::run(args),
         Task::Notebooks(args) => notebooks::run(args),
         Task::Caco(f) => caco::run(&[], &f),
     }

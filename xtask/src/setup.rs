@@ -16,6 +16,10 @@ const LEAN_TORCH: [&str; 3] = [
     "nvidia-cuda-cupti==13.0.85",
 ];
 
+/// CUDA headers the full wheel's dependencies lack but ProcessGroupNCCL's need (crt/, CCCL's nv/target), of the
+/// wheel's CUDA 13.0, so that a `cuda` build compiles the NCCL path of csrc/dist.cpp (build.rs looks beside torch).
+const NCCL_BUILD_HEADERS: [&str; 2] = ["nvidia-cuda-crt==13.0.88", "nvidia-cuda-cccl==13.0.85"];
+
 pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -93,7 +97,7 @@ fn ensure_libtorch(sh: &Shell, full: bool) -> Result<PathBuf> {
     let pip = venv.join("bin/pip");
     if full {
         eprintln!("setup: installing the full torch=={TORCH_VERSION} wheel with its CUDA dependencies (several GB)");
-        cmd!(sh, "{pip} install --disable-pip-version-check torch=={TORCH_VERSION}").run()?;
+        cmd!(sh, "{pip} install --disable-pip-version-check torch=={TORCH_VERSION} {NCCL_BUILD_HEADERS...}").run()?;
     } else {
         eprintln!("setup: installing libtorch from torch=={TORCH_VERSION} (lean CPU subset, about 1.3 GB)");
         cmd!(

@@ -9,6 +9,7 @@ mod eval;
 mod export_weights;
 mod import_weights;
 mod info;
+mod launch;
 mod pretrain;
 mod report;
 mod reproduce_table;

@@ -23,9 +23,34 @@ pub struct Args {
     /// No progress bars
     #[arg(long)]
     quiet: bool,
+    /// Data-parallel on this machine: start N ranks of caco (CPU: Gloo; CUDA: one GPU per rank), each taking 1/N
+    /// of every global batch (see docs/distributed.md; torchrun and srun work too)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    nproc: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.nproc > 1 {
+        if std::env::var_os("WORLD_SIZE").is_some() {
+            anyhow::bail!(
+                "--nproc {}: this process is already a rank (WORLD_SIZE is set, e.g. by torchrun)",
+                args.nproc
+            );
+        }
+        // Each rank gets this command line without --nproc.
+        let mut rank_args: Vec<String> = Vec::new();
+        let mut skip = false;
+        for a in std::env::args().skip(1) {
+            if skip {
+                skip = false;
+            } else if a == "--nproc" {
+                skip = true;
+            } else if !a.starts_with("--nproc=") {
+                rank_args.push(a);
+            }
+        }
+        return super::launch::launch(args.nproc, &rank_args);
+    }
     let config = PretrainConfig::load(&args.config)?;
     let run_dir = args
         .run_dir
@@ -36,6 +61,9 @@ pub fn run(args: Args) -> Result<()> {
         quiet: args.quiet,
     };
     let summary = pretrain(&config, &run_dir, &options)?;
+    if std::env::var("RANK").is_ok_and(|r| r != "0") {
+        return Ok(());
+    }
     eprintln!(
         "{}: {} steps, {} epochs{}; median {:.1} images/s; backbone at {}",
         config.name,

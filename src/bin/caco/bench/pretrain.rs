@@ -18,6 +18,9 @@ pub struct Args {
     /// Config to start from (default: experiments/pretrain/<method>-r18-cpu.toml)
     #[arg(long, value_name = "TOML")]
     config: Option<PathBuf>,
+    /// Backbone (default: the config's)
+    #[arg(long, value_parser = ["resnet18", "resnet50"])]
+    arch: Option<String>,
     /// Side of the augmented views (default: the config's)
     #[arg(long, value_name = "PX")]
     size: Option<usize>,
@@ -60,6 +63,9 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("experiments/pretrain/{method}-r18-cpu.toml")));
     let mut config = PretrainConfig::load(&config_path)?;
+    if let Some(arch) = &args.arch {
+        config.model.arch = serde_json::from_str(&format!("\"{arch}\""))?;
+    }
     config.augment.out_size = args.size.unwrap_or(config.augment.out_size);
     config.optim.batch_size = args.batch_size.unwrap_or(config.optim.batch_size);
     config.ssl.queue_size = args.queue_size.unwrap_or(config.ssl.queue_size);
@@ -105,7 +111,7 @@ pub fn run(args: Args) -> Result<()> {
     let step: f64 = timed.iter().map(|t| t.step_s).sum();
     println!(
         "images_per_s={:.2} peak_rss_mb={:.0} threads={} data_wait_s={wait:.2} step_s={step:.2} method={method} size={} \
-         batch_size={} queue_size={} workers={} amp={:?} channels_last={}",
+         batch_size={} queue_size={} workers={} amp={:?} channels_last={} arch={}",
         items as f64 / (wait + step).max(1e-9),
         peak_rss_mb(),
         tch::get_num_threads(),
@@ -114,7 +120,8 @@ pub fn run(args: Args) -> Result<()> {
         config.ssl.queue_size,
         config.run.n_workers,
         config.run.amp,
-        config.run.channels_last
+        config.run.channels_last,
+        config.model.arch.name()
     );
     Ok(())
 }
