@@ -576,3 +576,77 @@ fn seco_on_two_ranks_trains_like_one_process_with_two_bn_groups() {
         None,
     );
 }
+
+/// A torchrun that starts (its Python imports torch): `CACO_TORCHRUN`, else the project's `.venv/bin/torchrun` or
+/// `.venv-bench/bin/torchrun` (`cargo xtask bench` makes that venv), else `torchrun` on PATH. The wheel that `cargo xtask setup` installs for libtorch comes without its CUDA libraries, so
+/// its torch does not import; `cargo xtask setup --full-torch`, or `pip install torch==2.11.0` in any venv, gives one
+/// (docs/distributed.md).
+fn working_torchrun() -> Option<PathBuf> {
+    let candidates = match std::env::var_os("CACO_TORCHRUN") {
+        Some(path) => vec![PathBuf::from(path)],
+        None => vec![
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-bench/bin/torchrun"),
+            PathBuf::from("torchrun"),
+        ],
+    };
+    candidates.into_iter().find(|candidate| {
+        Command::new(candidate)
+            .arg("--help")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// `torchrun --no-python --nproc-per-node 2 caco pretrain ...` runs a CACo pre-training end to end (torchrun's own
+/// rendezvous: its agent hosts the store, every rank is a client), and ends in the same state as `--nproc 2`.
+#[test]
+fn torchrun_no_python_runs_a_caco_pretraining_like_nproc_2() {
+    let Some(torchrun) = working_torchrun() else {
+        println!(
+            "SKIPPED: no torchrun that starts (set CACO_TORCHRUN to one whose Python imports torch, see \
+             docs/distributed.md)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    fake_series(&series);
+    let config_path = dir.path().join("caco.toml");
+    std::fs::write(&config_path, config("caco", &series, 1, 1)).unwrap();
+    let caco = env!("CARGO_BIN_EXE_caco");
+    // Both launchers start `caco pretrain <config> --quiet --run-dir <dir>` ranks, one intra-op thread each.
+    let run = |program: &Path, before: &[&str], after: &[&str], name: &str| {
+        let out = Command::new(program)
+            .args(before)
+            .args(["pretrain", config_path.to_str().unwrap(), "--quiet"])
+            .args(after)
+            .arg("--run-dir")
+            .arg(dir.path().join(name))
+            .env("CACO_DIST_TIMEOUT_S", "120")
+            .env("OMP_NUM_THREADS", "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{name}: {text}");
+        text
+    };
+    let port = free_port().to_string();
+    let torchrun_args = ["--no-python", "--nproc-per-node", "2", "--master-port", &port, caco];
+    let output = run(&torchrun, &torchrun_args, &[], "torchrun");
+    assert!(output.contains("dist-caco: 2 steps, 1 epochs"), "{output}");
+    assert!(
+        dir.path().join("torchrun/caco/caco_epoch_0000.csv").is_file(),
+        "{output}"
+    );
+    run(Path::new(caco), &[], &["--nproc", "2"], "nproc");
+    assert_same_state(
+        &dir.path().join("torchrun"),
+        &dir.path().join("nproc"),
+        "torchrun vs --nproc 2",
+    );
+}

@@ -113,9 +113,15 @@ fn one_epoch_of_every_method_on_fake_data() {
             "{names:?}"
         );
         // ... and carries its contract: the method, the bands and normalisation it was trained with.
-        let contract = caco::models::weights::read_contract(&summary.backbone).unwrap().unwrap();
+        let contract = caco::models::weights::read_contract(&summary.backbone)
+            .unwrap()
+            .unwrap();
         assert_eq!(contract.method.as_deref(), Some(method));
-        assert_eq!((contract.in_channels as usize, contract.bands.len()), (3, 3), "{contract:?}");
+        assert_eq!(
+            (contract.in_channels as usize, contract.bands.len()),
+            (3, 3),
+            "{contract:?}"
+        );
         assert!(contract.normalization.is_some(), "{contract:?}");
         if method == "caco" {
             let export = std::fs::read_to_string(run.join("caco/caco_epoch_0000.csv")).unwrap();

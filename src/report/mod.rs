@@ -11,4 +11,3 @@ pub mod paper_output;
 pub mod regenerate;
 
 pub use regenerate::regenerate;
-

@@ -186,12 +186,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
             } else {
                 DateDraw::WithReplacement
             };
-            seasonal = SeasonalViews::new(
-                &units,
-                config.augment.clone(),
-                config.data.normalization.clone(),
-                draw,
-            )?;
+            seasonal = SeasonalViews::new(&units, config.augment.clone(), config.data.normalization.clone(), draw)?;
             &seasonal
         }
         Method::Moco | Method::Gassl => {
@@ -363,7 +358,9 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         bands: config.data.bands.clone(),
         normalization: Some(config.data.normalization.clone()),
         stretch: config.data.stretch.as_ref().and_then(|s| serde_json::to_string(s).ok()),
-        method: serde_json::to_string(&config.method).ok().map(|m| m.trim_matches('"').to_string()),
+        method: serde_json::to_string(&config.method)
+            .ok()
+            .map(|m| m.trim_matches('"').to_string()),
     };
     if main {
         crate::models::weights::write_backbone(&backbone, &model.backbone_tensors(), &contract)?;

@@ -3,6 +3,7 @@
 //! `caco` binary pass their arguments on unchanged, `--help` included.
 
 mod bench;
+mod bench_dist;
 mod caco;
 mod data;
 mod gpu_check;
@@ -55,6 +56,8 @@ enum Task {
     Eval(Forward),
     /// caco against equivalent PyTorch scripts (bench/*.py); medians and ratios in results/bench/
     Bench(bench::Args),
+    /// One process against `--nproc N` and torchrun ranks on this machine; results/bench/dist.md
+    BenchDist(bench_dist::Args),
     /// Build with CUDA and check every method on the GPU (bf16, 224 px, ResNet-18/50), NCCL on 2 GPUs, the PyTorch
     /// comparison; writes results/bench/gpu.md (`--dry-run`: the same script on the CPU)
     GpuCheck(gpu_check::Args),
@@ -85,6 +88,7 @@ fn run(task: Task) -> Result<()> {
         Task::Sample(f) => caco::run(&["sample"], &f),
         Task::Eval(f) => caco::run(&["eval"], &f),
         Task::Bench(args) => bench::run(args),
+        Task::BenchDist(args) => bench_dist::run(args),
         Task::GpuCheck(args) => gpu_check::run(args),
         Task::Notebooks(args) => notebooks::run(args),
         Task::Caco(f) => caco::run(&[], &f),
@@ -138,7 +142,12 @@ mod tests {
 
     #[test]
     fn test_passes_its_arguments_to_the_runner() {
-        for line in ["--test cli -E test(help)", "--test cli -- --nocapture", "-- --nocapture", ""] {
+        for line in [
+            "--test cli -E test(help)",
+            "--test cli -- --nocapture",
+            "-- --nocapture",
+            "",
+        ] {
             let Task::Test(args) = parse(&format!("xtask test {line}")) else {
                 panic!("not test");
             };
