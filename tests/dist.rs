@@ -650,3 +650,95 @@ fn torchrun_no_python_runs_a_caco_pretraining_like_nproc_2() {
         "torchrun vs --nproc 2",
     );
 }
+
+/// The SLURM example of docs/distributed.md: `srun ... experiments/slurm/rank.sh <config> ...` starts the script
+/// once per task with SLURM's variables. Here the two tasks are started as srun would (SLURM_PROCID, SLURM_NTASKS,
+/// SLURM_LOCALID, SLURM_JOB_NODELIST), with a stand-in `scontrol` that expands the node list to this machine: the
+/// script maps the variables and both ranks run the pre-training together.
+#[test]
+fn the_slurm_rank_script_starts_the_ranks_of_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    fake_series(&series);
+    let config_path = dir.path().join("caco.toml");
+    std::fs::write(&config_path, config("caco", &series, 1, 1)).unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let scontrol = bin.join("scontrol");
+    std::fs::write(
+        &scontrol,
+        "#!/bin/sh\n[ \"$1 $2 $3\" = \"show hostnames node-[0-1]\" ] && printf '127.0.0.1\\n127.0.0.2\\n'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&scontrol, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/slurm/rank.sh");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let port = free_port().to_string();
+    let run = dir.path().join("run");
+    let mut tasks: Vec<Child> = (0..2)
+        .map(|task| {
+            Command::new(&script)
+                .arg(&config_path)
+                .args(["--quiet", "--run-dir"])
+                .arg(&run)
+                .env("CACO", env!("CARGO_BIN_EXE_caco"))
+                .env("PATH", &path)
+                .env("SLURM_PROCID", task.to_string())
+                .env("SLURM_NTASKS", "2")
+                .env("SLURM_LOCALID", task.to_string())
+                .env("SLURM_JOB_NODELIST", "node-[0-1]")
+                .env("SLURM_CPUS_PER_TASK", "1")
+                .env("MASTER_PORT", &port)
+                .env("CACO_DIST_TIMEOUT_S", "120")
+                .env_remove("MASTER_ADDR")
+                .env_remove("WORLD_SIZE")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<(bool, String)> = tasks
+        .drain(..)
+        .map(|t| {
+            let out = t.wait_with_output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.success(), text)
+        })
+        .collect();
+    for (task, (ok, text)) in outputs.iter().enumerate() {
+        assert!(ok, "task {task}: {text}");
+    }
+    assert!(
+        outputs[0].1.contains("dist-caco: 2 steps, 1 epochs"),
+        "{}",
+        outputs[0].1
+    );
+    assert!(run.join("backbone.safetensors").is_file());
+    // Two ranks that found each other, not two copies of a one-process run: the state of `--nproc 2`.
+    let nproc = dir.path().join("nproc");
+    let out = Command::new(env!("CARGO_BIN_EXE_caco"))
+        .arg("pretrain")
+        .arg(&config_path)
+        .args(["--quiet", "--nproc", "2", "--run-dir"])
+        .arg(&nproc)
+        .env("OMP_NUM_THREADS", "1")
+        .env("CACO_DIST_TIMEOUT_S", "120")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_same_state(&run, &nproc, "srun script vs --nproc 2");
+    // Outside an allocation the script refuses before starting caco.
+    let out = Command::new(&script)
+        .arg(&config_path)
+        .env_remove("SLURM_PROCID")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SLURM_PROCID is not set"));
+}

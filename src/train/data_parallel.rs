@@ -20,10 +20,27 @@ pub fn join(device: Device) -> Result<(Dist, Device)> {
         return Ok((Dist::single(), device));
     };
     let device = match device {
-        Device::Cuda(_) => Device::Cuda(rv.local_rank),
+        Device::Cuda(_) => Device::Cuda(
+            rank_gpu(rv.local_rank, tch::Cuda::device_count() as usize)
+                .map_err(|reason| Error::Dist { rank: rv.rank, reason })?,
+        ),
         other => other,
     };
     Ok((Dist::init(&rv, device)?, device))
+}
+
+/// The GPU of a rank: `LOCAL_RANK` among the visible ones, or the only visible one (a scheduler that binds one GPU
+/// per task, as `srun --gpus-per-task 1` does, shows each task its own GPU as device 0).
+pub fn rank_gpu(local_rank: usize, visible: usize) -> std::result::Result<usize, String> {
+    match visible {
+        0 => Err("the run asks for CUDA but this rank sees no GPU".into()),
+        1 => Ok(0),
+        n if local_rank < n => Ok(local_rank),
+        n => Err(format!(
+            "LOCAL_RANK {local_rank} but only {n} GPUs are visible: start at most {n} ranks on this machine (one GPU \
+             per rank)"
+        )),
+    }
 }
 
 /// Rows of a global batch each rank takes: `optim.batch_size / world`, checked (see [`split_batch`]).
@@ -193,6 +210,14 @@ mod tests {
         assert!(refused(6, 2, Method::Teco, 1).contains("no (older, recent) pair is split"));
         assert_eq!(split_batch(6, 2, Method::Seco, 1), Ok(3));
         assert!(refused(8, 2, Method::Gassl, 3).contains("ssl.bn_groups 3 does not divide the 4 rows"));
+    }
+
+    #[test]
+    fn a_rank_takes_its_local_gpu_or_the_only_one_it_sees() {
+        assert_eq!(rank_gpu(3, 4), Ok(3));
+        assert_eq!(rank_gpu(3, 1), Ok(0));
+        assert!(rank_gpu(4, 4).unwrap_err().contains("only 4 GPUs are visible"));
+        assert!(rank_gpu(0, 0).is_err());
     }
 
     #[test]
