@@ -16,9 +16,7 @@ use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/checkpoints")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoints").join(name)
 }
 
 /// `arange(n) * 0.25 + offset` in `shape`, as make_checkpoints.py fills every tensor.
@@ -55,10 +53,7 @@ fn the_lightning_checkpoint_gives_its_state_dict_and_skips_the_rest() {
             ("encoder_q.1.running_var", filled(&[8], 5.0)),
             ("encoder_q.1.num_batches_tracked", Tensor::from(7i64)),
             // Saved as a permuted view of a [3, 3, 8, 8] storage: gathered in its own layout.
-            (
-                "encoder_q.4.0.conv1.weight",
-                filled(&[3, 3, 8, 8], 6.0).permute([2, 3, 0, 1]),
-            ),
+            ("encoder_q.4.0.conv1.weight", filled(&[3, 3, 8, 8], 6.0).permute([2, 3, 0, 1])),
             ("encoder_k.0.weight", filled(&[8, 3, 3, 3], 7.0)),
             ("heads.0.0.weight", filled(&[4, 8], 8.0)),
             ("queue", filled(&[4, 16], 9.0)),
@@ -116,11 +111,7 @@ fn the_import_report_names_missing_unexpected_and_mismatched_keys() {
     );
     assert!(report.missing.contains(&"layer4.1.bn2.bias".to_string()));
     assert!(!report.missing.contains(&"conv1.weight".to_string()));
-    assert_eq!(
-        report.missing.len() + mismatched.len(),
-        100,
-        "ResNet-18 has 100 backbone tensors"
-    );
+    assert_eq!(report.missing.len() + mismatched.len(), 100, "ResNet-18 has 100 backbone tensors");
     assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
     // encoder_k, heads and queue in the state dict, optimizer and callback tensors outside it.
     assert_eq!(report.n_ignored, 5);
@@ -128,20 +119,12 @@ fn the_import_report_names_missing_unexpected_and_mismatched_keys() {
     // A bare timm/torchgeo state dict: no prefix, fc dropped, the SE layer unexpected, and so is layer1's downsample
     // (ResNet-50 has one; without `layer1.0.conv3` this is read as a ResNet-18, whose layer1 keeps the width).
     let (_, report, prefix) = import_checkpoint(&fixture("torchgeo-legacy.pth"), None).unwrap();
-    assert_eq!(
-        (prefix.as_str(), report.arch, report.in_channels),
-        ("", Some(Arch::Resnet18), 4)
-    );
-    assert_eq!(
-        report.unexpected,
-        ["layer1.0.downsample.0.weight", "layer1.0.se.fc1.weight"]
-    );
+    assert_eq!((prefix.as_str(), report.arch, report.in_channels), ("", Some(Arch::Resnet18), 4));
+    assert_eq!(report.unexpected, ["layer1.0.downsample.0.weight", "layer1.0.se.fc1.weight"]);
     assert_eq!(report.n_ignored, 1);
 
     // A wrong prefix is refused naming it.
-    let msg = import_checkpoint(&fixture("caco.pth"), Some("model"))
-        .unwrap_err()
-        .to_string();
+    let msg = import_checkpoint(&fixture("caco.pth"), Some("model")).unwrap_err().to_string();
     assert!(msg.contains("`model`"), "{msg}");
 }
 
@@ -172,9 +155,7 @@ fn bench_python() -> Option<PathBuf> {
             .status()
             .is_ok_and(|s| s.success());
     if !works {
-        eprintln!(
-            "skipped: no .venv-bench with torch, torchvision and safetensors (cargo xtask setup --bench makes it)"
-        );
+        eprintln!("skipped: no .venv-bench with torch, torchvision and safetensors (cargo xtask setup --bench makes it)");
     }
     works.then_some(python)
 }
@@ -246,10 +227,7 @@ fn a_torchvision_resnet18_round_trips_through_import_and_export() {
     assert_eq!(contract.normalization, Some(caco::data::Normalization::Imagenet));
 
     let golden: std::collections::HashMap<String, Tensor> =
-        Tensor::read_safetensors(dir.path().join("golden.safetensors"))
-            .unwrap()
-            .into_iter()
-            .collect();
+        Tensor::read_safetensors(dir.path().join("golden.safetensors")).unwrap().into_iter().collect();
     let (_vs, net) = load_backbone(Arch::Resnet18, 3, 0, Some(&backbone), "round trip", Device::Cpu).unwrap();
     let y = tch::no_grad(|| net.forward_t(&golden["x"], false));
     let diff = (&y - &golden["y"]).abs().max().double_value(&[]);

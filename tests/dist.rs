@@ -742,3 +742,86 @@ fn the_slurm_rank_script_starts_the_ranks_of_one_run() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SLURM_PROCID is not set"));
 }
+
+/// The step of the checkpoint a run folder holds now, if one can be read (a save may be renaming it).
+fn checkpoint_step(run: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("checkpoint/state.toml")).ok()?;
+    let state: toml::Value = toml::from_str(&text).ok()?;
+    state.get("position")?.get("step")?.as_integer().map(|s| s as u64)
+}
+
+/// A 2-rank CACo run that checkpoints every step; rank 0 (the only writer) is killed at a moment that varies from
+/// run to run, possibly in the middle of a save. Rank 1 fails at its next collective, with a message, well within the
+/// collective timeout, and the run folder still holds a whole checkpoint from which 2 ranks resume.
+#[test]
+fn a_rank_killed_mid_pretraining_fails_the_other_and_leaves_a_checkpoint_to_resume() {
+    let test = "a_rank_killed_mid_pretraining_fails_the_other_and_leaves_a_checkpoint_to_resume";
+    if role().is_some() {
+        return pretrain_role();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    fake_series(&series);
+    let text = config("caco", &series, 50, 1).replace("checkpoint_every = 2", "checkpoint_every = 1");
+    let path = dir.path().join("caco.toml");
+    std::fs::write(&path, &text).unwrap();
+    let run = dir.path().join("run");
+    let envs = [
+        ("CACO_DIST_TEST_CONFIG", path.display().to_string()),
+        ("CACO_DIST_TEST_RUN", run.display().to_string()),
+    ];
+    let port = free_port();
+    let mut ranks: Vec<Rank> = (0..2)
+        .map(|r| Rank::spawn_with(test, "pretrain", r, 2, port, dir.path(), &envs))
+        .collect();
+    let start = Instant::now();
+    let seen = loop {
+        if let Some(step) = checkpoint_step(&run).filter(|&s| s >= 2) {
+            break step;
+        }
+        assert!(
+            start.elapsed() < GUARD,
+            "no checkpoint of step 2: {}",
+            ranks[0].output()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Somewhere in the next step or two, a save included.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    std::thread::sleep(Duration::from_millis(u64::from(nanos % 400)));
+    ranks[0].child.kill().unwrap();
+    let _ = ranks[0].child.wait();
+    let killed = Instant::now();
+    let (ok, output) = ranks[1].wait();
+    assert!(!ok, "rank 1 went on without rank 0: {output}");
+    assert!(output.contains("data-parallel run, rank 1:"), "{output}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(60),
+        "rank 1 took {:?} to notice (collective timeout 120 s)",
+        killed.elapsed()
+    );
+    // Whatever the moment of the kill, 2 ranks resume from what rank 0 left, a few steps on.
+    let target = seen + 4;
+    let resume_envs = [
+        envs[0].clone(),
+        envs[1].clone(),
+        ("CACO_DIST_TEST_MAX_STEPS", target.to_string()),
+        ("CACO_DIST_TEST_RESUME", "1".to_string()),
+    ];
+    let resumed = dir.path().join("resume");
+    std::fs::create_dir_all(&resumed).unwrap();
+    for (rank, (ok, output)) in run_ranks_with(test, "pretrain", 2, &resumed, &resume_envs)
+        .into_iter()
+        .enumerate()
+    {
+        assert!(
+            ok && output.contains(&format!("rank {rank} done: {target} steps")),
+            "rank {rank}: {output}"
+        );
+    }
+    assert_eq!(checkpoint_step(&run), Some(target));
+    assert!(!run.join("checkpoint.old").exists() && !run.join("checkpoint.partial").exists());
+}

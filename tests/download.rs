@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use caco::data::change::{ChangeDataset, ChangeLayout};
-use caco::data::eurosat::{Eurosat, EurosatVariant};
 use caco::data::fake::change::FakeChange;
+use caco::data::eurosat::{Eurosat, EurosatVariant};
 use caco::data::fake::{self, FakeEurosat, FakeTimeSeries};
 use caco::data::oscd::Oscd;
 use caco::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};

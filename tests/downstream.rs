@@ -8,10 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use caco::data::aerial_seg::{self, AerialSeg, AERIAL_CLASSES, IGNORE_INDEX};
-use caco::data::change::{self, ChangeDataset, ChangeLayout};
-use caco::data::data_root;
 use caco::data::fake::aerial_seg::FakeAerial;
+use caco::data::change::{self, ChangeDataset, ChangeLayout};
 use caco::data::fake::change::FakeChange;
+use caco::data::data_root;
 
 mod common;
 use common::{caco, ok, ok_both};
@@ -168,10 +168,7 @@ fn change_detection_command_detects_the_time1_time2_layout_and_scores_val_withou
         "{stdout}"
     );
     let per_image = std::fs::read_to_string(out.join("tables/change_clcd-like_per_image.csv")).unwrap();
-    assert!(
-        per_image.contains("val_000.png") && per_image.contains("val_001.png"),
-        "{per_image}"
-    );
+    assert!(per_image.contains("val_000.png") && per_image.contains("val_001.png"), "{per_image}");
     assert!(!per_image.contains("train_"), "{per_image}");
 
     // Neither layout: the error names both instead of a debug struct.
@@ -179,9 +176,7 @@ fn change_detection_command_detects_the_time1_time2_layout_and_scores_val_withou
     let run = caco(&args("odd").iter().map(String::as_str).collect::<Vec<_>>());
     let err = String::from_utf8_lossy(&run.stderr).to_string();
     assert!(
-        !run.status.success()
-            && err.contains("levir (A/, B/, label/) and time1-time2")
-            && !err.contains("ChangeLayout"),
+        !run.status.success() && err.contains("levir (A/, B/, label/) and time1-time2") && !err.contains("ChangeLayout"),
         "{err}"
     );
 }
@@ -543,14 +538,9 @@ fn a_time1_time2_set_with_only_a_pair_list_goes_to_a_table_with_a_seeded_split()
         "my-cd",
         &["--split", "seeded:0.6,0.2,0.2", "--split-dir", splits_arg],
     ));
+    assert!(stderr.contains("layout of") && stderr.contains("time1-time2 (detected)"), "{stderr}");
     assert!(
-        stderr.contains("layout of") && stderr.contains("time1-time2 (detected)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!(
-            "wrote the seeded split lists (seeded:0.6,0.2,0.2) in {splits_arg}"
-        )),
+        stderr.contains(&format!("wrote the seeded split lists (seeded:0.6,0.2,0.2) in {splits_arg}")),
         "{stderr}"
     );
     assert!(stdout.contains("Pairs: the 5 listed in list.txt"), "{stdout}");
@@ -562,10 +552,7 @@ fn a_time1_time2_set_with_only_a_pair_list_goes_to_a_table_with_a_seeded_split()
             .collect()
     };
     let (train, val, test) = (list("train.txt"), list("val.txt"), list("test.txt"));
-    assert_eq!(
-        train[0],
-        "# caco seeded split by pair: train 0.6, val 0.2, test 0.2, seed 42"
-    );
+    assert_eq!(train[0], "# caco seeded split by pair: train 0.6, val 0.2, test 0.2, seed 42");
     assert_eq!((train.len(), val.len(), test.len()), (1 + 3, 1 + 1, 1 + 1));
     let mut listed: Vec<&String> = train[1..].iter().chain(&val[1..]).chain(&test[1..]).collect();
     listed.sort();
@@ -590,21 +577,10 @@ fn a_time1_time2_set_with_only_a_pair_list_goes_to_a_table_with_a_seeded_split()
     );
     // A bad --split value, a wrong layout, and folders named by flag.
     let err = stderr_of(&change_run(&data, &out, "my-cd", &["--dates", "imgs_1_rect"]));
-    assert!(
-        err.contains("--dates imgs_1_rect is for OSCD") && err.contains("--layout"),
-        "{err}"
-    );
+    assert!(err.contains("--dates imgs_1_rect is for OSCD") && err.contains("--layout"), "{err}");
     let err = stderr_of(&change_run(&data, &out, "my-cd", &["--split", "seeded:0.6,0.6"]));
-    assert!(
-        err.contains("--split `seeded:0.6,0.6`") && err.contains("sum to 1.2"),
-        "{err}"
-    );
-    let err = stderr_of(&change_run(
-        &data,
-        &out,
-        "my-cd",
-        &["--layout", "levir", "--split-dir", splits_arg],
-    ));
+    assert!(err.contains("--split `seeded:0.6,0.6`") && err.contains("sum to 1.2"), "{err}");
+    let err = stderr_of(&change_run(&data, &out, "my-cd", &["--layout", "levir", "--split-dir", splits_arg]));
     assert!(
         err.contains("`A/` missing")
             && err.contains("label/, time1/, time2/")
@@ -629,10 +605,7 @@ fn a_time1_time2_set_with_only_a_pair_list_goes_to_a_table_with_a_seeded_split()
             "seeded:0.6,0.2,0.2",
         ],
     ));
-    assert!(
-        stderr.contains("levir (--layout) with --a-dir, --b-dir") && stderr.contains("reusing"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("levir (--layout) with --a-dir, --b-dir") && stderr.contains("reusing"), "{stderr}");
 }
 
 #[test]
@@ -650,16 +623,8 @@ fn oscd_in_torchgeo_layout_needs_the_dates_flag_and_splits_by_city_on_request() 
             && err.contains("--dates imgs_1_rect"),
         "{err}"
     );
-    let err = stderr_of(&change_run(
-        &data,
-        &out,
-        "tg-oscd",
-        &["--dates", "imgs_1_rect", "--a-dir", "x"],
-    ));
-    assert!(
-        err.contains("holds OSCD") && err.contains("--dates imgs_1|imgs_1_rect"),
-        "{err}"
-    );
+    let err = stderr_of(&change_run(&data, &out, "tg-oscd", &["--dates", "imgs_1_rect", "--a-dir", "x"]));
+    assert!(err.contains("holds OSCD") && err.contains("--dates imgs_1|imgs_1_rect"), "{err}");
     let err = stderr_of(&change_run(&data, &out, "tg-oscd", &["--dates", "imgs_2"]));
     assert!(err.contains("--dates `imgs_2`") && err.contains("imgs_1_rect"), "{err}");
     // The official train list names an absent city (nantes): a seeded split by city, asked for.
@@ -667,43 +632,20 @@ fn oscd_in_torchgeo_layout_needs_the_dates_flag_and_splits_by_city_on_request() 
         &data,
         &out,
         "tg-oscd",
-        &[
-            "--dates",
-            "imgs_1_rect",
-            "--split",
-            "seeded:0.5,0.2,0.3",
-            "--split-dir",
-            splits_arg,
-        ],
+        &["--dates", "imgs_1_rect", "--split", "seeded:0.5,0.2,0.3", "--split-dir", splits_arg],
     ));
-    assert!(
-        err.contains("train and test cities only") && err.contains("seeded:0.6,0.4"),
-        "{err}"
-    );
+    assert!(err.contains("train and test cities only") && err.contains("seeded:0.6,0.4"), "{err}");
     let (stdout, stderr) = ok_both(&change_run(
         &data,
         &out,
         "tg-oscd",
-        &[
-            "--dates",
-            "imgs_1_rect",
-            "--split",
-            "seeded:0.5,0.5",
-            "--split-dir",
-            splits_arg,
-        ],
+        &["--dates", "imgs_1_rect", "--split", "seeded:0.5,0.5", "--split-dir", splits_arg],
     ));
     assert!(stdout.contains("release layout with imgs_1_rect/"), "{stdout}");
-    assert!(
-        stderr.contains("wrote a seeded split by city (seeded:0.5,0,0.5)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("wrote a seeded split by city (seeded:0.5,0,0.5)"), "{stderr}");
     let test = std::fs::read_to_string(splits.join("test.txt")).unwrap();
     let test_cities: Vec<&str> = test.lines().skip(1).collect();
-    assert!(
-        test.starts_with("# caco seeded split by city: train 0.5, val 0, test 0.5, seed 42"),
-        "{test}"
-    );
+    assert!(test.starts_with("# caco seeded split by city: train 0.5, val 0, test 0.5, seed 42"), "{test}");
     assert_eq!(test_cities.len(), 2);
     let per_image = std::fs::read_to_string(out.join("tables/change_tg-oscd_per_image.csv")).unwrap();
     for city in test_cities {
@@ -726,16 +668,11 @@ fn real_oscd_release_imports_merged_and_trains_with_a_seeded_city_split() {
     // Merged like the zips: city folders with both dates and their labels, the lists beside them.
     for city in ["aguasclaras", "bercy", "bordeaux", "paris", "rennes"] {
         let city_dir = data.join("oscd").join(city);
-        assert!(
-            city_dir.join("imgs_1").is_dir() && city_dir.join("imgs_2").is_dir(),
-            "{city}"
-        );
+        assert!(city_dir.join("imgs_1").is_dir() && city_dir.join("imgs_2").is_dir(), "{city}");
         assert!(city_dir.join(format!("cm/{city}-cm.tif")).is_file(), "{city}");
     }
     assert!(data.join("oscd/train.txt").is_file());
-    assert!(!data
-        .join("oscd/Onera Satellite Change Detection dataset - Images")
-        .exists());
+    assert!(!data.join("oscd/Onera Satellite Change Detection dataset - Images").exists());
     let ds = caco::data::oscd::Oscd::open(data.join("oscd")).unwrap();
     assert_eq!((ds.layout, ds.cities.len()), ("merged", 5));
     // Every city's label reads (aguasclaras' anti-aliased PNG included, through the .tif's 1/2 coding).
@@ -752,15 +689,7 @@ fn real_oscd_release_imports_merged_and_trains_with_a_seeded_city_split() {
         &data,
         &out,
         "oscd",
-        &[
-            "--split",
-            "seeded:0.6,0.4",
-            "--split-dir",
-            splits_arg,
-            "--max-tiles",
-            "4",
-            "--quiet",
-        ],
+        &["--split", "seeded:0.6,0.4", "--split-dir", splits_arg, "--max-tiles", "4", "--quiet"],
     ));
     assert!(stdout.contains("merged layout with imgs_1/"), "{stdout}");
     let test = std::fs::read_to_string(splits.join("test.txt")).unwrap();
@@ -818,10 +747,7 @@ fn dense_evaluation_feeds_the_normalisation_recorded_in_the_weights_unless_told_
     let stderr = stderr_of(&overridden);
     assert!(overridden.status.success(), "{stderr}");
     assert!(!stderr.contains("as recorded in"), "{stderr}");
-    assert!(
-        stderr.contains("was trained with scale 255 normalisation, this evaluation feeds imagenet"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("was trained with scale 255 normalisation, this evaluation feeds imagenet"), "{stderr}");
 
     // A protocol that fixes its input refuses the flag, saying what decides it.
     let refused = caco(&[
@@ -834,8 +760,5 @@ fn dense_evaluation_feeds_the_normalisation_recorded_in_the_weights_unless_told_
     ]);
     let stderr = stderr_of(&refused);
     assert!(!refused.status.success());
-    assert!(
-        stderr.contains("--normalization does not apply here") && stderr.contains("BigEarthNet's protocol"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("--normalization does not apply here") && stderr.contains("BigEarthNet's protocol"), "{stderr}");
 }

@@ -194,18 +194,8 @@ fn ranking_and_pixel_metrics_match() {
     let queries: Vec<usize> = queries.into_iter().map(|q| q as usize).collect();
     let at = caco::eval::knn::precision_recall_at_k(&near, &labels_knn, &queries, &[5, 20]).unwrap();
     for a in &at {
-        assert_close_f(
-            a.precision,
-            scalar(&g, &format!("knn_p{}", a.k)),
-            1e-6,
-            &format!("kNN P@{}", a.k),
-        );
-        assert_close_f(
-            a.recall,
-            scalar(&g, &format!("knn_r{}", a.k)),
-            1e-6,
-            &format!("kNN R@{}", a.k),
-        );
+        assert_close_f(a.precision, scalar(&g, &format!("knn_p{}", a.k)), 1e-6, &format!("kNN P@{}", a.k));
+        assert_close_f(a.recall, scalar(&g, &format!("knn_r{}", a.k)), 1e-6, &format!("kNN R@{}", a.k));
     }
 
     // Binary change metrics at threshold 0.5 from global pixel counts.

@@ -113,15 +113,9 @@ fn one_epoch_of_every_method_on_fake_data() {
             "{names:?}"
         );
         // ... and carries its contract: the method, the bands and normalisation it was trained with.
-        let contract = caco::models::weights::read_contract(&summary.backbone)
-            .unwrap()
-            .unwrap();
+        let contract = caco::models::weights::read_contract(&summary.backbone).unwrap().unwrap();
         assert_eq!(contract.method.as_deref(), Some(method));
-        assert_eq!(
-            (contract.in_channels as usize, contract.bands.len()),
-            (3, 3),
-            "{contract:?}"
-        );
+        assert_eq!((contract.in_channels as usize, contract.bands.len()), (3, 3), "{contract:?}");
         assert!(contract.normalization.is_some(), "{contract:?}");
         if method == "caco" {
             let export = std::fs::read_to_string(run.join("caco/caco_epoch_0000.csv")).unwrap();
@@ -208,6 +202,11 @@ fn n_plus_n_steps_with_a_resume_equal_2n_steps_bit_for_bit() {
         again.unwrap_err().to_string().contains("--resume"),
         "refuses to overwrite a run"
     );
+    // As if killed between a save's renames: the new checkpoint whole under checkpoint.partial, the previous one
+    // under checkpoint.old, no checkpoint/. The resume takes the new one.
+    let ckpt = resumed.join("checkpoint");
+    std::fs::rename(&ckpt, resumed.join("checkpoint.partial")).unwrap();
+    std::fs::create_dir_all(resumed.join("checkpoint.old")).unwrap();
     let second = pretrain(
         &cfg,
         &resumed,
@@ -219,6 +218,7 @@ fn n_plus_n_steps_with_a_resume_equal_2n_steps_bit_for_bit() {
     )
     .unwrap();
     assert_eq!(second.steps, 6);
+    assert!(!resumed.join("checkpoint.old").exists() && !resumed.join("checkpoint.partial").exists());
 
     let twice = dir.path().join("twice");
     pretrain(

@@ -108,9 +108,7 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
     let clcd = std::fs::read_to_string(out.join("tables/change_clcd-train-subset_per_image.csv")).unwrap();
     assert!(clcd.contains("val_000.png") && !clcd.contains("test_"), "{clcd}");
     let oscd_split = cache.join("generated/main-smoke/splits/oscd-subset/test.txt");
-    assert!(std::fs::read_to_string(&oscd_split)
-        .unwrap()
-        .contains("seeded split by city"));
+    assert!(std::fs::read_to_string(&oscd_split).unwrap().contains("seeded split by city"));
     let md = std::fs::read_to_string(out.join("tables/main.md")).unwrap();
     assert!(md.contains("Change awareness (eval/awareness.rs"), "{md}");
 
@@ -146,10 +144,7 @@ fn smoke_scale_end_to_end_with_cache_force_and_report() {
 fn unknown_scale_and_bad_table_are_clear_errors() {
     let out = caco(&["reproduce-table", "--scale", "smoke", "--seeds", "0", "--quiet"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("--seeds must be at least 1"),
-        "{stderr}"
-    );
+    assert!(!out.status.success() && stderr.contains("--seeds must be at least 1"), "{stderr}");
     let out = caco(&["reproduce-table", "--scale", "galaxy", "--quiet"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

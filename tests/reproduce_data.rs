@@ -52,9 +52,7 @@ fn registry_served_by(server: &Server, dir: &Path) -> Vec<Dataset> {
         .collect();
     let mut all = registry::all();
     for dataset in &mut all {
-        let Source::Files(files) = &mut dataset.source else {
-            continue;
-        };
+        let Source::Files(files) = &mut dataset.source else { continue };
         match dataset.name.as_str() {
             "eurosat-rgb" => {
                 server.add_file(&url_path(&files[0].url), zip.clone());
@@ -115,10 +113,7 @@ pretrain = "experiments/pretrain/{{method}}-r18-cpu.toml"
 dense = {{ epochs = 1, batch_size = 4, tile_size = 32 }}
 "#,
         eurosat = eurosat_path.display().to_string(),
-        published = Path::new(ROOT)
-            .join("experiments/tables/published.toml")
-            .display()
-            .to_string(),
+        published = Path::new(ROOT).join("experiments/tables/published.toml").display().to_string(),
     );
     TableConfig::from_toml(&text, &dir.join("fresh.toml")).unwrap()
 }
@@ -133,51 +128,29 @@ fn download_fetches_what_it_can_and_skip_missing_marks_the_rest() {
 
     // The pre-check on an empty data root: one list, with each dataset's command.
     let needs = datasets::check(&config, "smoke", &data_root, &registry).unwrap();
-    let status =
-        |needs: &[datasets::Need], name: &str| needs.iter().find(|n| n.dataset == name).unwrap().status.clone();
+    let status = |needs: &[datasets::Need], name: &str| needs.iter().find(|n| n.dataset == name).unwrap().status.clone();
     assert!(matches!(status(&needs, "eurosat-rgb"), Status::Downloadable { .. }));
-    assert!(matches!(
-        status(&needs, "levir-cd-samples"),
-        Status::Downloadable { .. }
-    ));
+    assert!(matches!(status(&needs, "levir-cd-samples"), Status::Downloadable { .. }));
     assert!(matches!(status(&needs, "clcd-train-subset"), Status::Manual { .. }));
     let message = datasets::render(&needs, "fresh", "smoke", &data_root);
     assert!(message.contains("3 are missing"), "{message}");
-    assert!(
-        message.contains("cargo xtask data download levir-cd-samples --data-dir"),
-        "{message}"
-    );
+    assert!(message.contains("cargo xtask data download levir-cd-samples --data-dir"), "{message}");
 
     // --download: both downloadable sets arrive in the readers' layouts, checked; CLCD stays missing.
     let mut options = caco::fetch::Options::new(&data_root);
     options.mirror = Some(server.base_url());
     options.quiet = true;
     let messages = datasets::download_missing(&needs, &registry, &options).unwrap();
-    assert!(
-        messages
-            .iter()
-            .any(|m| m.starts_with("eurosat-rgb: ") && m.contains("md5")),
-        "{messages:?}"
-    );
+    assert!(messages.iter().any(|m| m.starts_with("eurosat-rgb: ") && m.contains("md5")), "{messages:?}");
     assert_eq!(files_under(&data_root.join("eurosat-rgb/Forest")).len(), 60);
     for folder in ["A", "B", "label"] {
-        assert_eq!(
-            files_under(&data_root.join("levir-cd-samples").join(folder)).len(),
-            11,
-            "{folder}"
-        );
+        assert_eq!(files_under(&data_root.join("levir-cd-samples").join(folder)).len(), 11, "{folder}");
     }
-    assert!(data_root
-        .join("levir-cd-samples/label/test_102_0512_0000.png")
-        .is_file());
+    assert!(data_root.join("levir-cd-samples/label/test_102_0512_0000.png").is_file());
     let needs = datasets::check(&config, "smoke", &data_root, &registry).unwrap();
     assert_eq!(status(&needs, "eurosat-rgb"), Status::Present);
     assert_eq!(status(&needs, "levir-cd-samples"), Status::Present);
-    let missing: Vec<&str> = needs
-        .iter()
-        .filter(|n| n.is_missing())
-        .map(|n| n.dataset.as_str())
-        .collect();
+    let missing: Vec<&str> = needs.iter().filter(|n| n.is_missing()).map(|n| n.dataset.as_str()).collect();
     assert_eq!(missing, ["clcd-train-subset", "bigearthnet"]);
 
     // --skip-missing: the table runs, CLCD's and BigEarthNet's cells read "n/a (data absent)" with a note.
@@ -202,18 +175,10 @@ fn download_fetches_what_it_can_and_skip_missing_marks_the_rest() {
     assert_eq!(cell("BigEarthNet mAP"), "n/a (data absent)", "{markdown}");
     let probe: f64 = cell("EuroSAT probe").split(' ').next().unwrap().parse().unwrap();
     assert!((0.0..=100.0).contains(&probe), "{markdown}");
-    let levir: f64 = cell("levir-cd-samples change F1")
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let levir: f64 = cell("levir-cd-samples change F1").split(' ').next().unwrap().parse().unwrap();
     assert!((0.0..=100.0).contains(&levir), "{markdown}");
     assert!(
-        table
-            .notes
-            .iter()
-            .any(|n| n.contains("clcd-train-subset skipped, n/a (data absent)")),
+        table.notes.iter().any(|n| n.contains("clcd-train-subset skipped, n/a (data absent)")),
         "{:?}",
         table.notes
     );
@@ -251,10 +216,7 @@ fn an_empty_data_root_stops_the_cpu_table_before_any_work_with_every_missing_dat
     ] {
         assert!(stderr.contains(&expected), "missing `{expected}` in:\n{stderr}");
     }
-    assert!(
-        !runs.exists() && !data.exists(),
-        "work started or data were fetched without --download"
-    );
+    assert!(!runs.exists() && !data.exists(), "work started or data were fetched without --download");
 }
 
 #[test]
@@ -262,10 +224,7 @@ fn the_command_line_downloads_the_real_levir_crops_through_a_mirror_and_skips_th
     // The real crops' bytes (a copy of the pinned BIT_CD commit), so the registry's own SHA-256s are checked.
     let real = caco::data::data_root(None).join("levir-cd-samples");
     if !real.join("A").is_dir() {
-        println!(
-            "SKIPPED: {} not found (set CACO_DATA to the folder holding levir-cd-samples/)",
-            real.display()
-        );
+        println!("SKIPPED: {} not found (set CACO_DATA to the folder holding levir-cd-samples/)", real.display());
         return;
     }
     let server = Server::start().unwrap();
@@ -323,14 +282,8 @@ dense = { epochs = 1, batch_size = 4, tile_size = 32 }
     // Without --skip-missing the absent CLCD stops the run, after the download and before any work.
     let out = run(&["--download", "--mirror", &server.base_url()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("missing data, nothing was run"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("present       levir-cd-samples") && stderr.contains("sha256"),
-        "{stderr}"
-    );
+    assert!(!out.status.success() && stderr.contains("missing data, nothing was run"), "{stderr}");
+    assert!(stderr.contains("present       levir-cd-samples") && stderr.contains("sha256"), "{stderr}");
     assert!(stderr.contains("manual        clcd-train-subset"), "{stderr}");
     assert_eq!(files_under(&data.join("levir-cd-samples")).len(), 33);
     for file in &files {
@@ -342,10 +295,7 @@ dense = { epochs = 1, batch_size = 4, tile_size = 32 }
     let n_requests = server.requests().len();
     // --skip-missing: nothing more is fetched without --download, the table runs, CLCD's cell is marked.
     let out = run(&["--skip-missing"]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(server.requests().len(), n_requests);
     let row = stdout.lines().find(|l| l.starts_with("| Random init |")).unwrap();
@@ -353,8 +303,5 @@ dense = { epochs = 1, batch_size = 4, tile_size = 32 }
     assert_eq!(cells[3], "n/a (data absent)", "{stdout}");
     let f1: f64 = cells[2].split(' ').next().unwrap().parse().unwrap();
     assert!((0.0..=100.0).contains(&f1), "{stdout}");
-    assert!(
-        stdout.contains("clcd-train-subset skipped, n/a (data absent)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("clcd-train-subset skipped, n/a (data absent)"), "{stdout}");
 }

@@ -24,9 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("report", &["data", "results", "plot"]),
     (
         "reproduce",
-        &[
-            "data", "fetch", "models", "ssl", "train", "config", "eval", "results", "plot", "report",
-        ],
+        &["data", "fetch", "models", "ssl", "train", "config", "eval", "results", "plot", "report"],
     ),
 ];
 

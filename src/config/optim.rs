@@ -68,23 +68,16 @@ mod tests {
     #[test]
     fn step_milestones_may_be_fractional_and_integers_still_parse() {
         // The cpu MoCo-v2 config: one epoch, lr x0.1 at 60 % and 80 % of it (the epoch position is fractional).
-        let one_epoch: OptimConfig = toml::from_str(
-            "lr = 0.03\nepochs = 1\nschedule = { kind = \"step\", milestones = [0.6, 0.8], gamma = 0.1 }",
-        )
-        .unwrap();
+        let one_epoch: OptimConfig =
+            toml::from_str("lr = 0.03\nepochs = 1\nschedule = { kind = \"step\", milestones = [0.6, 0.8], gamma = 0.1 }")
+                .unwrap();
         assert_eq!(one_epoch.lr_at(0.59), 0.03);
         assert!((one_epoch.lr_at(0.6) - 0.003).abs() < 1e-12);
         assert!((one_epoch.lr_at(0.9) - 0.0003).abs() < 1e-12);
         let integers: OptimConfig =
             toml::from_str("lr = 0.03\nepochs = 5\nschedule = { kind = \"step\", milestones = [3, 4], gamma = 0.1 }")
                 .unwrap();
-        assert_eq!(
-            integers.schedule,
-            Schedule::Step {
-                milestones: vec![3.0, 4.0],
-                gamma: 0.1
-            }
-        );
+        assert_eq!(integers.schedule, Schedule::Step { milestones: vec![3.0, 4.0], gamma: 0.1 });
         assert!((integers.lr_at(3.5) - 0.003).abs() < 1e-12);
     }
 }

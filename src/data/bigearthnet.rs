@@ -263,10 +263,7 @@ impl BigEarthNet {
     /// The 19-class targets of patch `idx`, from its `<patch>_labels_metadata.json`.
     pub fn targets(&self, idx: usize) -> Result<Vec<bool>> {
         let patch = &self.patches[idx];
-        let meta_path = self
-            .patch_root
-            .join(patch)
-            .join(format!("{patch}_labels_metadata.json"));
+        let meta_path = self.patch_root.join(patch).join(format!("{patch}_labels_metadata.json"));
         let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
         let meta: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::bad_input(&meta_path, format!("not a labels metadata file: {e}")))?;

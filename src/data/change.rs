@@ -69,12 +69,9 @@ impl ChangeLayout {
     /// The common layout `root` is in, with its name: LEVIR-CD's `A/ B/ label/` or `time1/ time2/ label/`;
     /// `None` when neither is complete.
     pub fn detect(root: &Path) -> Option<(ChangeLayout, &'static str)> {
-        [
-            (ChangeLayout::default(), "levir"),
-            (ChangeLayout::time1_time2(), "time1-time2"),
-        ]
-        .into_iter()
-        .find(|(l, _)| [&l.a_dir, &l.b_dir, &l.label_dir].iter().all(|d| root.join(d).is_dir()))
+        [(ChangeLayout::default(), "levir"), (ChangeLayout::time1_time2(), "time1-time2")]
+            .into_iter()
+            .find(|(l, _)| [&l.a_dir, &l.b_dir, &l.label_dir].iter().all(|d| root.join(d).is_dir()))
     }
 
     fn describe(&self) -> String {
@@ -491,10 +488,7 @@ mod tests {
         let written = crate::data::fake::change::write_fake_listed(dir.path(), &s, true).unwrap();
         assert!(dir.path().join("time1/unlisted.png").is_file() && !dir.path().join("list").exists());
         let (layout, how) = LayoutChoice::default().resolve(dir.path()).unwrap();
-        assert_eq!(
-            (layout.clone(), how.as_str()),
-            (ChangeLayout::time1_time2(), "time1-time2 (detected)")
-        );
+        assert_eq!((layout.clone(), how.as_str()), (ChangeLayout::time1_time2(), "time1-time2 (detected)"));
         let ds = ChangeDataset::open(dir.path(), layout.clone()).unwrap();
         assert_eq!(ds.names, written.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
         for (idx, pair) in written.iter().enumerate() {
@@ -510,10 +504,7 @@ mod tests {
             "{msg}"
         );
         std::fs::write(dir.path().join(PAIR_LIST), "pair_001\npair_000.png\n").unwrap();
-        assert_eq!(
-            ChangeDataset::open(dir.path(), layout).unwrap().names,
-            ["pair_000.png", "pair_001.png"]
-        );
+        assert_eq!(ChangeDataset::open(dir.path(), layout).unwrap().names, ["pair_000.png", "pair_001.png"]);
     }
 
     #[test]
@@ -552,10 +543,7 @@ mod tests {
             ..Default::default()
         };
         let msg = err_text(bad.resolve(dir.path()));
-        assert!(
-            msg.contains("`whu`") && msg.contains("--layout") && msg.contains("--a-dir"),
-            "{msg}"
-        );
+        assert!(msg.contains("`whu`") && msg.contains("--layout") && msg.contains("--a-dir"), "{msg}");
         let bad = LayoutChoice {
             a_dir: Some("../A".into()),
             ..Default::default()

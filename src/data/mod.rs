@@ -55,10 +55,7 @@ fn data_root_from(flag: Option<&Path>, env: Option<PathBuf>, fallback: impl FnOn
 /// when the folder searched is not under the default data root.
 pub fn not_found(dataset: &str, root: &Path, hint: impl Into<String>) -> crate::Error {
     let mut hint = hint.into();
-    let folder = root
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let folder = root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let known = crate::fetch::registry::find(dataset)
         .or_else(|| crate::fetch::registry::all().into_iter().find(|d| d.folder == folder));
     if let Some(known) = known.filter(|d| !hint.contains(&format!("data download {}", d.name))) {

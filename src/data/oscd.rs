@@ -275,12 +275,7 @@ impl Oscd {
     /// The (train, test) cities: `split_dir/train.txt` and `test.txt` when they exist; else the official lists
     /// when every city they name is labelled here (nothing written); else a seeded split of the labelled cities by
     /// city (`n_test` of them test, the rest train), written to `split_dir` with a comment saying how it was made.
-    pub fn load_or_create_split(
-        &self,
-        split_dir: &Path,
-        n_test: usize,
-        seed: u64,
-    ) -> Result<(Vec<String>, Vec<String>)> {
+    pub fn load_or_create_split(&self, split_dir: &Path, n_test: usize, seed: u64) -> Result<(Vec<String>, Vec<String>)> {
         if split_dir.join("train.txt").is_file() {
             return Ok((
                 self.read_city_list(&split_dir.join("train.txt"))?,
@@ -316,10 +311,7 @@ impl Oscd {
         std::fs::create_dir_all(split_dir).map_err(|e| Error::io(split_dir, e))?;
         for (name, list) in [("train", &train), ("test", &test)] {
             let path = split_dir.join(format!("{name}.txt"));
-            let text = format!(
-                "# OSCD {name} cities: {source} (written by caco)\n{}\n",
-                list.join("\n")
-            );
+            let text = format!("# OSCD {name} cities: {source} (written by caco)\n{}\n", list.join("\n"));
             std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
         }
         Ok((train, test))
@@ -584,16 +576,10 @@ mod tests {
         let cm = dir.path().join("abudhabi/cm/cm.png");
         super::super::image_io::write_binary_mask(&cm, &mask(11)).unwrap();
         let pair = ds.load("abudhabi", &OSCD_RGB_BANDS, None).unwrap();
-        assert_eq!(
-            (pair.a.width, pair.b.width, pair.label.width, pair.a.height),
-            (11, 11, 11, 12)
-        );
+        assert_eq!((pair.a.width, pair.b.width, pair.label.width, pair.a.height), (11, 11, 11, 12));
         super::super::image_io::write_binary_mask(&cm, &mask(9)).unwrap();
         let msg = err_text(ds.load("abudhabi", &OSCD_RGB_BANDS, None));
-        assert!(
-            msg.contains("cm/cm.png") && msg.contains("size mismatch: label 9x12"),
-            "{msg}"
-        );
+        assert!(msg.contains("cm/cm.png") && msg.contains("size mismatch: label 9x12"), "{msg}");
 
         std::fs::write(dir.path().join("test.txt"), " \n").unwrap();
         assert!(err_text(ds.split("test")).contains("empty"));
@@ -604,16 +590,10 @@ mod tests {
         // A city without a label is not used, and said so when none is left.
         std::fs::remove_file(&cm).unwrap();
         let ds = Oscd::open(dir.path()).unwrap();
-        assert_eq!(
-            (ds.cities.clone(), ds.unlabelled.clone()),
-            (vec!["beirut".to_string()], vec!["abudhabi".to_string()])
-        );
+        assert_eq!((ds.cities.clone(), ds.unlabelled.clone()), (vec!["beirut".to_string()], vec!["abudhabi".to_string()]));
         std::fs::remove_file(dir.path().join("beirut/cm/cm.png")).unwrap();
         let msg = err_text(Oscd::open(dir.path()));
-        assert!(
-            msg.contains("no city has a change label") && msg.contains("abudhabi, beirut"),
-            "{msg}"
-        );
+        assert!(msg.contains("no city has a change label") && msg.contains("abudhabi, beirut"), "{msg}");
         let msg = err_text(Oscd::open(dir.path().join("nope")));
         assert!(msg.contains("not found") && msg.contains("images zip"), "{msg}");
     }
@@ -649,10 +629,7 @@ mod tests {
         assert!(train.iter().chain(&test).all(|c| ds.cities.contains(c)));
         assert!(train.iter().all(|c| !test.contains(c)));
         let written = std::fs::read_to_string(splits.join("test.txt")).unwrap();
-        assert!(
-            written.starts_with("# OSCD test cities: a seeded split by city (seed 7"),
-            "{written}"
-        );
+        assert!(written.starts_with("# OSCD test cities: a seeded split by city (seed 7"), "{written}");
         // Read back as written, whatever the seed now says.
         assert_eq!(ds.load_or_create_split(&splits, 1, 99).unwrap(), (train, test));
         assert!(label_values_to_mask(&[0.0, 3.0], Path::new("x.tif")).is_err());
@@ -692,16 +669,10 @@ mod tests {
         assert!(msg.contains("train and test cities only"), "{msg}");
         // The official train list names a city absent here: the message says how to split what is here.
         let msg = err_text(ds.split("train"));
-        assert!(
-            msg.contains("`nantes` is absent") && msg.contains("--split seeded:TRAIN,TEST"),
-            "{msg}"
-        );
+        assert!(msg.contains("`nantes` is absent") && msg.contains("--split seeded:TRAIN,TEST"), "{msg}");
         // A city with its first date only.
         std::fs::remove_dir_all(dir.path().join(RELEASE_IMAGES).join("paris/imgs_2_rect")).unwrap();
         let msg = err_text(Oscd::open_with(dir.path(), OscdDates::Rect));
-        assert!(
-            msg.contains("paris/imgs_2_rect") && msg.contains("has imgs_1_rect/ but no imgs_2_rect/"),
-            "{msg}"
-        );
+        assert!(msg.contains("paris/imgs_2_rect") && msg.contains("has imgs_1_rect/ but no imgs_2_rect/"), "{msg}");
     }
 }

@@ -371,7 +371,13 @@ mod tests {
             ..Default::default()
         };
         let era_items = Units::new(&ts, SamplingUnit::EraItem);
-        let views = SeasonalViews::new(&era_items, aug.clone(), Normalization::Imagenet, DateDraw::Distinct).unwrap();
+        let views = SeasonalViews::new(
+            &era_items,
+            aug.clone(),
+            Normalization::Imagenet,
+            DateDraw::Distinct,
+        )
+        .unwrap();
         let v = views.views(3, &mut rng_for(0, 0, 3)).unwrap();
         assert_eq!(v.len(), 4);
         assert!(v.iter().all(|i| (i.n_bands, i.height, i.width) == (3, 16, 16)));

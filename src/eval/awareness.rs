@@ -26,12 +26,12 @@ use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
+use crate::results::bootstrap::{self, N_RESAMPLES};
 use crate::data::eurosat::Eurosat;
 use crate::data::seasons::{self, SeasonsConfig};
 use crate::data::timeseries::{Layout, TimeSeries, TimeSeriesOptions, RGB_BANDS};
 use crate::data::{Image, Normalization};
 use crate::progress::Progress;
-use crate::results::bootstrap::{self, N_RESAMPLES};
 use crate::results::metrics::auroc;
 use crate::{Error, Result};
 
@@ -174,10 +174,7 @@ pub fn scores(features: &Tensor, changed: &[bool], dates_per_era: usize, seed: u
     let index = Tensor::from_slice(&dates);
     let own = f.index_select(1, &index);
     let other = f
-        .index_select(
-            0,
-            &Tensor::from_slice(&partner.iter().map(|&p| p as i64).collect::<Vec<_>>()),
-        )
+        .index_select(0, &Tensor::from_slice(&partner.iter().map(|&p| p as i64).collect::<Vec<_>>()))
         .index_select(1, &index);
     let cross: Vec<f64> = Vec::try_from(
         (own * other)
@@ -308,12 +305,7 @@ mod tests {
         let (features, changed) = synthetic(60, 3.0);
         let a = scores(&features, &changed, 5, 0).unwrap();
         assert_eq!((a.n_locations, a.n_changed), (60, 20));
-        assert!(
-            a.era_auroc > 0.99 && a.ratio_auroc > 0.99,
-            "{} {}",
-            a.era_auroc,
-            a.ratio_auroc
-        );
+        assert!(a.era_auroc > 0.99 && a.ratio_auroc > 0.99, "{} {}", a.era_auroc, a.ratio_auroc);
         // Own dates are nearly identical (noise 0.05), other places are random directions.
         assert!(a.same_era_cos > 0.98 && a.cross_location_cos.abs() < 0.3, "{a:?}");
         assert!((a.invariance - (a.same_era_cos - a.cross_location_cos)).abs() < 1e-9);
@@ -328,10 +320,7 @@ mod tests {
         assert!((a.era_auroc - 0.5).abs() < 0.12, "{}", a.era_auroc);
         // The interval holds the estimate and has the width of ~100 positives against ~200 negatives.
         let [lo, hi] = a.era_auroc_ci.unwrap();
-        assert!(
-            lo < a.era_auroc && a.era_auroc < hi && (0.08..0.2).contains(&(hi - lo)),
-            "[{lo}, {hi}]"
-        );
+        assert!(lo < a.era_auroc && a.era_auroc < hi && (0.08..0.2).contains(&(hi - lo)), "[{lo}, {hi}]");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use tch::Device;
 
 use super::dense::{build_encoder, DenseConfig};
 use super::multilabel_probe::{extract_features, MultiLabelProbe, MultiLabelProbeConfig};
+use crate::results::seg_metrics::per_class_average_precision;
 use crate::data::bigearthnet::{
     load_patch_bands, seco_stretch, BigEarthNet, BIGEARTHNET_RGB_BANDS, INPUT_SIZE, LABELS_19,
 };
@@ -19,7 +20,6 @@ use crate::data::{Image, Normalization};
 use crate::models::Arch;
 use crate::progress::Progress;
 use crate::results::dense::{DenseResult, DenseRow};
-use crate::results::seg_metrics::per_class_average_precision;
 use crate::{Error, Result};
 
 /// Settings of one BigEarthNet evaluation; [`Default`] is the paper setting (10 % of train, 100 probe epochs).

@@ -11,14 +11,14 @@ use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::dense::{self, BenchmarkOptions, DenseConfig, DenseOptimizer, RunCounts};
+use crate::results::seg_metrics::BinaryCounts;
 use crate::data::change::{ChangeDataset, ChangePair};
 use crate::data::dense::{crop, dihedral_image, dihedral_mask, Mask};
 use crate::data::Image;
 use crate::models::siamese::SiameseUNet;
-use crate::plot::{change_overlay, write_png};
 use crate::progress::Progress;
+use crate::plot::{change_overlay, write_png};
 use crate::results::dense::{DenseResult, DenseRow};
-use crate::results::seg_metrics::BinaryCounts;
 use crate::results::writer::slug;
 use crate::{Error, Result};
 

@@ -13,14 +13,14 @@ use tch::nn::{self, Module, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use super::dense::{build_encoder, BenchmarkOptions, DenseConfig, DenseOptimizer};
+use super::subsets::{stratified_fraction, SplitIndices};
 use super::features::{extract, images_to_tensor, reestimate_batchnorm_on, ExtractOptions, Protocol};
 use super::linear_probe::{LinearProbe, ProbeConfig};
-use super::subsets::{stratified_fraction, SplitIndices};
+use crate::results::metrics::Classification;
 use crate::data::dense::dihedral_image;
 use crate::data::eurosat::Eurosat;
 use crate::progress::Progress;
 use crate::results::dense::{DenseResult, DenseRow};
-use crate::results::metrics::Classification;
 use crate::Result;
 
 /// Loads, normalises and (when `augment_rng` is given) randomly flips/rotates a batch.
@@ -198,6 +198,7 @@ mod tests {
     use super::*;
     use crate::data::eurosat::EurosatVariant;
     use crate::data::fake::{write_eurosat_rgb, FakeEurosat};
+
 
     #[test]
     fn frozen_probe_and_fine_tuning_on_fake_eurosat() {

@@ -512,15 +512,9 @@ mod tests {
             weights: path.display().to_string(),
             ..Default::default()
         };
-        let line = config
-            .adopt_contract_normalization()
-            .unwrap()
-            .expect("a different normalisation is adopted");
+        let line = config.adopt_contract_normalization().unwrap().expect("a different normalisation is adopted");
         assert_eq!(config.normalization, trained);
-        assert!(
-            line.contains("per-band") && line.contains("instead of imagenet"),
-            "{line}"
-        );
+        assert!(line.contains("per-band") && line.contains("instead of imagenet"), "{line}");
         // Adopted once, the second call changes nothing.
         assert_eq!(config.adopt_contract_normalization().unwrap(), None);
 

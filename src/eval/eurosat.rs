@@ -13,16 +13,16 @@ use tch::{nn, Device};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::eurosat_config::{EurosatTableConfig, RowConfig};
 use super::features::{self, stable_hash, ExtractOptions, FeatureSet, Protocol};
 use super::knn;
 use super::linear_probe::LinearProbe;
 use super::subsets::{cap_per_class, stratified_fraction, SplitIndices};
+use crate::results::metrics::AtK;
+use super::eurosat_config::{EurosatTableConfig, RowConfig};
 use crate::data::eurosat::Eurosat;
 use crate::data::{split, Normalization};
 use crate::models::ResNet;
 use crate::results::eurosat::{EurosatRow, EurosatTable};
-use crate::results::metrics::AtK;
 use crate::{Error, Result};
 
 /// Where a run reads and caches, and how it reports.

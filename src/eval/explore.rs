@@ -62,10 +62,7 @@ pub fn load_backbone(weights: Option<&Path>) -> Result<Backbone> {
     let (vs, net) = crate::models::weights::load_backbone(arch, 3, 0, weights, &name, Device::Cpu)?;
     let description = match weights {
         Some(w) => format!("{} with the weights of {}", arch.name(), w.display()),
-        None => format!(
-            "{}, random init (seed 0): no pre-trained backbone is stored here",
-            arch.name()
-        ),
+        None => format!("{}, random init (seed 0): no pre-trained backbone is stored here", arch.name()),
     };
     Ok(Backbone { vs, net, description })
 }

@@ -9,8 +9,8 @@ use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use super::features::{FeatureSet, Protocol};
-use crate::progress::Progress;
 use crate::results::metrics::Classification;
+use crate::progress::Progress;
 use crate::{Error, Result};
 
 /// Probe hyper-parameters; [`Default`] is the paper protocol.

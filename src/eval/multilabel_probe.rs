@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
+use crate::results::seg_metrics::micro_average_precision;
 use crate::data::{Image, Normalization};
 use crate::models::ResNet;
 use crate::progress::Progress;
-use crate::results::seg_metrics::micro_average_precision;
 use crate::{Error, Result};
 
 /// Probe hyper-parameters; [`Default`] is the paper protocol.

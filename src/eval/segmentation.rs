@@ -12,16 +12,16 @@ use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::dense::{self, BenchmarkOptions, DenseConfig, DenseOptimizer, RunCounts};
+use crate::results::seg_metrics::SegConfusion;
 use crate::data::aerial_seg::{AerialSeg, AERIAL_CLASSES, IGNORE_INDEX};
 use crate::data::dense::{crop, dihedral_image, dihedral_mask, LabelledImage};
 use crate::data::dynamic_earthnet::{self, den_stretch, DenOptions, DynamicEarthNet};
 use crate::data::split::Splits;
 use crate::data::Image;
 use crate::models::unet::UNet;
-use crate::plot::{segmentation_overlay, write_png};
 use crate::progress::Progress;
+use crate::plot::{segmentation_overlay, write_png};
 use crate::results::dense::{DenseResult, DenseRow};
-use crate::results::seg_metrics::SegConfusion;
 use crate::results::writer::slug;
 use crate::{Error, Result};
 
@@ -474,11 +474,7 @@ mod tests {
         assert_eq!(per_image.len(), 1);
         assert_eq!(&per_image[0], confusion);
         let [lo, hi] = row.result.bootstrap_ci(0).unwrap();
-        assert!(
-            lo <= scores.mean_iou && scores.mean_iou <= hi,
-            "[{lo}, {hi}] vs {}",
-            scores.mean_iou
-        );
+        assert!(lo <= scores.mean_iou && scores.mean_iou <= hi, "[{lo}, {hi}] vs {}", scores.mean_iou);
         let test_stem = slug(&splits.test[0].trim_end_matches(".jpg").replace("/images/", "_"));
         assert!(
             test_stem.starts_with("tile_") && test_stem.ends_with("_image_part_001"),

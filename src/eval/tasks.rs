@@ -8,9 +8,9 @@ use super::dense::{BenchmarkOptions, DenseConfig};
 use super::{change_detection, segmentation};
 use crate::data::aerial_seg::{self, AerialSeg};
 use crate::data::change::{self, ChangeDataset, ChangePair, LayoutChoice};
+use crate::data::seasons_change::{self, SeasonsExport};
 use crate::data::dynamic_earthnet::{self, DenLayout, DenOptions, DynamicEarthNet, SnowIce};
 use crate::data::oscd::{self, Oscd, OscdDates};
-use crate::data::seasons_change::{self, SeasonsExport};
 use crate::data::split::{self, SplitChoice};
 use crate::results::dense::{DenseRow, DenseTable, DenseTask};
 use crate::results::published::Published;
@@ -81,12 +81,7 @@ fn change_template(name: String, title: String, dataset: &Path, notes: Vec<Strin
     let mut notes = notes;
     notes.push("Published, for context (pre-trained backbones, other data; not comparable):".into());
     notes.push(String::new());
-    notes.extend(
-        Published::committed()
-            .notes("change-detection")
-            .iter()
-            .map(|p| format!("- {p}")),
-    );
+    notes.extend(Published::committed().notes("change-detection").iter().map(|p| format!("- {p}")));
     DenseTable {
         name,
         title,
@@ -158,10 +153,7 @@ pub fn change_detection(
                 .into(),
         ];
         if !ds.unlabelled.is_empty() {
-            notes.push(format!(
-                "Cities without a label, not used: {}.",
-                ds.unlabelled.join(", ")
-            ));
+            notes.push(format!("Cities without a label, not used: {}.", ds.unlabelled.join(", ")));
         }
         let template = change_template(name, format!("Change detection on OSCD ({dataset})"), &oscd_root, notes);
         let row = change_detection::benchmark_pairs(&train, &test, config, &options)?;
@@ -217,7 +209,9 @@ pub fn change_detection(
     }
     let split_dir = match &data.split_dir {
         Some(dir) => dir.clone(),
-        None if data.change.split == SplitChoice::Lists && ds.list_dir().join("train.txt").is_file() => ds.list_dir(),
+        None if data.change.split == SplitChoice::Lists && ds.list_dir().join("train.txt").is_file() => {
+            ds.list_dir()
+        }
         None => PathBuf::from("experiments/splits").join(dataset),
     };
     if let SplitChoice::Seeded { .. } = data.change.split {
@@ -287,12 +281,7 @@ pub fn segmentation_aerial(
         "Published, for context (pre-trained backbones, other data; not comparable):".into(),
         String::new(),
     ];
-    notes.extend(
-        Published::committed()
-            .notes("segmentation")
-            .iter()
-            .map(|p| format!("- {p}")),
-    );
+    notes.extend(Published::committed().notes("segmentation").iter().map(|p| format!("- {p}")));
     let template = DenseTable {
         name,
         title: format!("Semantic segmentation on {dataset}"),
@@ -365,12 +354,7 @@ pub fn segmentation_dynamic_earthnet(
         "Published, for context (a pre-trained backbone; its fine-tuning recipe is not published):".into(),
         String::new(),
     ];
-    notes.extend(
-        Published::committed()
-            .notes("dynamic-earthnet")
-            .iter()
-            .map(|p| format!("- {p}")),
-    );
+    notes.extend(Published::committed().notes("dynamic-earthnet").iter().map(|p| format!("- {p}")));
     if !ds.skipped.is_empty() {
         notes.push(format!(
             "{} labels without an image were skipped (--skip-bad).",

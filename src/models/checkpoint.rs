@@ -63,10 +63,7 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict> {
         let kind = kind_of(tensor.dtype()).ok_or_else(|| {
             Error::bad_input(
                 path,
-                format!(
-                    "tensor `{name}` has element type {:?}, which libtorch cannot hold",
-                    tensor.dtype()
-                ),
+                format!("tensor `{name}` has element type {:?}, which libtorch cannot hold", tensor.dtype()),
             )
         })?;
         let size: Vec<i64> = tensor.shape().iter().map(|&s| s as i64).collect();
@@ -207,10 +204,7 @@ pub fn write_pth(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     let mut storages = Vec::with_capacity(tensors.len());
     for (key, (name, tensor)) in tensors.iter().enumerate() {
         let class = storage_class(tensor.kind()).ok_or_else(|| {
-            Error::Config(format!(
-                "tensor `{name}` has kind {:?}, which the .pth writer does not handle",
-                tensor.kind()
-            ))
+            Error::Config(format!("tensor `{name}` has kind {:?}, which the .pth writer does not handle", tensor.kind()))
         })?;
         let tensor = tensor.to_device(Device::Cpu).contiguous();
         let numel = tensor.numel();
@@ -254,9 +248,7 @@ mod tests {
         let path = dir.path().join("w.pth");
         let weight = Tensor::arange(24, (Kind::Float, Device::Cpu)).reshape([2, 3, 4]) * 0.5;
         // A transposed view: written contiguous.
-        let view = Tensor::arange(6, (Kind::Float, Device::Cpu))
-            .reshape([2, 3])
-            .transpose(0, 1);
+        let view = Tensor::arange(6, (Kind::Float, Device::Cpu)).reshape([2, 3]).transpose(0, 1);
         let counter = Tensor::from(5i64);
         let tensors = vec![
             ("conv1.weight".to_string(), weight.shallow_clone()),
@@ -267,10 +259,7 @@ mod tests {
         let read = read_state_dict(&path).unwrap();
         assert_eq!(read.nested_under, None);
         let names: Vec<&str> = read.tensors.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            ["bn1.num_batches_tracked", "conv1.weight", "layer1.0.conv1.weight"]
-        );
+        assert_eq!(names, ["bn1.num_batches_tracked", "conv1.weight", "layer1.0.conv1.weight"]);
         assert!(read.tensors[0].1.equal(&counter));
         assert_eq!(read.tensors[0].1.kind(), Kind::Int64);
         assert!(read.tensors[1].1.equal(&weight));
@@ -285,12 +274,7 @@ mod tests {
         std::fs::write(&path, "just text").unwrap();
         let msg = read_state_dict(&path).unwrap_err().to_string();
         assert!(msg.contains("notes.pth") && msg.contains("torch.save"), "{msg}");
-        let missing = read_state_dict(&dir.path().join("absent.ckpt"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            missing.contains("absent.ckpt") && missing.contains("not found"),
-            "{missing}"
-        );
+        let missing = read_state_dict(&dir.path().join("absent.ckpt")).unwrap_err().to_string();
+        assert!(missing.contains("absent.ckpt") && missing.contains("not found"), "{missing}");
     }
 }

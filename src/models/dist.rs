@@ -53,10 +53,7 @@ impl Rendezvous {
                 })?;
             value.trim().parse().map_err(|_| bad(name, &value, "a whole number"))
         };
-        let world = world
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| bad("WORLD_SIZE", &world, "a whole number"))?;
+        let world = world.trim().parse::<usize>().map_err(|_| bad("WORLD_SIZE", &world, "a whole number"))?;
         if world == 0 {
             return Err(bad("WORLD_SIZE", "0", "at least 1"));
         }
@@ -68,10 +65,7 @@ impl Rendezvous {
         let master_addr = var("MASTER_ADDR").unwrap_or_else(|| "127.0.0.1".into());
         let port = number("MASTER_PORT", Some("29500"))?;
         let master_port = u16::try_from(port).map_err(|_| bad("MASTER_PORT", &port.to_string(), "a port number"))?;
-        let agent_store = match var("TORCHELASTIC_USE_AGENT_STORE")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-        {
+        let agent_store = match var("TORCHELASTIC_USE_AGENT_STORE").as_deref().map(str::to_ascii_lowercase) {
             Some(v) if v == "true" || v == "1" => Some(number("TORCHELASTIC_RESTART_COUNT", Some("0"))? as u32),
             _ => None,
         };
@@ -199,10 +193,7 @@ impl Dist {
         use std::ffi::CString;
         let fail = |reason: String| Error::Dist { rank: rv.rank, reason };
         let host = CString::new(rv.master_addr.clone()).map_err(|_| fail("MASTER_ADDR holds a NUL byte".into()))?;
-        let prefix = rv
-            .agent_store
-            .map(|attempt| format!("/worker/attempt_{attempt}"))
-            .unwrap_or_default();
+        let prefix = rv.agent_store.map(|attempt| format!("/worker/attempt_{attempt}")).unwrap_or_default();
         let prefix = CString::new(prefix).expect("no NUL in a formatted prefix");
         let backend = i32::from(device.is_cuda());
         let is_server = i32::from(rv.rank == 0 && rv.agent_store.is_none());
@@ -280,8 +271,9 @@ impl Dist {
         let mut err = ErrBuf::new();
         let (e, n) = err.ptr();
         // SAFETY: the tensors outlive the call; the C++ side catches every exception.
-        let rc =
-            unsafe { ffi::caco_dist_all_reduce(g.handle, ptrs.as_ptr(), ptrs.len() as i32, i32::from(average), e, n) };
+        let rc = unsafe {
+            ffi::caco_dist_all_reduce(g.handle, ptrs.as_ptr(), ptrs.len() as i32, i32::from(average), e, n)
+        };
         g.check(rc, &err)
     }
 
@@ -292,9 +284,7 @@ impl Dist {
 
     /// Every rank's `t` stacked along dimension 0 in rank order (`t` itself in a single process).
     pub fn all_gather(&self, t: &Tensor) -> Result<Tensor> {
-        let Some(g) = &self.group else {
-            return Ok(t.shallow_clone());
-        };
+        let Some(g) = &self.group else { return Ok(t.shallow_clone()) };
         let input = t.contiguous();
         let mut shape = input.size();
         shape[0] *= g.world as i64;
@@ -394,14 +384,7 @@ impl StoreHost {
         let (e, n) = err.ptr();
         // SAFETY: valid C string and buffer for the call's duration; the C++ side catches every exception.
         let handle = unsafe {
-            ffi::caco_dist_store_host(
-                host.as_ptr(),
-                i32::from(port),
-                world as i32,
-                timeout.as_millis() as i64,
-                e,
-                n,
-            )
+            ffi::caco_dist_store_host(host.as_ptr(), i32::from(port), world as i32, timeout.as_millis() as i64, e, n)
         };
         if handle.is_null() {
             return Err(fail(err.message()));
@@ -451,33 +434,18 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(
-            (
-                rv.rank,
-                rv.world,
-                rv.local_rank,
-                rv.master_addr.as_str(),
-                rv.master_port,
-                rv.agent_store
-            ),
+            (rv.rank, rv.world, rv.local_rank, rv.master_addr.as_str(), rv.master_port, rv.agent_store),
             (3, 4, 1, "node0", 29400, Some(2))
         );
         assert_eq!(rv.timeout, Duration::from_secs(300));
         // Defaults: LOCAL_RANK = RANK, 127.0.0.1:29500, rank 0 hosts the store.
-        let rv = Rendezvous::from_vars(vars(&[("WORLD_SIZE", "2"), ("RANK", "1")]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (rv.local_rank, rv.master_addr.as_str(), rv.master_port, rv.agent_store),
-            (1, "127.0.0.1", 29500, None)
-        );
+        let rv = Rendezvous::from_vars(vars(&[("WORLD_SIZE", "2"), ("RANK", "1")])).unwrap().unwrap();
+        assert_eq!((rv.local_rank, rv.master_addr.as_str(), rv.master_port, rv.agent_store), (1, "127.0.0.1", 29500, None));
         for (bad, named) in [
             (vec![("WORLD_SIZE", "2")], "RANK is not"),
             (vec![("WORLD_SIZE", "2"), ("RANK", "2")], "below WORLD_SIZE=2"),
             (vec![("WORLD_SIZE", "two"), ("RANK", "0")], "WORLD_SIZE=`two`"),
-            (
-                vec![("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "70000")],
-                "MASTER_PORT=`70000`",
-            ),
+            (vec![("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "70000")], "MASTER_PORT=`70000`"),
         ] {
             let msg = Rendezvous::from_vars(vars(&bad)).unwrap_err().to_string();
             assert!(msg.contains(named), "{msg}");

@@ -131,11 +131,7 @@ impl BackboneContract {
             Some(n) => format!("{} normalisation", normalization_name(n)),
             None => "normalisation not recorded".into(),
         };
-        let method = self
-            .method
-            .as_deref()
-            .map(|m| format!(", method {m}"))
-            .unwrap_or_default();
+        let method = self.method.as_deref().map(|m| format!(", method {m}")).unwrap_or_default();
         format!("{}, {bands}, {norm}{method}", self.arch.name())
     }
 }
@@ -191,8 +187,7 @@ fn read_header(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>
         return Err(not_safetensors(format!("a header of {len} bytes")));
     }
     let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header)
-        .map_err(|e| not_safetensors(e.to_string()))?;
+    file.read_exact(&mut header).map_err(|e| not_safetensors(e.to_string()))?;
     serde_json::from_slice(&header).map_err(|e| not_safetensors(e.to_string()))
 }
 
@@ -202,11 +197,7 @@ pub fn read_contract(path: &Path) -> Result<Option<BackboneContract>> {
     let metadata: HashMap<String, String> = header
         .get("__metadata__")
         .and_then(|m| m.as_object())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default();
     BackboneContract::from_metadata(&metadata, path)
 }
@@ -247,11 +238,7 @@ fn check_input_bands(path: &Path, in_channels: i64, name: &str) -> Result<()> {
     if found == in_channels {
         return Ok(());
     }
-    let bands = if bands.is_empty() {
-        String::new()
-    } else {
-        format!(" ({bands})")
-    };
+    let bands = if bands.is_empty() { String::new() } else { format!(" ({bands})") };
     Err(Error::bad_input(
         path,
         format!(
@@ -353,17 +340,18 @@ pub const PREFIXES: [&str; 6] = ["encoder_q", "", "model", "backbone", "encoder"
 
 /// The first of [`PREFIXES`] under which `named` has a ResNet's `conv1.weight`.
 pub fn detect_prefix(named: &[(String, Tensor)]) -> Option<&'static str> {
-    PREFIXES.into_iter().find(|p| {
-        named
-            .iter()
-            .any(|(k, _)| torchvision_name(k, p).as_deref() == Some("conv1.weight"))
-    })
+    PREFIXES
+        .into_iter()
+        .find(|p| named.iter().any(|(k, _)| torchvision_name(k, p).as_deref() == Some("conv1.weight")))
 }
 
 /// Reads a PyTorch checkpoint (`.pth` state dict or Lightning `.ckpt`, see [`super::checkpoint`]) and maps its
 /// encoder under `prefix` (None: [`detect_prefix`]) onto the backbone. Returns the backbone's tensors, the report
 /// and the prefix used.
-pub fn import_checkpoint(path: &Path, prefix: Option<&str>) -> Result<(Vec<(String, Tensor)>, ImportReport, String)> {
+pub fn import_checkpoint(
+    path: &Path,
+    prefix: Option<&str>,
+) -> Result<(Vec<(String, Tensor)>, ImportReport, String)> {
     let state = super::checkpoint::read_state_dict(path)?;
     let prefix = match prefix {
         Some(p) => p.to_string(),
@@ -468,10 +456,7 @@ mod tests {
         let path = dir.path().join("b.safetensors");
         write_backbone(&path, &tensors, &contract).unwrap();
         assert_eq!(read_contract(&path).unwrap().as_ref(), Some(&contract));
-        assert_eq!(
-            contract.describe(),
-            "resnet18, 4 bands (B2,B3,B4,B8), per-band normalisation, method caco"
-        );
+        assert_eq!(contract.describe(), "resnet18, 4 bands (B2,B3,B4,B8), per-band normalisation, method caco");
         let (vs2, _) = load_backbone(Arch::Resnet18, 4, 1, Some(&path), "row", Device::Cpu).unwrap();
         let loaded = vs2.variables();
         for (name, t) in &tensors {
@@ -489,10 +474,7 @@ mod tests {
         );
         let note = normalization_note(&path, &Normalization::Scale { scale: 255.0 }).unwrap();
         assert!(note.contains("per-band") && note.contains("scale 255"), "{note}");
-        assert_eq!(
-            normalization_note(&path, contract.normalization.as_ref().unwrap()),
-            None
-        );
+        assert_eq!(normalization_note(&path, contract.normalization.as_ref().unwrap()), None);
 
         // Without a contract (tch's plain writer), the band count comes from conv1's shape.
         let plain = dir.path().join("plain.safetensors");

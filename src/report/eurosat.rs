@@ -52,9 +52,6 @@ mod tests {
             assert!(written.contains(&dir.path().join(suffix)), "{suffix} not written");
         }
         let config = std::fs::read_to_string(dir.path().join("figures/eurosat_confusion.toml")).unwrap();
-        assert_eq!(
-            config,
-            "# Resolved config of `eurosat` at scale `smoke`.\nname = \"eurosat\"\n"
-        );
+        assert_eq!(config, "# Resolved config of `eurosat` at scale `smoke`.\nname = \"eurosat\"\n");
     }
 }

@@ -11,3 +11,4 @@ pub mod paper_output;
 pub mod regenerate;
 
 pub use regenerate::regenerate;
+

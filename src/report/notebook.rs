@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use crate::plot::ratio_histograms::{p_high, thresholds, valid_gmm};
+use crate::results::metrics::auroc;
+use crate::results::paper::{CacoEpoch, PaperTable};
+use crate::results::writer;
+use crate::results::metrics_files;
 use crate::data::dense::Mask;
 use crate::data::eurosat::Eurosat;
 use crate::data::{Image, DATA_ENV};
-use crate::plot::ratio_histograms::{p_high, thresholds, valid_gmm};
-use crate::results::metrics::auroc;
-use crate::results::metrics_files;
-use crate::results::paper::{CacoEpoch, PaperTable};
-use crate::results::writer;
 use crate::{Error, Result};
 
 /// Environment variable naming the results folder the notebooks read (default `<repository>/results`).
@@ -621,6 +621,7 @@ mod tests {
         assert_eq!(df.column("std").unwrap().f64().unwrap().get(1), Some(0.0));
         assert!(band_stats(&[], &[]).is_err());
     }
+
 
     #[test]
     fn caco_summary_flags_the_high_component() {

@@ -104,10 +104,7 @@ impl TaskSpec {
                 b_dir: self.b_dir.clone(),
                 label_dir: self.label_dir.clone(),
             },
-            split: self
-                .split
-                .as_deref()
-                .map_or(Ok(SplitChoice::Lists), SplitChoice::parse)?,
+            split: self.split.as_deref().map_or(Ok(SplitChoice::Lists), SplitChoice::parse)?,
             dates: self.dates.as_deref().map_or(Ok(OscdDates::Imgs), OscdDates::parse)?,
         })
     }
@@ -205,19 +202,9 @@ impl ExperimentConfig for TableConfig {
         }
         for task in &self.tasks {
             if let Some(unknown) = task.scales.iter().find(|s| !self.scales.contains_key(*s)) {
-                return bad(format!(
-                    "task {}: unknown scale `{unknown}` in `scales`",
-                    task.kind.name()
-                ));
+                return bad(format!("task {}: unknown scale `{unknown}` in `scales`", task.kind.name()));
             }
-            let change_keys = [
-                &task.layout,
-                &task.a_dir,
-                &task.b_dir,
-                &task.label_dir,
-                &task.split,
-                &task.dates,
-            ];
+            let change_keys = [&task.layout, &task.a_dir, &task.b_dir, &task.label_dir, &task.split, &task.dates];
             if task.kind != TaskKind::ChangeDetection && change_keys.iter().any(|k| k.is_some()) {
                 return bad(format!(
                     "task {}: layout, a_dir, b_dir, label_dir, split and dates are for change-detection tasks",
@@ -382,13 +369,9 @@ pretrain_overrides = { optim = { epochs = 1 } }
                 "aware_invariance"
             ]
         );
-        let err = parse(&TABLE.replacen(
-            "[scales.",
-            &format!("{}[scales.", extra.replace("smoke\"]", "galaxy\"]")),
-            1,
-        ))
-        .unwrap_err()
-        .to_string();
+        let err = parse(&TABLE.replacen("[scales.", &format!("{}[scales.", extra.replace("smoke\"]", "galaxy\"]")), 1))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown scale `galaxy`"), "{err}");
     }
 
@@ -410,27 +393,15 @@ pretrain_overrides = { optim = { epochs = 1 } }
             }
         );
         assert_eq!(change.dates, OscdDates::Rect);
-        assert_eq!(
-            parse(TABLE).unwrap().tasks[1].change_options().unwrap(),
-            ChangeOptions::default()
-        );
-        let err = parse(&TABLE.replace(
-            "dataset = \"levir-cd-samples\"\n",
-            "dataset = \"x\"\nsplit = \"random\"\n",
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("change-detection task") && err.contains("--split `random`"),
-            "{err}"
-        );
+        assert_eq!(parse(TABLE).unwrap().tasks[1].change_options().unwrap(), ChangeOptions::default());
+        let err = parse(&TABLE.replace("dataset = \"levir-cd-samples\"\n", "dataset = \"x\"\nsplit = \"random\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("change-detection task") && err.contains("--split `random`"), "{err}");
         let err = parse(&TABLE.replace("kind = \"eurosat\"\n", "kind = \"eurosat\"\nlayout = \"levir\"\n"))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("task eurosat") && err.contains("are for change-detection tasks"),
-            "{err}"
-        );
+        assert!(err.contains("task eurosat") && err.contains("are for change-detection tasks"), "{err}");
     }
 
     #[test]

@@ -21,21 +21,11 @@ use crate::{Error, Result};
 pub enum Status {
     Present,
     /// Built by caco from `from` (a dataset listed on its own) before it is used.
-    Derived {
-        from: String,
-    },
+    Derived { from: String },
     /// `cargo xtask data download <name>` fetches it.
-    Downloadable {
-        name: String,
-        size: String,
-        command: String,
-    },
+    Downloadable { name: String, size: String, command: String },
     /// Downloaded by hand from `page` (why: `reason`), then imported with `command`.
-    Manual {
-        page: String,
-        reason: String,
-        command: String,
-    },
+    Manual { page: String, reason: String, command: String },
     /// Unknown to the download registry.
     Unknown,
 }
@@ -105,13 +95,7 @@ pub fn check(config: &TableConfig, scale_name: &str, data_root: &Path, registry:
         let user = format!("pre-training ({})", rows.join(", "));
         let name = root.file_name().unwrap_or_default().to_string_lossy().to_string();
         if is_simulated_series(&root) && !root.is_dir() {
-            add(
-                &eurosat_dir,
-                data_root.join(&eurosat_dir),
-                format!("{user}, through {name}"),
-                false,
-                true,
-            );
+            add(&eurosat_dir, data_root.join(&eurosat_dir), format!("{user}, through {name}"), false, true);
         }
         add(&name, root, user, false, true);
     }
@@ -165,10 +149,7 @@ fn status(need: &Need, eurosat_dir: &str, registry: &[Dataset]) -> Status {
         Source::Manual { reason, .. } => Status::Manual {
             page: entry.homepage.clone(),
             reason: reason.clone(),
-            command: format!(
-                "cargo xtask data download {}{data_dir} --from <archive or folder>",
-                entry.name
-            ),
+            command: format!("cargo xtask data download {}{data_dir} --from <archive or folder>", entry.name),
         },
         _ => Status::Downloadable {
             name: entry.name.clone(),
@@ -267,7 +248,11 @@ pub fn render(needs: &[Need], table: &str, scale: &str, data_root: &Path) -> Str
 /// Downloads every downloadable need that is not optional (`fetch::download`, so with progress, checksums and
 /// resume; an optional set such as BigEarthNet, 66 GB, is fetched only by its own command); returns the messages of
 /// each download. Each goes to the folder it is read from (`need.path`).
-pub fn download_missing(needs: &[Need], registry: &[Dataset], options: &crate::fetch::Options) -> Result<Vec<String>> {
+pub fn download_missing(
+    needs: &[Need],
+    registry: &[Dataset],
+    options: &crate::fetch::Options,
+) -> Result<Vec<String>> {
     let mut messages = Vec::new();
     for need in needs {
         let Status::Downloadable { name, size, .. } = &need.status else {
@@ -285,10 +270,7 @@ pub fn download_missing(needs: &[Need], registry: &[Dataset], options: &crate::f
             options.data_root = parent.to_path_buf();
         }
         if !options.quiet {
-            eprintln!(
-                "downloading {name} ({size}) into {}",
-                options.data_root.join(&entry.folder).display()
-            );
+            eprintln!("downloading {name} ({size}) into {}", options.data_root.join(&entry.folder).display());
         }
         let outcome = crate::fetch::download(entry, &options)?;
         messages.extend(outcome.messages.into_iter().map(|m| format!("{name}: {m}")));
@@ -361,10 +343,7 @@ pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
     /// The table with the cpu scale's pre-training data under `dir` (not the repository's derived/).
     fn with_series_in(dir: &Path) -> String {
         let root = dir.join("derived/eurosat-seasons");
-        format!(
-            "{TABLE}pretrain_overrides = {{ data = {{ root = {:?} }} }}\n",
-            root.display().to_string()
-        )
+        format!("{TABLE}pretrain_overrides = {{ data = {{ root = {:?} }} }}\n", root.display().to_string())
     }
 
     #[test]
@@ -377,13 +356,7 @@ pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
         // The cpu config pre-trains on derived/eurosat-seasons, built from eurosat-rgb; levir runs at smoke only.
         assert_eq!(
             names,
-            [
-                "eurosat-rgb",
-                "eurosat-seasons",
-                "clcd-train-subset",
-                "eurosat-seasons-change",
-                "bigearthnet"
-            ]
+            ["eurosat-rgb", "eurosat-seasons", "clcd-train-subset", "eurosat-seasons-change", "bigearthnet"]
         );
         let by_name = |name: &str| needs.iter().find(|n| n.dataset == name).unwrap();
         let eurosat = by_name("eurosat-rgb");
@@ -397,15 +370,8 @@ pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
                 command: format!("cargo xtask data download eurosat-rgb {data_dir}"),
             }
         );
-        assert!(
-            eurosat.users.iter().any(|u| u.starts_with("pre-training (SeCo)")),
-            "{:?}",
-            eurosat.users
-        );
-        assert_eq!(
-            by_name("eurosat-seasons").path,
-            dir.path().join("derived/eurosat-seasons")
-        );
+        assert!(eurosat.users.iter().any(|u| u.starts_with("pre-training (SeCo)")), "{:?}", eurosat.users);
+        assert_eq!(by_name("eurosat-seasons").path, dir.path().join("derived/eurosat-seasons"));
         match &by_name("clcd-train-subset").status {
             Status::Manual { page, command, .. } => {
                 assert!(page.contains("liumency/CropLand-CD"), "{page}");
@@ -446,10 +412,7 @@ pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
         let err = build_simulated_series(&dir.path().join("new/eurosat-seasons"), &config, dir.path(), true)
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("eurosat-rgb") && err.contains("cargo xtask data download eurosat-rgb"),
-            "{err}"
-        );
+        assert!(err.contains("eurosat-rgb") && err.contains("cargo xtask data download eurosat-rgb"), "{err}");
         assert!(!dir.path().join("new").exists());
     }
 
@@ -461,8 +424,7 @@ pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
         }
         // An empty folder is not a dataset.
         std::fs::create_dir_all(dir.path().join("bigearthnet")).unwrap();
-        let text =
-            with_series_in(dir.path()).replace("dataset = \"eurosat-seasons-change\"", "dataset = \"my-own-pairs\"");
+        let text = with_series_in(dir.path()).replace("dataset = \"eurosat-seasons-change\"", "dataset = \"my-own-pairs\"");
         let needs = check(&table(&text), "cpu", dir.path(), &registry::all()).unwrap();
         let status = |name: &str| needs.iter().find(|n| n.dataset == name).unwrap().status.clone();
         assert_eq!(status("eurosat-rgb"), Status::Present);
@@ -470,13 +432,7 @@ pretrain = "experiments/pretrain/{method}-r18-cpu.toml"
         assert!(matches!(status("bigearthnet"), Status::Downloadable { .. }));
         assert_eq!(status("my-own-pairs"), Status::Unknown);
         let message = render(&needs, "t", "cpu", dir.path());
-        assert!(
-            message.contains("1 is missing") && message.contains("not in `caco data list`"),
-            "{message}"
-        );
-        assert!(
-            message.contains(&dir.path().join("my-own-pairs").display().to_string()),
-            "{message}"
-        );
+        assert!(message.contains("1 is missing") && message.contains("not in `caco data list`"), "{message}");
+        assert!(message.contains(&dir.path().join("my-own-pairs").display().to_string()), "{message}");
     }
 }

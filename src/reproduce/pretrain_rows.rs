@@ -3,10 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+
 use super::cache::key;
 use super::config::{merge, TableRow, TableScale};
 use crate::config::{ExperimentConfig, PretrainConfig};
-use crate::results::paper::{CacoEpoch, GmmParams, LossCurve, PaperTable};
+use crate::results::paper::{
+    CacoEpoch, GmmParams, LossCurve, PaperTable,
+};
 use crate::ssl::Method;
 use crate::train::log::MetricLog;
 use crate::train::{pretrain, PretrainOptions};

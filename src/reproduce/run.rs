@@ -9,13 +9,15 @@ use tch::Device;
 
 use super::cache::{file_identity, WorkCache};
 use super::config::{metric_columns, TableConfig, TableRow, TableScale, TaskKind, TaskSpec};
-use crate::config::ExperimentConfig;
 use crate::data::fake::{self, FakeEurosat, FakeTimeSeries};
 use crate::data::timeseries::{Layout, RGB_BANDS};
 use crate::data::{aerial_seg, bigearthnet, change};
 use crate::eval::tasks::TaskData;
+use crate::config::ExperimentConfig;
 use crate::models::Arch;
-use crate::results::paper::{MetricColumn, PaperTable, PublishedValue};
+use crate::results::paper::{
+    MetricColumn, PaperTable, PublishedValue,
+};
 use crate::{Error, Result};
 
 /// Where a run reads, caches and writes.
@@ -36,6 +38,7 @@ pub struct ReproduceContext {
     /// `optional` task is always left out so.
     pub skip_missing: bool,
 }
+
 
 /// A backbone of one row and seed.
 pub(super) struct Backbone {
@@ -288,5 +291,7 @@ fn backbone_of(
 
 /// The resolved pre-training config of a method row: the scale's config of the method, its overrides, the seed,
 /// and the generated series when the scale runs on generated data.
+
 use super::pretrain_rows::pretrain_row;
 use super::task_rows::{run_task, TaskRun};
+

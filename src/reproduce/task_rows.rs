@@ -3,19 +3,23 @@
 
 use std::path::Path;
 
+
 use super::cache::{key, WorkCache};
 use super::config::{merge, metric_columns, TableConfig, TableRow, TableScale, TaskKind, TaskSpec};
 use crate::config::ExperimentConfig;
+use crate::eval::eurosat_config::{EurosatTableConfig, RowConfig};
 use crate::data::{aerial_seg, bigearthnet, dynamic_earthnet};
 use crate::eval::awareness::{self, Awareness, AwarenessConfig};
 use crate::eval::bigearthnet::BigEarthNetConfig;
 use crate::eval::dense::{BenchmarkOptions, DenseConfig};
 use crate::eval::eurosat::{self, RunContext};
-use crate::eval::eurosat_config::{EurosatTableConfig, RowConfig};
 use crate::eval::tasks::{self, TaskData};
 use crate::results::dense::{DenseResult, DenseRow, DenseTable};
 use crate::results::eurosat::EurosatRow;
-use crate::results::paper::{AwarenessDistribution, Cell, FractionPoint, PaperTable, Retrieval, RetrievalQuery};
+use crate::results::paper::{
+    AwarenessDistribution, Cell, FractionPoint, PaperTable, Retrieval,
+    RetrievalQuery,
+};
 use crate::{Error, Result};
 
 use super::pretrain_rows::round4;
@@ -57,13 +61,7 @@ pub(super) fn run_task(
         TaskKind::Eurosat => {
             let row = eurosat_row(config, run, data, table)?;
             // The authors' metric: accuracy on val (the EuroSAT table reports test beside it).
-            cell(
-                table,
-                run,
-                metrics[0].0.clone(),
-                100.0 * row.val_accuracy,
-                row.val_accuracy_ci,
-            );
+            cell(table, run, metrics[0].0.clone(), 100.0 * row.val_accuracy, row.val_accuracy_ci);
             let p20 = row
                 .knn
                 .iter()
@@ -103,24 +101,12 @@ pub(super) fn run_task(
                 DenseResult::Segmentation { scores, .. } => scores.mean_iou,
                 _ => f64::NAN,
             };
-            cell(
-                table,
-                run,
-                metrics[0].0.clone(),
-                100.0 * value,
-                row.result.bootstrap_ci(run.seed),
-            );
+            cell(table, run, metrics[0].0.clone(), 100.0 * value, row.result.bootstrap_ci(run.seed));
         }
         TaskKind::ChangeAwareness => {
             let a = awareness_row(task, config, run, data)?;
             cell(table, run, metrics[0].0.clone(), 100.0 * a.era_auroc, a.era_auroc_ci);
-            cell(
-                table,
-                run,
-                metrics[1].0.clone(),
-                100.0 * a.ratio_auroc,
-                a.ratio_auroc_ci,
-            );
+            cell(table, run, metrics[1].0.clone(), 100.0 * a.ratio_auroc, a.ratio_auroc_ci);
             cell(table, run, metrics[2].0.clone(), 100.0 * a.invariance, a.invariance_ci);
             table.awareness.push(AwarenessDistribution {
                 row: run.row.name.clone(),
@@ -195,10 +181,7 @@ fn dense_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow
     let dataset = task.dataset.clone().unwrap_or_default();
     let mut t = toml::Table::try_from(DenseConfig::default()).map_err(|e| Error::Config(e.to_string()))?;
     if task.kind == TaskKind::ChangeDetection {
-        t.insert(
-            "tile_size".into(),
-            (tasks::change_tile_size(&dataset, &data.data_root) as i64).into(),
-        );
+        t.insert("tile_size".into(), (tasks::change_tile_size(&dataset, &data.data_root) as i64).into());
     }
     merge(&mut t, &task.config);
     merge(&mut t, &run.scale.dense);
@@ -214,8 +197,9 @@ fn dense_row(task: &TaskSpec, run: &TaskRun, data: &TaskData) -> Result<DenseRow
     config.seed += run.seed;
     // The backbone's recorded normalisation (its contract) unless the task, the scale or the dataset sets one.
     let set_here = |t: &toml::Table| t.contains_key("normalization");
-    let explicit =
-        set_here(&task.config) || set_here(&run.scale.dense) || run.scale.datasets.get(&dataset).is_some_and(set_here);
+    let explicit = set_here(&task.config)
+        || set_here(&run.scale.dense)
+        || run.scale.datasets.get(&dataset).is_some_and(set_here);
     if !explicit {
         if let (Some(line), false) = (config.adopt_contract_normalization()?, run.ctx.quiet) {
             eprintln!("{} on {dataset}, row {}: {line}", task.kind.name(), run.label);

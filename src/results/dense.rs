@@ -369,16 +369,7 @@ pub(crate) mod tests {
         };
         // One easy and one hard image among ten: the interval is wide and holds the F1 of all pixels.
         let per_image: Vec<(String, BinaryCounts)> = (0..10)
-            .map(|i| {
-                (
-                    format!("im{i}"),
-                    if i % 2 == 0 {
-                        counts(40, 5, 5)
-                    } else {
-                        counts(5, 20, 20)
-                    },
-                )
-            })
+            .map(|i| (format!("im{i}"), if i % 2 == 0 { counts(40, 5, 5) } else { counts(5, 20, 20) }))
             .collect();
         let mut total = BinaryCounts::default();
         per_image.iter().for_each(|(_, c)| total.add(c));
@@ -437,10 +428,7 @@ pub(crate) mod tests {
             task: DenseTask::ChangeDetection,
             dataset: "fake".into(),
             classes: vec![],
-            notes: vec![format!(
-                "- {}",
-                crate::results::published::Published::committed().notes("change-detection")[0]
-            )],
+            notes: vec![format!("- {}", crate::results::published::Published::committed().notes("change-detection")[0])],
             rows: vec![change_row("random init", 2)],
         }
     }
@@ -469,10 +457,7 @@ pub(crate) mod tests {
         assert!(md.contains("46.94"), "{md}");
         let back = DenseTable::read_metrics(&dir.path().join("tables/change_fake.metrics.toml")).unwrap();
         assert_eq!(back, table);
-        assert!(
-            !dir.path().join("figures").exists(),
-            "no figures from the plain-data writer"
-        );
+        assert!(!dir.path().join("figures").exists(), "no figures from the plain-data writer");
     }
 
     #[test]
@@ -526,4 +511,5 @@ pub(crate) mod tests {
         assert!(md.contains("| 50.00 | 66.67 | 50.00 | 50.00 | - |"), "{md}");
         assert!(!dir.path().join("tables/seg_fake_per_image.csv").exists());
     }
+
 }

@@ -229,7 +229,11 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let table = fixture();
         let written = table.write_tables("name = \"eurosat\"\n", dir.path()).unwrap();
-        for suffix in ["tables/eurosat.csv", "tables/eurosat.md", "tables/eurosat.toml"] {
+        for suffix in [
+            "tables/eurosat.csv",
+            "tables/eurosat.md",
+            "tables/eurosat.toml",
+        ] {
             assert!(written.contains(&dir.path().join(suffix)), "{suffix} not written");
         }
         let md = std::fs::read_to_string(dir.path().join("tables/eurosat.md")).unwrap();

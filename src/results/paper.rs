@@ -238,10 +238,7 @@ pub fn dataframe(t: &PaperTable) -> Result<DataFrame> {
         for (suffix, bound) in [("ci_low", 0), ("ci_high", 1)] {
             columns.push(Column::new(
                 format!("{}_{suffix}", m.id).into(),
-                intervals
-                    .iter()
-                    .map(|c| c.map_or(f64::NAN, |c| c[bound]))
-                    .collect::<Vec<f64>>(),
+                intervals.iter().map(|c| c.map_or(f64::NAN, |c| c[bound])).collect::<Vec<f64>>(),
             ));
         }
         columns.push(Column::new(format!("{}_published", m.id).into(), published));

@@ -95,10 +95,7 @@ mod tests {
     fn captures_this_checkout() {
         let p = Provenance::capture("cpu", "results");
         // Tests run inside the repository: a 40-hex commit.
-        assert!(
-            p.commit.len() == 40 && p.commit.chars().all(|c| c.is_ascii_hexdigit()),
-            "{p:?}"
-        );
+        assert!(p.commit.len() == 40 && p.commit.chars().all(|c| c.is_ascii_hexdigit()), "{p:?}");
         assert!(p.machine.contains("device cpu"));
         let line = p.line();
         assert!(line.contains(&p.commit) && line.contains("device cpu"), "{line}");
@@ -108,14 +105,8 @@ mod tests {
     #[test]
     fn only_changes_outside_the_results_folder_make_a_tree_dirty() {
         // The first line's leading blank is a status column (the bug this guards against trimmed it away).
-        assert!(!changes_outside(
-            " M results/tables/main.md\nM  results/x.png\n",
-            "results"
-        ));
-        assert!(changes_outside(
-            " M results/tables/main.md\n M src/lib.rs\n",
-            "results/"
-        ));
+        assert!(!changes_outside(" M results/tables/main.md\nM  results/x.png\n", "results"));
+        assert!(changes_outside(" M results/tables/main.md\n M src/lib.rs\n", "results/"));
         assert!(changes_outside(" M README.md\n", "results"));
         assert!(!changes_outside("", "results"));
     }

@@ -60,11 +60,7 @@ impl Published {
 
     /// The context lines of `task`, in file order.
     pub fn notes(&self, task: &str) -> Vec<String> {
-        self.notes
-            .iter()
-            .filter(|n| n.task == task)
-            .map(|n| n.text.clone())
-            .collect()
+        self.notes.iter().filter(|n| n.task == task).map(|n| n.text.clone()).collect()
     }
 }
 
@@ -75,10 +71,7 @@ mod tests {
     #[test]
     fn committed_file_parses_with_values_and_notes_per_task() {
         let p = Published::committed();
-        assert!(p
-            .values
-            .iter()
-            .any(|v| v.method == "seco" && v.metric == "eurosat_probe" && v.value == 93.14));
+        assert!(p.values.iter().any(|v| v.method == "seco" && v.metric == "eurosat_probe" && v.value == 93.14));
         for task in ["eurosat", "change-detection", "segmentation", "dynamic-earthnet"] {
             assert!(!p.notes(task).is_empty(), "no notes for {task}");
         }

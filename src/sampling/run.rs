@@ -72,8 +72,7 @@ impl SampleConfig {
         if self.schedule.era_years.len() != eras {
             return bad(format!(
                 "the {} layout needs {eras} era year(s), got {:?}",
-                self.layout.name(),
-                self.schedule.era_years
+                self.layout.name(), self.schedule.era_years
             ));
         }
         if self.size_px == 0 || self.size_px % 6 != 0 {

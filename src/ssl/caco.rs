@@ -159,6 +159,7 @@ mod tests {
         let d_short = ((0.6f64).powi(2) + (0.2f64).powi(2)).sqrt();
         assert!((r[1] - d_long / (d_short + RATIO_EPS)).abs() < 1e-4, "{r:?}");
     }
+
 }
 
 /// How well a CACo run's change estimate matches known truth (the simulated eurosat-seasons).

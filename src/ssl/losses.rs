@@ -157,11 +157,7 @@ pub fn caco_loss_rows(
                 mask: Some(q_era.unsqueeze(1).eq_tensor(&queue_era[i].unsqueeze(0))),
             }];
             if i > 0 {
-                blocks.extend(
-                    (0..keys[i].len())
-                        .filter(|&j| j != i)
-                        .map(|j| Negatives::all(&keys[i][j])),
-                );
+                blocks.extend((0..keys[i].len()).filter(|&j| j != i).map(|j| Negatives::all(&keys[i][j])));
             }
             blocks.push(Negatives {
                 keys: &keys[i][i],
@@ -365,9 +361,7 @@ mod tests {
         let q: Vec<Tensor> = (0..3).map(|_| randn(n)).collect();
         let keys: Vec<Vec<Tensor>> = (0..3).map(|_| (0..3).map(|_| randn(n)).collect()).collect();
         let queues: Vec<Tensor> = (0..3).map(|_| randn(k)).collect();
-        let queue_era: Vec<Tensor> = (0..3)
-            .map(|_| Tensor::arange(k, (Kind::Int64, Device::Cpu)).remainder(2))
-            .collect();
+        let queue_era: Vec<Tensor> = (0..3).map(|_| Tensor::arange(k, (Kind::Int64, Device::Cpu)).remainder(2)).collect();
         let era = Tensor::from_slice(&[0i64, 1, 0, 1, 0, 1]);
         let label = Tensor::from_slice(&[1i64, 1, 0, 0, -1, -1]);
         let rows = |x: &Tensor, r: i64| x.narrow(0, 2 * r, 2);
@@ -376,17 +370,7 @@ mod tests {
             let mut mean = vec![0.0; 3];
             for r in 0..3 {
                 let q_r: Vec<Tensor> = q.iter().map(|x| rows(x, r)).collect();
-                let parts = caco_loss_rows(
-                    &q_r,
-                    &keys,
-                    &queues,
-                    &queue_era,
-                    &era,
-                    &rows(&label, r),
-                    0.2,
-                    long_term,
-                    2 * r,
-                );
+                let parts = caco_loss_rows(&q_r, &keys, &queues, &queue_era, &era, &rows(&label, r), 0.2, long_term, 2 * r);
                 for (m, p) in mean.iter_mut().zip(parts) {
                     *m += p.double_value(&[]) / 3.0;
                 }

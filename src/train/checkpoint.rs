@@ -38,10 +38,35 @@ pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint")
 }
 
-/// Saves everything needed to continue exactly.
+/// Where a checkpoint is written before it replaces `checkpoint/`.
+fn partial_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoint.partial")
+}
+
+/// Where the previous checkpoint waits while the new one takes its name.
+fn old_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoint.old")
+}
+
+/// Finishes a save that was killed between its renames: `checkpoint/` gone means `checkpoint.partial/` was complete
+/// (it is only renamed once written), so it becomes the checkpoint. A save killed earlier left `checkpoint/` as it
+/// was; its partial folder is removed by the next save.
+pub fn recover(run_dir: &Path) -> Result<()> {
+    let (dir, tmp, old) = (checkpoint_dir(run_dir), partial_dir(run_dir), old_dir(run_dir));
+    if !dir.exists() && tmp.join("state.toml").is_file() {
+        std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    if dir.exists() && old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// Saves everything needed to continue exactly. At every moment a kill leaves a whole checkpoint: the new one is
+/// written beside the old one, then the old one is moved aside and the new one renamed (see [`recover`]).
 pub fn save(run_dir: &Path, model: &SslModel, sgd: &Sgd, position: &Position, config_toml: &str) -> Result<()> {
     let dir = checkpoint_dir(run_dir);
-    let tmp = run_dir.join("checkpoint.partial");
+    let tmp = partial_dir(run_dir);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
@@ -66,10 +91,18 @@ pub fn save(run_dir: &Path, model: &SslModel, sgd: &Sgd, position: &Position, co
     let state_path = tmp.join("state.toml");
     std::fs::write(&state_path, toml::to_string(&state).expect("state serialises"))
         .map_err(|e| Error::io(&state_path, e))?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let old = old_dir(run_dir);
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
     }
-    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))
+    if dir.exists() {
+        std::fs::rename(&dir, &old).map_err(|e| Error::io(&old, e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
 }
 
 /// Restores a checkpoint into `model` and `sgd`; returns the position to continue from.

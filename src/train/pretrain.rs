@@ -145,6 +145,9 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
     }
     let metrics_path = run_dir.join("metrics.parquet");
     // Only rank 0 reads the run folder; the others take its state in `sync_from_main` below.
+    if main {
+        checkpoint::recover(run_dir)?;
+    }
     let has_checkpoint = main && checkpoint::checkpoint_dir(run_dir).join("state.toml").is_file();
     let (mut position, mut log) = match (options.resume, has_checkpoint) {
         (true, true) => {
@@ -186,7 +189,12 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
             } else {
                 DateDraw::WithReplacement
             };
-            seasonal = SeasonalViews::new(&units, config.augment.clone(), config.data.normalization.clone(), draw)?;
+            seasonal = SeasonalViews::new(
+                &units,
+                config.augment.clone(),
+                config.data.normalization.clone(),
+                draw,
+            )?;
             &seasonal
         }
         Method::Moco | Method::Gassl => {
@@ -358,9 +366,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
         bands: config.data.bands.clone(),
         normalization: Some(config.data.normalization.clone()),
         stretch: config.data.stretch.as_ref().and_then(|s| serde_json::to_string(s).ok()),
-        method: serde_json::to_string(&config.method)
-            .ok()
-            .map(|m| m.trim_matches('"').to_string()),
+        method: serde_json::to_string(&config.method).ok().map(|m| m.trim_matches('"').to_string()),
     };
     if main {
         crate::models::weights::write_backbone(&backbone, &model.backbone_tensors(), &contract)?;

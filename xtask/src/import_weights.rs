@@ -37,11 +37,7 @@ pub fn run(args: Args) -> Result<()> {
         normalization,
     } = args;
     let mut extra = Vec::new();
-    for (flag, value) in [
-        ("--prefix", prefix),
-        ("--bands", bands),
-        ("--normalization", normalization),
-    ] {
+    for (flag, value) in [("--prefix", prefix), ("--bands", bands), ("--normalization", normalization)] {
         if let Some(value) = value {
             extra.push(flag.to_string());
             extra.push(value);

@@ -142,12 +142,7 @@ mod tests {
 
     #[test]
     fn test_passes_its_arguments_to_the_runner() {
-        for line in [
-            "--test cli -E test(help)",
-            "--test cli -- --nocapture",
-            "-- --nocapture",
-            "",
-        ] {
+        for line in ["--test cli -E test(help)", "--test cli -- --nocapture", "-- --nocapture", ""] {
             let Task::Test(args) = parse(&format!("xtask test {line}")) else {
                 panic!("not test");
             };

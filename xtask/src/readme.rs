@@ -71,9 +71,6 @@ mod tests {
         let main_md = std::fs::read_to_string(root.join("results/tables/main.md")).unwrap();
         let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
         let want = with_table(&readme, &table_of(&main_md).unwrap()).unwrap();
-        assert!(
-            want == readme,
-            "README.md's table differs from results/tables/main.md: run `cargo xtask readme-table`"
-        );
+        assert!(want == readme, "README.md's table differs from results/tables/main.md: run `cargo xtask readme-table`");
     }
 }

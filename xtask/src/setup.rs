@@ -97,11 +97,7 @@ fn ensure_libtorch(sh: &Shell, full: bool) -> Result<PathBuf> {
     let pip = venv.join("bin/pip");
     if full {
         eprintln!("setup: installing the full torch=={TORCH_VERSION} wheel with its CUDA dependencies (several GB)");
-        cmd!(
-            sh,
-            "{pip} install --disable-pip-version-check torch=={TORCH_VERSION} {NCCL_BUILD_HEADERS...}"
-        )
-        .run()?;
+        cmd!(sh, "{pip} install --disable-pip-version-check torch=={TORCH_VERSION} {NCCL_BUILD_HEADERS...}").run()?;
     } else {
         eprintln!("setup: installing libtorch from torch=={TORCH_VERSION} (lean CPU subset, about 1.3 GB)");
         cmd!(

@@ -57,9 +57,7 @@ pub fn run(args: Args) -> Result<()> {
             ),
         },
     }
-    let what = contract
-        .map(|c| c.describe())
-        .unwrap_or_else(|| "no contract recorded".into());
+    let what = contract.map(|c| c.describe()).unwrap_or_else(|| "no contract recorded".into());
     eprintln!("wrote {} ({} tensors; {what})", out.display(), tensors.len());
     Ok(())
 }

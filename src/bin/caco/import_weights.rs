@@ -44,11 +44,7 @@ pub fn run(args: Args) -> Result<()> {
     } = args;
     let (tensors, report, prefix) = import_checkpoint(&checkpoint, prefix.as_deref())?;
     let arch = report.arch.map_or("a backbone of unknown depth", |a| a.name());
-    let shown = if prefix.is_empty() {
-        "(no prefix)".to_string()
-    } else {
-        format!("`{prefix}`")
-    };
+    let shown = if prefix.is_empty() { "(no prefix)".to_string() } else { format!("`{prefix}`") };
     eprintln!(
         "{arch} with {} input bands under {shown}: {} tensors imported, {} other keys ignored (outside it, or fc)",
         report.in_channels,
@@ -81,10 +77,7 @@ pub fn run(args: Args) -> Result<()> {
     let Some(arch) = report.arch else {
         bail!("the checkpoint's architecture could not be told from its tensors");
     };
-    let file_name = checkpoint
-        .file_name()
-        .map(|f| f.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let file_name = checkpoint.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
     let contract = BackboneContract {
         arch,
         in_channels: report.in_channels,
@@ -94,11 +87,7 @@ pub fn run(args: Args) -> Result<()> {
         method: Some(method.unwrap_or(format!("import:{file_name}"))),
     };
     write_backbone(&out, &tensors, &contract)?;
-    eprintln!(
-        "wrote {} ({}); use it as `weights` of a table row",
-        out.display(),
-        contract.describe()
-    );
+    eprintln!("wrote {} ({}); use it as `weights` of a table row", out.display(), contract.describe());
     if contract.normalization.is_none() {
         eprintln!("  no --normalization given: evaluations use their config's normalisation for these weights");
     }

@@ -15,10 +15,7 @@ pub fn run(_: Args) -> Result<()> {
         tch::Cuda::is_available(),
         tch::Cuda::device_count()
     );
-    println!(
-        "default device: {}",
-        crate::shared::device_label(Device::cuda_if_available())
-    );
+    println!("default device: {}", crate::shared::device_label(Device::cuda_if_available()));
     println!("data root: {}", data_root(None).display());
     Ok(())
 }

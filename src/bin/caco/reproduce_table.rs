@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use caco::config::ExperimentConfig;
+use caco::eval::eurosat_config::EurosatTableConfig;
 use caco::data::data_root;
 use caco::eval::eurosat::{self, RunContext};
-use caco::eval::eurosat_config::EurosatTableConfig;
 use caco::reproduce::{datasets, TableConfig};
 use tch::Device;
 

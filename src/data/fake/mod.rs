@@ -65,10 +65,7 @@ pub const DATASETS: [(&str, &str); 9] = [
     ),
     ("dubai-aerial-seg", "n tiles of 2 images, 64 px"),
     ("timeseries", "n locations, CACo layout, 2 eras of 5 dates, RGB, 24 px"),
-    (
-        "ssl4eo-s12",
-        "n locations of SSL4EO-S12 Level-1C (s2c/), 4 seasons, 13 bands, 24 px at 10 m",
-    ),
+    ("ssl4eo-s12", "n locations of SSL4EO-S12 Level-1C (s2c/), 4 seasons, 13 bands, 24 px at 10 m"),
 ];
 
 fn count_written<D: FakeDataset>(root: &Path, settings: D) -> Result<usize> {

@@ -8,11 +8,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser};
 
 /// The datasets `caco::data::fake` writes, with what `--n-per-class` means for each.
 fn kinds() -> PossibleValuesParser {
-    PossibleValuesParser::new(
-        fake::DATASETS
-            .iter()
-            .map(|(name, help)| PossibleValue::new(*name).help(*help)),
-    )
+    PossibleValuesParser::new(fake::DATASETS.iter().map(|(name, help)| PossibleValue::new(*name).help(*help)))
 }
 
 #[derive(Debug, clap::Args)]

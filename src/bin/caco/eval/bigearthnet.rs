@@ -23,10 +23,7 @@ pub struct Args {
 
 pub fn run(mut args: Args) -> Result<()> {
     let label_fraction = args.common.label_fraction.take().unwrap_or(LABEL_FRACTION);
-    let c = args.common.resolve(
-        |_| bigearthnet::INPUT_SIZE,
-        Some("BigEarthNet's protocol (x/255, METHODS.md)"),
-    )?;
+    let c = args.common.resolve(|_| bigearthnet::INPUT_SIZE, Some("BigEarthNet's protocol (x/255, METHODS.md)"))?;
     let root = c.data_root.join(bigearthnet::DATASET_DIR);
     let config = BigEarthNetConfig {
         arch: c.config.arch,

@@ -55,9 +55,7 @@ pub fn run(args: Args) -> Result<()> {
         split: SplitChoice::parse(&args.split)?,
         dates: OscdDates::parse(&args.dates)?,
     };
-    let mut c = args
-        .common
-        .resolve(|root| tasks::change_tile_size(&dataset, root), None)?;
+    let mut c = args.common.resolve(|root| tasks::change_tile_size(&dataset, root), None)?;
     let mut data = TaskData {
         data_root: c.data_root.clone(),
         split_dir: c.split_dir.take(),

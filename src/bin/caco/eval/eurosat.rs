@@ -23,10 +23,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let c = args.common.resolve(
-        |_| 64,
-        Some("the config's `dataset.normalization` and the probe's `protocol`"),
-    )?;
+    let c = args.common.resolve(|_| 64, Some("the config's `dataset.normalization` and the probe's `protocol`"))?;
     let mut table_config = EurosatTableConfig::load(&args.config)?;
     // --split-dir replaces the config's split folder (the official lists of `caco data download eurosat-splits`).
     if let Some(dir) = &c.split_dir {

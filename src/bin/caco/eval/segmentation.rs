@@ -70,9 +70,7 @@ fn run_dynamic_earthnet(args: Args) -> Result<()> {
         den.snow_ice = SnowIce::Class;
     }
     den.validate()?;
-    let mut c = args
-        .common
-        .resolve(|_| 256, Some("DynamicEarthNet's per-band scaling (--bands)"))?;
+    let mut c = args.common.resolve(|_| 256, Some("DynamicEarthNet's per-band scaling (--bands)"))?;
     c.config.normalization = den.normalization();
     c.config.validate(den.bands.len())?;
     let data = TaskData {
