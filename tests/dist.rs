@@ -1,6 +1,6 @@
 //! Data-parallel training over Gloo on 127.0.0.1 with 2 processes (docs/distributed.md): the collectives, the
-//! faults (a rank killed mid-run, a rank that never arrives), `--nproc`, and the proof that 2 ranks x B/2 train like one
-//! process with B and BatchNorm in 2 groups.
+//! faults (a rank killed mid-run, a rank that never arrives), `--nproc`, torchrun, the SLURM script, and the proof
+//! that 2 ranks x B/2 train like one process with B and BatchNorm in 2 groups.
 //!
 //! A multi-process test runs its ranks as copies of this test binary that run the same test with
 //! `CACO_DIST_TEST_ROLE` set (and torchrun's variables): the role's branch is the rank's program.
@@ -428,7 +428,8 @@ fn assert_same_state(a: &Path, b: &Path, what: &str) {
     );
 }
 
-/// One process with B and `bn_groups = 2`, and 2 ranks with B/2 each, from the same config otherwise.
+/// One process with B and `bn_groups = 2`, and 2 ranks with B/2 each, from the same config otherwise; then the 2-rank
+/// run again, stopped after its first step and resumed.
 fn two_ranks_match_one_process(test: &str, method: &str, epochs: usize, max_steps: Option<u64>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let series = dir.path().join("series");
@@ -450,6 +451,12 @@ fn two_ranks_match_one_process(test: &str, method: &str, epochs: usize, max_step
         false,
     );
     assert_same_state(&one, &two, method);
+    // Stopped after 1 step and resumed on 2 ranks: the same state as the uninterrupted 2-rank run.
+    let resumed = dir.path().join("resumed");
+    let text = config(method, &series, epochs, 1);
+    run_two_ranks(test, &text, dir.path(), &resumed, Some(1), false);
+    run_two_ranks(test, &text, dir.path(), &resumed, max_steps, true);
+    assert_same_state(&two, &resumed, &format!("{method} resumed"));
     dir
 }
 
@@ -474,23 +481,16 @@ fn caco_on_two_ranks_trains_like_one_process_with_two_bn_groups_and_resumes() {
         values(&labels).iter().all(|&l| l >= 0.0),
         "every era item seen: {labels}"
     );
-    // Stopped after 1 step and resumed on 2 ranks: the same state as the uninterrupted run.
-    let series = dir.path().join("series");
-    let resumed = dir.path().join("resumed");
-    let text = config("caco", &series, 1, 1);
-    run_two_ranks(test, &text, dir.path(), &resumed, Some(1), false);
-    run_two_ranks(test, &text, dir.path(), &resumed, None, true);
-    assert_same_state(&dir.path().join("two"), &resumed, "caco resumed");
 }
 
 #[test]
-fn gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups() {
+fn gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups_and_resumes() {
     if role().is_some() {
         return pretrain_role();
     }
     // 8 locations, global batch 8: one step per epoch; 2 steps (see the CACo test for why not more).
     two_ranks_match_one_process(
-        "gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups",
+        "gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups_and_resumes",
         "gassl",
         2,
         None,
@@ -550,13 +550,13 @@ fn nproc_2_runs_a_caco_pretraining_and_a_batch_that_does_not_split_is_refused() 
 }
 
 #[test]
-fn moco_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups() {
+fn moco_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups_and_resumes() {
     if role().is_some() {
         return pretrain_role();
     }
     // 80 images, global batch 8: 10 steps per epoch, stopped after 2.
     two_ranks_match_one_process(
-        "moco_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups",
+        "moco_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups_and_resumes",
         "moco",
         1,
         Some(2),
@@ -564,13 +564,13 @@ fn moco_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups() {
 }
 
 #[test]
-fn seco_on_two_ranks_trains_like_one_process_with_two_bn_groups() {
+fn seco_on_two_ranks_trains_like_one_process_with_two_bn_groups_and_resumes() {
     if role().is_some() {
         return pretrain_role();
     }
     // 8 locations, global batch 8: one step per epoch. SeCo's in-batch negatives are the whole batch's keys.
     two_ranks_match_one_process(
-        "seco_on_two_ranks_trains_like_one_process_with_two_bn_groups",
+        "seco_on_two_ranks_trains_like_one_process_with_two_bn_groups_and_resumes",
         "seco",
         2,
         None,
@@ -578,9 +578,9 @@ fn seco_on_two_ranks_trains_like_one_process_with_two_bn_groups() {
 }
 
 /// A torchrun that starts (its Python imports torch): `CACO_TORCHRUN`, else the project's `.venv/bin/torchrun` or
-/// `.venv-bench/bin/torchrun` (`cargo xtask bench` makes that venv), else `torchrun` on PATH. The wheel that `cargo xtask setup` installs for libtorch comes without its CUDA libraries, so
-/// its torch does not import; `cargo xtask setup --full-torch`, or `pip install torch==2.11.0` in any venv, gives one
-/// (docs/distributed.md).
+/// `.venv-bench/bin/torchrun` (`cargo xtask bench` makes that venv), else `torchrun` on PATH. The wheel that `cargo
+/// xtask setup` installs for libtorch comes without its CUDA libraries, so its torch does not import; `cargo xtask
+/// setup --full-torch`, or `pip install torch==2.11.0` in any venv, gives one (docs/distributed.md).
 fn working_torchrun() -> Option<PathBuf> {
     let candidates = match std::env::var_os("CACO_TORCHRUN") {
         Some(path) => vec![PathBuf::from(path)],

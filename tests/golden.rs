@@ -339,6 +339,7 @@ impl Batch {
             items: &self.items,
             era: &self.era,
             clusters: Some(&self.clusters),
+            shuffle_seed: 0,
         }
     }
 }

@@ -331,3 +331,29 @@ fn seco_and_gassl_take_a_step_on_fake_ssl4eo_s12_with_the_shipped_config() {
         assert_eq!(conv1.size()[1], 13, "{method:?}: 13 input bands");
     }
 }
+
+/// GASSL with shuffle-BN (2 BatchNorm groups: the key batch permuted every step) resumes bit for bit: the
+/// permutations come from the run seed and the step, not from libtorch's global generator, which a checkpoint does
+/// not hold.
+#[test]
+fn shuffle_bn_runs_resume_bit_for_bit() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    fake_series(&dir.path().join("series"));
+    let text = config("gassl", &dir.path().join("series"), 4)
+        .replace("geo_clusters = 2", "geo_clusters = 2\nbn_groups = 2");
+    let cfg = parse(&text);
+    let steps = |max: u64, resume: bool| PretrainOptions {
+        max_steps: Some(max),
+        resume,
+        ..quiet()
+    };
+    let straight = dir.path().join("straight");
+    assert_eq!(pretrain(&cfg, &straight, &steps(4, false)).unwrap().steps, 4);
+    let resumed = dir.path().join("resumed");
+    pretrain(&cfg, &resumed, &steps(2, false)).unwrap();
+    assert_eq!(pretrain(&cfg, &resumed, &steps(4, true)).unwrap().steps, 4);
+    assert!(query_weights(&straight) == query_weights(&resumed), "resumed weights differ");
+    let state = |run: &Path| std::fs::read(run.join("checkpoint/state.safetensors")).unwrap();
+    assert!(state(&straight) == state(&resumed), "queues or SGD buffers differ");
+}

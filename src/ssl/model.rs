@@ -134,6 +134,24 @@ pub struct StepInput<'a> {
     pub era: &'a [i64],
     /// GASSL: cluster id of every dataset item.
     pub clusters: Option<&'a [i64]>,
+    /// Seeds this step's shuffle-BN permutations (MoCo-v2/GASSL with several BatchNorm groups; unused otherwise). The
+    /// training loop derives it from the run seed and the step ([`step_seed`]), so a resumed run permutes exactly as
+    /// the uninterrupted one (libtorch's global generator is not part of a checkpoint).
+    pub shuffle_seed: u64,
+}
+
+/// The shuffle seed of step `step` (0-based) of a run seeded with `seed`.
+pub fn step_seed(seed: u64, step: u64) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+}
+
+/// A permutation of `0..n` drawn from `seed` alone.
+fn permutation(n: i64, seed: u64) -> Vec<i64> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut perm: Vec<i64> = (0..n).collect();
+    perm.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    perm
 }
 
 impl SslModel {
@@ -220,14 +238,14 @@ impl SslModel {
     /// one BatchNorm group in all): the global key batch is gathered, permuted with one permutation (rank 0's), each
     /// rank encodes its slice of the permuted batch in its groups, and the features are gathered and un-permuted,
     /// as the originals' DDP code does; otherwise every rank encodes its own rows and the keys are gathered.
-    fn keys(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
+    fn keys(&self, xs: &Tensor, shuffle_seed: u64) -> Result<Vec<Tensor>> {
         let dist = &self.dist;
         tch::no_grad(|| {
             let groups = self.config.bn_groups.max(1) * dist.world() as i64;
             let feats = if self.config.method.shuffle_bn() && groups > 1 {
                 let all = dist.all_gather(xs)?;
                 let (n, total) = (xs.size()[0], all.size()[0]);
-                let perm = Tensor::randperm(total, (Kind::Int64, xs.device()));
+                let perm = Tensor::from_slice(&permutation(total, shuffle_seed)).to_device(xs.device());
                 dist.broadcast(&[perm.shallow_clone()], 0)?;
                 let inverse = perm.argsort(0, false);
                 let mine = perm.narrow(0, dist.rank() as i64 * n, n);
@@ -259,7 +277,7 @@ impl SslModel {
         let q: Vec<Tensor> = q_proj.iter().map(l2_normalize).collect();
         let (parts, step_keys) = match method {
             Method::Moco | Method::Gassl => {
-                let k = self.keys(&input.views[1])?.remove(0);
+                let k = self.keys(&input.views[1], input.shuffle_seed)?.remove(0);
                 let mut parts = vec![losses::info_nce(
                     &q[0],
                     &k.narrow(0, offset, n),
@@ -285,8 +303,9 @@ impl SslModel {
             }
             Method::Seco | Method::Teco | Method::Caco => {
                 // by_view[j][i]: key view j (k0, k1, k2), each its own forward, embedded by head i.
-                let by_view: Vec<Vec<Tensor>> =
-                    input.views[1..4].iter().map(|v| self.keys(v)).collect::<Result<_>>()?;
+                let by_view: Vec<Vec<Tensor>> = (1..4)
+                    .map(|j| self.keys(&input.views[j], input.shuffle_seed.wrapping_add(j as u64)))
+                    .collect::<Result<_>>()?;
                 // keys[i][j]: head i of key view j.
                 let keys: Vec<Vec<Tensor>> = (0..3)
                     .map(|i| by_view.iter().map(|v| v[i].shallow_clone()).collect())

@@ -20,7 +20,7 @@ use crate::data::views::{
 };
 use crate::progress::Progress;
 use crate::ssl::kmeans::kmeans;
-use crate::ssl::model::{ModelConfig, StepInput};
+use crate::ssl::model::{step_seed, ModelConfig, StepInput};
 use crate::ssl::{Method, SslModel};
 use crate::{Error, Result};
 
@@ -292,6 +292,7 @@ pub fn pretrain(config: &PretrainConfig, run_dir: &Path, options: &PretrainOptio
                     items: &batch.items,
                     era: &era,
                     clusters: clusters.as_deref(),
+                    shuffle_seed: step_seed(config.run.seed, position.step),
                 };
                 // Autocast covers the encoders only (inside the model): heads and losses stay float32.
                 let (loss, parts, keys) = model.loss(&input)?;

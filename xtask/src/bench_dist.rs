@@ -181,7 +181,8 @@ pub fn run(args: Args) -> Result<()> {
     let commit = cmd!(sh, "git rev-parse --short HEAD").read().unwrap_or_default();
     let machine = format!(
         "- {cores} logical CPUs, no GPU; load average when the bench started: {}; commit {commit}\n\
-         - threads: one process {cores} (libtorch's default), each rank {per_rank} (OMP_NUM_THREADS, as `--nproc` sets it)\n\
+         - threads: one process {cores} (libtorch's default), each rank {per_rank} (OMP_NUM_THREADS, as `--nproc` \
+         sets it)\n\
          - data: {data}; {} ResNet-18 at the config's 64 px, global batch {batch}, {} steps per run (the first \
          left out of the median), {} runs per launcher, alternating\n\
          - torchrun: {}\n",
@@ -190,7 +191,8 @@ pub fn run(args: Args) -> Result<()> {
         args.steps,
         args.runs,
         torchrun.as_ref().map_or(
-            "none starts here (CACO_TORCHRUN, .venv/bin/torchrun, .venv-bench/bin/torchrun, PATH): left out".to_string(),
+            "none starts here (CACO_TORCHRUN, .venv/bin/torchrun, .venv-bench/bin/torchrun, PATH): left out"
+                .to_string(),
             |t| t.display().to_string()
         ),
     );
