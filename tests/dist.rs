@@ -745,7 +745,12 @@ fn the_slurm_rank_script_starts_the_ranks_of_one_run() {
 
 /// The step of the checkpoint a run folder holds now, if one can be read (a save may be renaming it).
 fn checkpoint_step(run: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(run.join("checkpoint/state.toml")).ok()?;
+    state_step(&run.join("checkpoint/state.toml"))
+}
+
+/// The step a checkpoint's state.toml records.
+fn state_step(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
     let state: toml::Value = toml::from_str(&text).ok()?;
     state.get("position")?.get("step")?.as_integer().map(|s| s as u64)
 }
@@ -803,8 +808,13 @@ fn a_rank_killed_mid_pretraining_fails_the_other_and_leaves_a_checkpoint_to_resu
         "rank 1 took {:?} to notice (collective timeout 120 s)",
         killed.elapsed()
     );
-    // Whatever the moment of the kill, 2 ranks resume from what rank 0 left, a few steps on.
-    let target = seen + 4;
+    // Whatever the moment of the kill, 2 ranks resume from what rank 0 left (checkpoint/, or a save killed between
+    // its renames: checkpoint.partial/), two steps on.
+    let left = checkpoint_step(&run)
+        .or_else(|| state_step(&run.join("checkpoint.partial/state.toml")))
+        .expect("a whole checkpoint left behind");
+    assert!(left >= seen, "the checkpoint went back from step {seen} to {left}");
+    let target = left + 2;
     let resume_envs = [
         envs[0].clone(),
         envs[1].clone(),
