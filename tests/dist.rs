@@ -497,15 +497,45 @@ fn gassl_on_two_ranks_trains_like_one_process_with_shuffle_bn_in_two_groups_and_
     );
 }
 
-/// `caco pretrain --nproc 2` end to end (the command line, its launcher and the rank processes), and a launch whose
-/// batch does not split: every rank refuses it and the launch fails naming a rank.
-#[test]
-fn nproc_2_runs_a_caco_pretraining_and_a_batch_that_does_not_split_is_refused() {
+/// A fresh folder with fake series and `caco.toml`: CACo over them for one epoch (2 steps of global batch 8).
+fn caco_run_folder() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let series = dir.path().join("series");
     fake_series(&series);
     let config_path = dir.path().join("caco.toml");
     std::fs::write(&config_path, config("caco", &series, 1, 1)).unwrap();
+    (dir, config_path)
+}
+
+/// Standard output then standard error of a finished command (caco prints its summary line to standard error).
+fn all_output(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `caco pretrain <config> --quiet --nproc 2 --run-dir <run>` with one intra-op thread per rank, which must succeed:
+/// the reference the other launchers are held to.
+fn pretrain_nproc_2(config_path: &Path, run: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_caco"))
+        .arg("pretrain")
+        .arg(config_path)
+        .args(["--quiet", "--nproc", "2", "--run-dir"])
+        .arg(run)
+        .env("OMP_NUM_THREADS", "1")
+        .env("CACO_DIST_TIMEOUT_S", "120")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "--nproc 2: {}", all_output(&out));
+}
+
+/// `caco pretrain --nproc 2` end to end (the command line, its launcher and the rank processes), and a launch whose
+/// batch does not split: every rank refuses it and the launch fails naming a rank.
+#[test]
+fn nproc_2_runs_a_caco_pretraining_and_a_batch_that_does_not_split_is_refused() {
+    let (dir, config_path) = caco_run_folder();
     let caco = |nproc: &str, run: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_caco"))
             .args([
@@ -520,14 +550,7 @@ fn nproc_2_runs_a_caco_pretraining_and_a_batch_that_does_not_split_is_refused() 
             .env("CACO_DIST_TIMEOUT_S", "120")
             .output()
             .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        (out.status.success(), all_output(&out))
     };
     let (ok, output) = caco("2", "two");
     assert!(ok, "{output}");
@@ -609,46 +632,27 @@ fn torchrun_no_python_runs_a_caco_pretraining_like_nproc_2() {
         );
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let series = dir.path().join("series");
-    fake_series(&series);
-    let config_path = dir.path().join("caco.toml");
-    std::fs::write(&config_path, config("caco", &series, 1, 1)).unwrap();
+    let (dir, config_path) = caco_run_folder();
     let caco = env!("CARGO_BIN_EXE_caco");
-    // Both launchers start `caco pretrain <config> --quiet --run-dir <dir>` ranks, one intra-op thread each.
-    let run = |program: &Path, before: &[&str], after: &[&str], name: &str| {
-        let out = Command::new(program)
-            .args(before)
-            .args(["pretrain", config_path.to_str().unwrap(), "--quiet"])
-            .args(after)
-            .arg("--run-dir")
-            .arg(dir.path().join(name))
-            .env("CACO_DIST_TIMEOUT_S", "120")
-            .env("OMP_NUM_THREADS", "1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{name}: {text}");
-        text
-    };
-    let port = free_port().to_string();
-    let torchrun_args = ["--no-python", "--nproc-per-node", "2", "--master-port", &port, caco];
-    let output = run(&torchrun, &torchrun_args, &[], "torchrun");
+    let out = Command::new(&torchrun)
+        .args(["--no-python", "--nproc-per-node", "2", "--master-port"])
+        .arg(free_port().to_string())
+        .args([caco, "pretrain", config_path.to_str().unwrap(), "--quiet", "--run-dir"])
+        .arg(dir.path().join("torchrun"))
+        .env("CACO_DIST_TIMEOUT_S", "120")
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let output = all_output(&out);
+    assert!(out.status.success(), "torchrun: {output}");
     assert!(output.contains("dist-caco: 2 steps, 1 epochs"), "{output}");
     assert!(
         dir.path().join("torchrun/caco/caco_epoch_0000.csv").is_file(),
         "{output}"
     );
-    run(Path::new(caco), &[], &["--nproc", "2"], "nproc");
-    assert_same_state(
-        &dir.path().join("torchrun"),
-        &dir.path().join("nproc"),
-        "torchrun vs --nproc 2",
-    );
+    let nproc = dir.path().join("nproc");
+    pretrain_nproc_2(&config_path, &nproc);
+    assert_same_state(&dir.path().join("torchrun"), &nproc, "torchrun vs --nproc 2");
 }
 
 /// The SLURM example of docs/distributed.md: `srun ... experiments/slurm/rank.sh <config> ...` starts the script
@@ -657,11 +661,7 @@ fn torchrun_no_python_runs_a_caco_pretraining_like_nproc_2() {
 /// script maps the variables and both ranks run the pre-training together.
 #[test]
 fn the_slurm_rank_script_starts_the_ranks_of_one_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let series = dir.path().join("series");
-    fake_series(&series);
-    let config_path = dir.path().join("caco.toml");
-    std::fs::write(&config_path, config("caco", &series, 1, 1)).unwrap();
+    let (dir, config_path) = caco_run_folder();
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let scontrol = bin.join("scontrol");
@@ -703,12 +703,7 @@ fn the_slurm_rank_script_starts_the_ranks_of_one_run() {
         .drain(..)
         .map(|t| {
             let out = t.wait_with_output().unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            (out.status.success(), text)
+            (out.status.success(), all_output(&out))
         })
         .collect();
     for (task, (ok, text)) in outputs.iter().enumerate() {
@@ -722,16 +717,7 @@ fn the_slurm_rank_script_starts_the_ranks_of_one_run() {
     assert!(run.join("backbone.safetensors").is_file());
     // Two ranks that found each other, not two copies of a one-process run: the state of `--nproc 2`.
     let nproc = dir.path().join("nproc");
-    let out = Command::new(env!("CARGO_BIN_EXE_caco"))
-        .arg("pretrain")
-        .arg(&config_path)
-        .args(["--quiet", "--nproc", "2", "--run-dir"])
-        .arg(&nproc)
-        .env("OMP_NUM_THREADS", "1")
-        .env("CACO_DIST_TIMEOUT_S", "120")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    pretrain_nproc_2(&config_path, &nproc);
     assert_same_state(&run, &nproc, "srun script vs --nproc 2");
     // Outside an allocation the script refuses before starting caco.
     let out = Command::new(&script)

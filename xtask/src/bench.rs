@@ -171,6 +171,15 @@ fn runs_row(case: &str, device: &str, side: &str, run: usize, fields: &BTreeMap<
     )
 }
 
+/// Standard output then standard error of a finished command (caco prints its summary lines to standard error).
+pub(crate) fn all_output(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// `key=value` words of a benchmark's output.
 pub(crate) fn parse_fields(output: &str) -> BTreeMap<String, String> {
     output

@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::bench::all_output;
 use crate::setup::{cargo_shell, project_root};
 
 #[derive(Debug, Clone, PartialEq, clap::Args)]
@@ -143,12 +144,7 @@ pub fn run(args: Args) -> Result<()> {
                 .env("OMP_NUM_THREADS", threads.to_string())
                 .ignore_status()
                 .output()?;
-            // The summary line goes to standard error, with the progress.
-            let out = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let out = all_output(&output);
             if !output.status.success() {
                 bail!("{} run {run} failed ({}):\n{out}", launcher.name(), output.status);
             }

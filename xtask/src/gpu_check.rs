@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::bench::parse_fields;
+use crate::bench::{all_output, parse_fields};
 use crate::setup::project_root;
 
 const METHODS: [&str; 5] = ["moco", "seco", "teco", "caco", "gassl"];
@@ -189,11 +189,7 @@ fn data_parallel(
     )
     .ignore_status()
     .output()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = all_output(&out);
     Ok(format!(
         "`caco pretrain --nproc 2` ({}), CACo ResNet-18, {size} px, global batch {batch}, 20 steps: {} in {:.1} s; \
          last lines:\n\n```\n{}\n```",
